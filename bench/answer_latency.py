@@ -1,0 +1,60 @@
+"""Warm ``answer()`` latency on the SQuAD dev corpus, beside retrieval alone.
+
+Run: .venv/bin/python bench/answer_latency.py [--questions N] [--index DIR]
+Indexes every dev article (or reuses --index DIR if it is already built), then
+times N questions through retrieval alone and through the whole ``answer()``
+(retrieval plus reader) in the same run. Prints JSON with p50/p95 in ms
+(targets: answer p50 <= 100 ms, p95 <= 200 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from index.corpus import Corpus
+from qa.answer import WINDOWS, answer
+from qa.evaluate import build_corpus, questions_of, sample
+from qa.retriever import retrieve
+from qa.squad import load_squad
+
+SQUAD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+
+
+def _percentiles(ms: list[float]) -> dict:
+    cuts = statistics.quantiles(ms, n=100, method="inclusive")
+    return {"p50_ms": round(cuts[49], 1), "p95_ms": round(cuts[94], 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--file", default=str(SQUAD_DEV))
+    parser.add_argument("--questions", type=int, default=300)
+    parser.add_argument("--index", help="reuse (or build once into) this index folder")
+    args = parser.parse_args()
+    data = load_squad(args.file)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(args.index or tmp)
+        built = (directory / "index.sqlite").exists()
+        corpus = Corpus(directory) if built else build_corpus(data, directory)
+        questions = [q.text for q in sample(questions_of(data), args.questions)]
+        answer("warm up", corpus=corpus)
+        timings: dict[str, list[float]] = {"retrieval": [], "answer": []}
+        for question in questions:
+            started = time.perf_counter()
+            retrieve(corpus, question, k=WINDOWS)
+            timings["retrieval"].append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            answer(question, corpus=corpus)
+            timings["answer"].append((time.perf_counter() - started) * 1000)
+        report = {"sentences": corpus.stats()["sentences"], "questions": len(questions)}
+        report.update({name: _percentiles(ms) for name, ms in timings.items()})
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Building and storing the index: articles, sentences, embeddings, FAISS and SQLite."""

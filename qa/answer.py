@@ -1,0 +1,242 @@
+"""``answer()``: retrieve windows for a question and pick the answer span from them."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from index.corpus import Corpus, default_dir
+from qa.reader import Reader
+from qa.retriever import Passage, retrieve
+from qa.squad import normalize_answer
+
+MAX_QUESTION_CHARS = 1000
+WINDOWS = 5
+READER = Reader()  # loads its weights on the first question
+NOT_FOUND = "The articles don't say."
+EMPTY_INDEX = "no articles indexed yet"
+
+
+class QuestionError(ValueError):
+    """A question that cannot be asked (blank)."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A candidate answer: offsets into a passage's text and a score in [0, 1]."""
+
+    passage: Passage
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Source:
+    """The article an answer or sentence comes from."""
+
+    id: str
+    title: str
+    date: str | None
+    source: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A sentence shown as support, with its window and article.
+
+    Attributes:
+        sentence: The sentence text.
+        window: The sentence with its neighbours.
+        article: Where it comes from.
+        start: Sentence start in the article text.
+        end: Sentence end in the article text.
+    """
+
+    sentence: str
+    window: str
+    article: Source
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An extracted answer, or an abstention.
+
+    Attributes:
+        question: The question as answered (possibly truncated).
+        text: The answer span copied from the article; empty when the articles don't say.
+        score: Confidence in [0, 1].
+        sentence: The sentence containing the answer (closest sentence when abstaining).
+        window: The window the answer was read from.
+        article: The article of the sentence, or ``None`` when nothing was retrieved.
+        start: Answer start in the article text (``article_text[start:end] == text``).
+        end: Answer end in the article text.
+        context_start: Answer start in ``window``.
+        context_end: Answer end in ``window``.
+        alternatives: Next best distinct answers.
+        closest: When abstaining, the sentences closest to the question.
+        message: Why there is no answer, or a notice about the question.
+    """
+
+    question: str
+    text: str
+    score: float
+    sentence: str = ""
+    window: str = ""
+    article: Source | None = None
+    start: int = 0
+    end: int = 0
+    context_start: int = 0
+    context_end: int = 0
+    alternatives: tuple["Answer", ...] = ()
+    closest: tuple[Evidence, ...] = ()
+    message: str = ""
+
+    @property
+    def found(self) -> bool:
+        """Whether the articles answered the question."""
+        return bool(self.text)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (the ``qa ask --json`` object)."""
+        data = asdict(self)
+        data["answer"] = data.pop("text")
+        for alt in data["alternatives"]:
+            alt["answer"] = alt.pop("text")
+            del alt["alternatives"], alt["closest"]
+        return data
+
+
+def clean_question(question: str) -> tuple[str, str]:
+    """Strip and bound a question; returns it with a notice when it was truncated."""
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionError("the question is empty")
+    question = " ".join(question.split())
+    if len(question) > MAX_QUESTION_CHARS:
+        return question[:MAX_QUESTION_CHARS], f"question truncated to {MAX_QUESTION_CHARS} characters"
+    return question, ""
+
+
+_corpora: dict[Path, Corpus] = {}
+_lock = threading.Lock()
+
+
+def open_corpus(index_dir: Path | str | None = None) -> Corpus:
+    """The corpus of an index folder, opened once per process."""
+    path = Path(index_dir) if index_dir is not None else default_dir()
+    key = path.resolve()
+    with _lock:
+        if key not in _corpora:
+            _corpora[key] = Corpus(path)
+        return _corpora[key]
+
+
+def _source(corpus: Corpus, article_id: str) -> Source:
+    article = corpus.article(article_id)
+    return Source(article.id, article.title, article.date, article.source, article.url)
+
+
+def _sentence_at(passage: Passage, offset: int) -> tuple[int, int]:
+    """The (start, end) article offsets of the window sentence holding ``offset`` (an article offset)."""
+    return next((s for s in passage.sentences if offset < s[1]), passage.sentences[-1])
+
+
+def _evidence(corpus: Corpus, passage: Passage) -> Evidence:
+    """The retrieved sentence of a passage as evidence."""
+    text = corpus.article_text(passage.article_id)
+    start, end = passage.sentence_start, passage.sentence_end
+    return Evidence(text[start:end], passage.text, _source(corpus, passage.article_id), start, end)
+
+
+def pick_spans(question: str, passages: list[Passage]) -> list[Span]:
+    """The reader's best span in each passage, scored by calibrated probability, best first."""
+    found = READER.read(question, [p.text for p in passages])
+    spans = [
+        Span(passage, span.start, span.end, READER.probability(span.margin))
+        for passage, span in zip(passages, found)
+        if span is not None and span.end > span.start
+    ]
+    return sorted(spans, key=lambda s: -s.score)
+
+
+def _make_answer(corpus: Corpus, question: str, span: Span, notice: str = "") -> Answer:
+    passage = span.passage
+    start, end = passage.start + span.start, passage.start + span.end
+    s_start, s_end = _sentence_at(passage, start)
+    text = corpus.article_text(passage.article_id)
+    return Answer(
+        question=question,
+        text=text[start:end],
+        score=round(span.score, 4),
+        sentence=text[s_start:s_end],
+        window=passage.text,
+        article=_source(corpus, passage.article_id),
+        start=start,
+        end=end,
+        context_start=span.start,
+        context_end=span.end,
+        message=notice,
+    )
+
+
+def _abstain(corpus: Corpus, question: str, passages: list[Passage], score: float, notice: str) -> Answer:
+    closest = tuple(_evidence(corpus, p) for p in passages[:3])
+    best = closest[0]
+    return Answer(
+        question=question,
+        text="",
+        score=round(score, 4),
+        sentence=best.sentence,
+        window=best.window,
+        article=best.article,
+        closest=closest,
+        message=" ".join(filter(None, [NOT_FOUND, notice])),
+    )
+
+
+def answer(question: str, top_k: int = 3, index_dir: Path | str | None = None, corpus: Corpus | None = None) -> Answer:
+    """Answer a question from the indexed articles.
+
+    Args:
+        question: The question.
+        top_k: How many answers to return: the best plus up to ``top_k - 1`` alternatives.
+        index_dir: Index folder (default ``$QA_INDEX_DIR`` or ``data/index``).
+        corpus: An open corpus to use instead of ``index_dir``.
+
+    Returns:
+        The answer; when the articles don't say, its ``text`` is empty and
+        ``closest`` holds the sentences nearest to the question.
+
+    Raises:
+        QuestionError: The question is blank.
+    """
+    question, notice = clean_question(question)
+    corpus = corpus or open_corpus(index_dir)
+    passages = retrieve(corpus, question, k=WINDOWS)
+    if not passages:
+        message = EMPTY_INDEX if not corpus.stats()["articles"] else NOT_FOUND
+        return Answer(question, "", 0.0, message=" ".join(filter(None, [message, notice])))
+    spans = pick_spans(question, passages)
+    accepted = [s for s in spans if s.score >= READER.threshold]
+    if not accepted:
+        return _abstain(corpus, question, passages, spans[0].score if spans else 0.0, notice)
+    # Distinct answers: a span that repeats an earlier one's text, or overlaps it in
+    # the same article (overlapping windows read the same sentence), is the same answer.
+    distinct: list[Span] = []
+    for span in accepted:
+        key = normalize_answer(span.passage.text[span.start : span.end])
+        start, end = span.passage.start + span.start, span.passage.start + span.end
+        if not any(
+            key == normalize_answer(d.passage.text[d.start : d.end])
+            or (d.passage.article_id == span.passage.article_id
+                and start < d.passage.start + d.end and d.passage.start + d.start < end)
+            for d in distinct
+        ):
+            distinct.append(span)
+    best, *others = distinct[: max(1, top_k)]
+    alternatives = tuple(_make_answer(corpus, question, s) for s in others)
+    return replace(_make_answer(corpus, question, best, notice), alternatives=alternatives)

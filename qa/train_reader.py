@@ -1,0 +1,380 @@
+"""Train the extractive reader on SQuAD v1.1 windows, then calibrate it.
+
+Examples look like what the reader sees at answer time: a window of up to
+three sentences around a sentence, with the answer sentence at any position
+of the window, plus no-answer windows from the same article (half of them the
+sentences sharing the most words with the question, as retrieval would rank
+them). The last ``HOLDOUT_ARTICLES`` training articles are kept out of
+training and used for calibration.
+
+Usage::
+
+    python -m qa.train_reader train --minutes 100      # resumable, checkpoints in runs/reader
+    python -m qa.train_reader export                   # fp16 trained weights -> qa/reader_model
+    python -m qa.train_reader calibrate                # fits the score calibration on held-out data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.sentences import split_sentences, windows
+from qa.reader import (
+    CONFIG_FILE,
+    FROZEN_PREFIX,
+    READER_DIR,
+    WEIGHTS_FILE,
+    Reader,
+    best_spans,
+    build_model,
+    context_mask,
+    encode,
+    load_tokenizer,
+)
+from qa.squad import f1_score, load_squad
+
+SQUAD_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "train-v1.1.json.gz"
+RUN_DIR = Path("runs/reader")
+HOLDOUT_ARTICLES = 20
+WINDOW = 3
+WARMUP_STEPS = 300
+_WORD = re.compile(r"\w+")
+_STOP = frozenset(
+    "a an the of in on at to for by with from and or is are was were be been what which who whom whose when "
+    "where why how did do does many much that this these those it its as".split()
+)
+
+
+@dataclass
+class Example:
+    """One training input: a question, a window of text, the answer's char span or (-1, -1)."""
+
+    question: str
+    window: str
+    start: int
+    end: int
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def _sentence_of(sentences: list, offset: int) -> int:
+    for i, s in enumerate(sentences):
+        if offset < s.end:
+            return i
+    return len(sentences) - 1
+
+
+def resolve_answer_start(context: str, sentences: list, question: str, text: str, given: int) -> int:
+    """Pick the occurrence of ``text`` whose sentence shares the most words with the question."""
+    starts = [m.start() for m in re.finditer(re.escape(text), context)]
+    if len(starts) <= 1:
+        return starts[0] if starts else given
+    q = _words(question)
+
+    def overlap(start: int) -> tuple[int, int]:
+        s = sentences[_sentence_of(sentences, start)]
+        return len(q & _words(context[s.start : s.end])), -abs(start - given)
+
+    return max(starts, key=overlap)
+
+
+def _window(sentences: list, first: int) -> tuple[int, int]:
+    last = min(first + WINDOW, len(sentences)) - 1
+    return sentences[first].start, sentences[last].end
+
+
+def article_examples(article: dict, rng: random.Random, negative_rate: float) -> list[Example]:
+    """Turn one SQuAD article into positive and no-answer window examples."""
+    paragraphs = []
+    for para in article["paragraphs"]:
+        sentences = split_sentences(para["context"])
+        if sentences:
+            paragraphs.append((para, sentences))
+    # Each sentence's window, with the words of the sentence and the window's lower-cased text.
+    pool = []
+    for para, sentences in paragraphs:
+        ctx = para["context"]
+        for i, sent in enumerate(sentences):
+            cs, ce = _window(sentences, max(0, min(i - 1, len(sentences) - WINDOW)))
+            pool.append((ctx, cs, ce, _words(ctx[sent.start : sent.end]), ctx[cs:ce].lower()))
+    examples: list[Example] = []
+    for para, sentences in paragraphs:
+        context = para["context"]
+        for qa in para["qas"]:
+            answer = qa["answers"][0]
+            text = answer["text"].strip()
+            if not text:
+                continue
+            start = resolve_answer_start(context, sentences, qa["question"], text, answer["answer_start"])
+            end = start + len(text)
+            g0, g1 = _sentence_of(sentences, start), _sentence_of(sentences, end - 1)
+            if g1 - g0 >= WINDOW:
+                continue
+            lo, hi = max(0, g1 - WINDOW + 1), max(0, min(g0, len(sentences) - WINDOW))
+            ws, we = _window(sentences, rng.randint(min(lo, hi), hi))
+            if ws <= start and end <= we:
+                examples.append(Example(qa["question"], context[ws:we], start - ws, end - ws))
+            if rng.random() >= negative_rate:
+                continue
+            lowered = text.lower()
+            candidates = [
+                c for c in pool
+                if not (c[0] is context and c[1] < end and start < c[2]) and lowered not in c[4]
+            ]
+            if not candidates:
+                continue
+            if rng.random() < 0.5:
+                q = _words(qa["question"])
+                pick = max(candidates, key=lambda c: (len(q & c[3]), rng.random()))
+            else:
+                pick = rng.choice(candidates)
+            ctx, cs, ce = pick[:3]
+            examples.append(Example(qa["question"], ctx[cs:ce], -1, -1))
+    return examples
+
+
+def tokenize(tokenizer, examples: list[Example]) -> list[tuple[list[int], list[int], int, int]]:  # noqa: ANN001
+    """Encode examples and map answer characters to token positions (0 = no answer)."""
+    out = []
+    for i in range(0, len(examples), 512):
+        chunk = examples[i : i + 512]
+        batch = encode(tokenizer, [e.question for e in chunk], [e.window for e in chunk])
+        for row, ex in enumerate(chunk):
+            n = int(batch["attention_mask"][row].sum())
+            ids = batch["input_ids"][row, :n].tolist()
+            types = batch["token_type_ids"][row, :n].tolist()
+            if ex.start < 0:
+                out.append((ids, types, 0, 0))
+                continue
+            seq = batch.sequence_ids(row)
+            offsets = batch["offset_mapping"][row].tolist()
+            s_tok = e_tok = None
+            for t in range(n):
+                if seq[t] != 1:
+                    continue
+                a, b = offsets[t]
+                if s_tok is None and b > ex.start:
+                    s_tok = t
+                if a < ex.end:
+                    e_tok = t
+            if s_tok is not None and e_tok is not None and s_tok <= e_tok and offsets[e_tok][1] >= ex.end:
+                out.append((ids, types, s_tok, e_tok))
+    return out
+
+
+def _batches(items: list, batch_size: int, rng: random.Random) -> list[list]:
+    """Length-bucketed batches in a seeded random order, to keep padding small."""
+    order = list(range(len(items)))
+    rng.shuffle(order)
+    batches = []
+    for i in range(0, len(order), batch_size * 50):
+        bucket = sorted(order[i : i + batch_size * 50], key=lambda j: len(items[j][0]))
+        batches += [bucket[k : k + batch_size] for k in range(0, len(bucket), batch_size)]
+    rng.shuffle(batches)
+    return [[items[j] for j in b] for b in batches]
+
+
+def _collate(batch: list):  # noqa: ANN202
+    import torch
+
+    n = max(len(ids) for ids, *_ in batch)
+    ids = torch.zeros(len(batch), n, dtype=torch.long)
+    types = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    for r, (i, t, _, _) in enumerate(batch):
+        ids[r, : len(i)] = torch.tensor(i)
+        types[r, : len(t)] = torch.tensor(t)
+        mask[r, : len(i)] = 1
+    starts = torch.tensor([b[2] for b in batch])
+    ends = torch.tensor([b[3] for b in batch])
+    return ids, mask, types, starts, ends
+
+
+def trainable_state(model) -> dict:  # noqa: ANN001
+    """The parameters training changes: everything but the frozen word embeddings."""
+    return {k: v for k, v in model.state_dict().items() if not k.startswith(FROZEN_PREFIX)}
+
+
+def train(args: argparse.Namespace) -> None:
+    """Fine-tune the span model; resumes from ``RUN_DIR/checkpoint.pt`` when present."""
+    import torch
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = open(out / "train.log", "a")
+    rng = random.Random(args.seed)
+    articles = load_squad(args.data)[:-HOLDOUT_ARTICLES]
+    t0 = time.time()
+    examples = [ex for a in articles for ex in article_examples(a, rng, args.negative_rate)]
+    tokenizer = load_tokenizer()
+    items = tokenize(tokenizer, examples)
+    batches = _batches(items, args.batch_size, rng)
+    print(f"{len(items)} examples, {len(batches)} batches, prepared in {time.time() - t0:.0f}s", file=log, flush=True)
+
+    model = build_model()
+    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    ckpt_path = out / "checkpoint.pt"
+    step, elapsed = 0, 0.0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ckpt["model"], strict=False)
+        optim.load_state_dict(ckpt["optim"])
+        step, elapsed = ckpt["step"], ckpt["elapsed"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        print(f"resumed at step {step}, {elapsed:.0f}s trained", file=log, flush=True)
+
+    budget = args.minutes * 60 - (time.time() - t0)
+
+    def lr_at(s: int) -> float:
+        # Linear warm-up, then linear decay over the time budget (not a step count), so
+        # training ends on schedule whatever else the machine is doing.
+        return args.lr * min(1.0, (s + 1) / WARMUP_STEPS) * max(0.0, 1.0 - elapsed / budget)
+
+    def save() -> None:
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save(
+            {"model": trainable_state(model), "optim": optim.state_dict(), "step": step, "elapsed": elapsed,
+             "torch_rng": torch.get_rng_state()},
+            tmp,
+        )
+        tmp.replace(ckpt_path)
+
+    model.train()
+    ce = torch.nn.CrossEntropyLoss()
+    last_save, seen, losses = time.time(), 0, []
+    while elapsed < budget and step < len(batches):
+        tick = time.time()
+        ids, mask, types, starts, ends = _collate(batches[step])
+        for g in optim.param_groups:
+            g["lr"] = lr_at(step)
+        s_logits, e_logits = model(ids, mask, types)
+        invalid = (types == 0) & (torch.arange(ids.shape[1]) > 0) | (mask == 0)
+        s_logits = s_logits.masked_fill(invalid, -1e4)
+        e_logits = e_logits.masked_fill(invalid, -1e4)
+        loss = (ce(s_logits, starts) + ce(e_logits, ends)) / 2
+        optim.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optim.step()
+        step += 1
+        seen += len(starts)
+        losses.append(float(loss))
+        elapsed += time.time() - tick
+        if step % 50 == 0:
+            print(f"step {step}/{len(batches)} loss {sum(losses) / len(losses):.3f} lr {lr_at(step):.2e} "
+                  f"{seen / elapsed:.1f} ex/s {elapsed / 60:.1f} min", file=log, flush=True)
+            losses = []
+        if time.time() - last_save > 300:
+            save()
+            last_save = time.time()
+    save()
+    torch.save(trainable_state(model), out / "final.pt")
+    print(f"done at step {step}", file=log, flush=True)
+
+
+def export(args: argparse.Namespace) -> None:
+    """Write the trained weights as fp16 safetensors into the shipped reader folder."""
+    import torch
+    from safetensors.torch import save_file
+
+    final = Path(args.out) / "final.pt"
+    # Before training ends, the latest checkpoint can be exported to try the pipeline.
+    state = torch.load(final, weights_only=True) if final.exists() else torch.load(
+        Path(args.out) / "checkpoint.pt", weights_only=False)["model"]
+    dest = Path(args.dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.half().contiguous() for k, v in state.items()}, str(dest / WEIGHTS_FILE))
+    config = dest / CONFIG_FILE
+    if not config.exists():
+        config.write_text(json.dumps({"calibration": {"slope": 1.0, "intercept": 0.0}, "threshold": 0.5}, indent=2))
+
+
+def heldout_predictions(reader: Reader, articles: list[dict], rng: random.Random, limit: int) -> list[tuple[float, float, bool]]:
+    """Read held-out questions over their own paragraph, or over another paragraph
+    of the same article (a question the text does not answer).
+
+    Returns:
+        (margin, F1 of the best span, answerable) for each question.
+    """
+    rows = []
+    items = [(a, p, qa) for a in articles for p in a["paragraphs"] for qa in p["qas"]]
+    rng.shuffle(items)
+    for article, para, qa in items[:limit]:
+        answerable = rng.random() < 0.5 or len(article["paragraphs"]) < 2
+        source = para if answerable else rng.choice([p for p in article["paragraphs"] if p is not para])
+        context = source["context"]
+        texts = [context[w.start : w.end] for w in windows(split_sentences(context))]
+        index, span = reader.best(qa["question"], texts)
+        text = texts[index][span.start : span.end]
+        golds = [a["text"] for a in qa["answers"]]
+        score = max(f1_score(text, g) for g in golds) if answerable else 0.0
+        rows.append((span.margin, score, answerable))
+    return rows
+
+
+def calibrate(args: argparse.Namespace) -> None:
+    """Fit P(correct | margin) on held-out training articles and pick the abstention threshold."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    articles = load_squad(args.data)[-HOLDOUT_ARTICLES:]
+    reader = Reader(Path(args.dest))
+    rows = heldout_predictions(reader, articles, random.Random(args.seed), args.limit)
+    margins = np.array([[m] for m, _, _ in rows])
+    correct = np.array([f >= 0.5 for _, f, _ in rows])
+    fit = LogisticRegression().fit(margins, correct)
+    slope, intercept = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    probs = fit.predict_proba(margins)[:, 1]
+    # The threshold maximises the F1 of a SQuAD v2-style mix: abstaining scores 1 on
+    # unanswerable questions and 0 on answerable ones.
+    f1 = np.array([f for _, f, _ in rows])
+    answerable = np.array([a for _, _, a in rows])
+    best_t, best_score = 0.5, -1.0
+    for t in np.linspace(0.05, 0.95, 91):
+        answered = probs >= t
+        score = np.where(answered, f1, (~answerable).astype(float)).mean()
+        if score > best_score:
+            best_t, best_score = float(t), float(score)
+    config = Path(args.dest) / CONFIG_FILE
+    data = json.loads(config.read_text())
+    data.update(
+        calibration={"slope": slope, "intercept": intercept, "questions": len(rows)},
+        threshold=round(best_t, 2),
+        heldout={"answerable_f1": float(f1[answerable].mean()), "mixed_f1_at_threshold": best_score},
+    )
+    config.write_text(json.dumps(data, indent=2))
+    print(json.dumps(data, indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m qa.train_reader`` and ``qa train-reader``."""
+    parser = argparse.ArgumentParser(prog="qa train-reader", description=__doc__.split("\n\n")[0])
+    parser.add_argument("step", choices=["train", "export", "calibrate"])
+    parser.add_argument("--data", default=str(SQUAD_TRAIN), help="SQuAD v1.1 training file")
+    parser.add_argument("--out", default=str(RUN_DIR), help="checkpoint folder")
+    parser.add_argument("--dest", default=str(READER_DIR), help="shipped reader folder")
+    parser.add_argument("--minutes", type=float, default=100.0, help="training time budget")
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--negative-rate", type=float, default=0.5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=3000, help="held-out questions for calibration")
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args(argv)
+    {"train": train, "export": export, "calibrate": calibrate}[args.step](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Shared fixtures: a small index over the seed article and a second article."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "data" / "articles" / "000_057363c6d6ccf170.txt"
+
+QUAKE = """date 2023-02-07
+# Earthquake strikes southern Turkey
+
+A magnitude 7.8 earthquake struck southern Turkey near the Syrian border on Monday.
+
+Rescue teams from 24 countries pulled survivors from collapsed buildings in Gaziantep.
+
+The World Health Organization said up to 23 million people could be affected.
+"""
+
+
+@pytest.fixture(scope="session")
+def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index folder holding the seed article, built once per session."""
+    from index.articles import read_file
+    from index.corpus import Corpus
+
+    directory = tmp_path_factory.mktemp("seeded")
+    corpus = Corpus(directory)
+    corpus.add(read_file(SEED))
+    corpus.close()
+    return directory
+
+
+@pytest.fixture
+def index_dir(seeded_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the seeded index that a test may change."""
+    target = tmp_path / "index"
+    shutil.copytree(seeded_dir, target)
+    return target
+
+
+@pytest.fixture
+def quake_file(tmp_path: Path) -> Path:
+    path = tmp_path / "quake.md"
+    path.write_text(QUAKE)
+    return path

@@ -1,0 +1,47 @@
+import time
+from pathlib import Path
+
+import pytest
+
+from index.articles import read_file
+from index.corpus import Corpus
+from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, QuestionError, answer
+
+
+def test_how_many_raids(seeded_dir: Path) -> None:
+    result = answer("How many raids?", index_dir=seeded_dir)
+    assert result.text == "128"
+    assert 0 < result.score <= 1
+    text = Corpus(seeded_dir).article_text(result.article.id)
+    assert text[result.start : result.end] == "128"
+    assert result.window[result.context_start : result.context_end] == "128"
+    assert "128" in result.sentence and result.sentence in text and result.sentence in result.window
+    assert result.article.date == "2015-11-17"
+    assert result.article.title.startswith("France has mobilised")
+
+
+def test_new_article_is_answerable_at_once(index_dir: Path, quake_file: Path) -> None:
+    Corpus(index_dir).add(read_file(quake_file))
+    result = answer("How many countries sent rescue teams?", index_dir=index_dir)
+    assert result.text == "24"
+    assert result.article.title == "Earthquake strikes southern Turkey"
+
+
+def test_blank_question_is_refused(seeded_dir: Path) -> None:
+    for blank in ("", "   \n\t"):
+        with pytest.raises(QuestionError):
+            answer(blank, index_dir=seeded_dir)
+
+
+def test_huge_question_is_truncated_in_bounded_time(seeded_dir: Path) -> None:
+    answer("warm up", index_dir=seeded_dir)
+    started = time.perf_counter()
+    result = answer("How many raids? " + "x" * 100_000, index_dir=seeded_dir)
+    assert time.perf_counter() - started < 10
+    assert len(result.question) == MAX_QUESTION_CHARS
+    assert "truncated" in result.message
+
+
+def test_empty_index_says_so(tmp_path: Path) -> None:
+    result = answer("How many raids?", index_dir=tmp_path / "empty")
+    assert not result.found and result.message == EMPTY_INDEX

@@ -1,0 +1,90 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from qa.answer import answer
+from qa.reader import CONFIG_FILE, READER_DIR, WEIGHTS_FILE, Reader, ReaderError, best_spans
+
+SEED_WINDOW = (
+    "He vowed to boost funding for police equipment, which he said had fallen by 17% in 2007-12. "
+    "The interior minister added that 128 raids on suspected Islamist militants had been carried out "
+    "overnight on Monday to Tuesday."
+)
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    return Reader()
+
+
+def test_best_span_respects_length_and_context() -> None:
+    start = torch.tensor([[5.0, 0.0, 9.0, 1.0, 0.0, 0.0]])
+    end = torch.tensor([[5.0, 0.0, 0.0, 1.0, 0.0, 8.0]])
+    mask = torch.tensor([[False, False, True, True, True, True]])
+    s, e, margin = best_spans(start, end, mask, max_tokens=4)
+    assert (int(s), int(e)) == (2, 5) and float(margin) == pytest.approx(9 + 8 - 10)
+    s, e, _ = best_spans(start, end, mask, max_tokens=2)
+    assert int(e) - int(s) < 2 and (int(s), int(e)) == (2, 3)
+    # Position 0 (the no-answer token) and question tokens are never part of a span.
+    mask = torch.tensor([[False, False, False, True, True, False]])
+    s, e, _ = best_spans(start, end, mask, max_tokens=4)
+    assert (int(s), int(e)) == (3, 3)
+
+
+def test_spans_stay_inside_their_window(reader: Reader) -> None:
+    windows = [SEED_WINDOW, "Seven people were detained in Belgium over the weekend.", "x"]
+    spans = reader.read("How many raids were carried out?", windows)
+    assert len(spans) == 3
+    for window, span in zip(windows, spans):
+        assert span is not None and 0 <= span.start < span.end <= len(window)
+        assert window[span.start : span.end] == window[span.start : span.end].strip()
+    assert windows[0][spans[0].start : spans[0].end] == "128"
+    assert spans[0].margin > spans[1].margin
+
+
+def test_window_without_the_answer_is_not_answered(reader: Reader) -> None:
+    [span] = reader.read("How many raids were carried out?", ["Seven people were detained in Belgium over the weekend."])
+    assert reader.probability(span.margin) < reader.threshold
+    [span] = reader.read("How many raids were carried out?", [SEED_WINDOW])
+    assert reader.probability(span.margin) >= reader.threshold
+
+
+def test_calibration_is_monotonic_and_bounded(reader: Reader) -> None:
+    probs = [reader.probability(m) for m in range(-20, 21)]
+    assert all(0 <= p <= 1 for p in probs)
+    assert all(a < b for a, b in zip(probs, probs[1:]))
+    assert 0 < reader.threshold < 1
+
+
+def test_unanswerable_question_comes_back_empty(seeded_dir: Path) -> None:
+    result = answer("What is the capital of Peru?", index_dir=seeded_dir)
+    assert result.text == "" and not result.found
+    assert result.closest and all(ev.sentence for ev in result.closest)
+    assert "don't say" in result.message
+
+
+def test_missing_weights_are_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ReaderError, match="not found"):
+        Reader(tmp_path).read("q", ["w"])
+
+
+def test_corrupt_or_mismatched_weights_are_a_clear_error(tmp_path: Path) -> None:
+    shutil.copy(READER_DIR / CONFIG_FILE, tmp_path / CONFIG_FILE)
+    (tmp_path / WEIGHTS_FILE).write_bytes(b"not safetensors")
+    with pytest.raises(ReaderError, match="cannot be read"):
+        Reader(tmp_path).read("q", ["w"])
+    state = load_file(str(READER_DIR / WEIGHTS_FILE))
+    state["span.weight"] = torch.zeros(2, 10, dtype=torch.float16)
+    save_file(state, str(tmp_path / WEIGHTS_FILE))
+    with pytest.raises(ReaderError, match="do not match"):
+        Reader(tmp_path).read("q", ["w"])
+
+
+def test_shipped_config_is_complete() -> None:
+    config = json.loads((READER_DIR / CONFIG_FILE).read_text())
+    assert {"slope", "intercept"} <= set(config["calibration"]) and config["calibration"]["slope"] > 0
+    assert 0 < config["threshold"] < 1
