@@ -20,13 +20,14 @@ import numpy as np
 
 from index.articles import Article
 from index.embedder import DIMENSION, MODEL_NAME, embed
-from index.sentences import Sentence, split_sentences
+from index.sentences import Sentence, split_sentences, windows
 from index.vectors import VectorIndex
 
 DEFAULT_DIR = Path("data/index")
 DB_FILE = "index.sqlite"
 ADDED, UNCHANGED, NO_SENTENCES = "added", "unchanged", "no sentences"
 PROGRESS_FROM = 500  # sentences; show a progress bar on longer embedding runs
+WINDOW_RADIUS = 1  # neighbours each side of a sentence in its window
 _TERM = re.compile(r"\w+")
 _STOPWORDS = frozenset(
     "a an and are as at be been but by did do does for from had has have he her his how i in is it its many "
@@ -42,7 +43,9 @@ CREATE TABLE IF NOT EXISTS sentences(
     id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
     position INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS sentences_by_article ON sentences(article_id, position);
-CREATE VIRTUAL TABLE IF NOT EXISTS sentence_fts USING fts5(text, tokenize='porter unicode61');
+-- BM25 over each sentence's window (the sentence and its neighbours), keyed by sentence id:
+-- a question's words are often spread over neighbouring sentences.
+CREATE VIRTUAL TABLE IF NOT EXISTS window_fts USING fts5(text, tokenize='porter unicode61');
 """
 
 
@@ -213,13 +216,13 @@ class Corpus:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def keyword_search(self, question: str, k: int) -> list[tuple[int, float]]:
-        """Sentence ids ranked by BM25 over the question's content words, best first."""
+        """Sentence ids ranked by BM25 of their windows for the question's content words, best first."""
         query = fts_query(question)
         if not query:
             return []
         with self._lock:
             rows = self._db.execute(
-                "SELECT rowid, bm25(sentence_fts) AS rank FROM sentence_fts WHERE sentence_fts MATCH ? "
+                "SELECT rowid, bm25(window_fts) AS rank FROM window_fts WHERE window_fts MATCH ? "
                 "ORDER BY rank LIMIT ?",
                 (query, k),
             ).fetchall()
@@ -276,8 +279,9 @@ class Corpus:
 
     def _insert(self, split: list[tuple[Article, list[Sentence]]], texts: list[str], vectors: np.ndarray) -> None:
         added = datetime.now(timezone.utc).isoformat()
-        ids = []
+        ids, window_texts = [], []
         for article, sentences in split:
+            window_texts += [article.text[w.start : w.end] for w in windows(sentences, WINDOW_RADIUS)]
             self._db.execute(
                 "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)",
                 (article.id, article.title, article.date, article.source, article.text, added),
@@ -288,7 +292,7 @@ class Corpus:
                     (article.id, position, s.start, s.end),
                 )
                 ids.append(cursor.lastrowid)
-        self._db.executemany("INSERT INTO sentence_fts(rowid, text) VALUES (?, ?)", zip(ids, texts))
+        self._db.executemany("INSERT INTO window_fts(rowid, text) VALUES (?, ?)", zip(ids, window_texts))
         self.vectors.add(np.array(ids, dtype=np.int64), vectors)
 
     def remove(self, article_id: str) -> ArticleInfo | None:
@@ -300,7 +304,7 @@ class Corpus:
             ids = [r.id for r in self.article_sentences(article_id)]
 
             def change() -> None:
-                self._db.executemany("DELETE FROM sentence_fts WHERE rowid = ?", [(i,) for i in ids])
+                self._db.executemany("DELETE FROM window_fts WHERE rowid = ?", [(i,) for i in ids])
                 self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
                 self.vectors.remove(np.array(ids, dtype=np.int64))
 
@@ -318,7 +322,7 @@ class Corpus:
             vectors = embed(texts, progress=progress and len(texts) >= PROGRESS_FROM)
 
             def change() -> None:
-                self._db.execute("DELETE FROM sentence_fts")
+                self._db.execute("DELETE FROM window_fts")
                 self._db.execute("DELETE FROM articles")
                 self._db.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)",

@@ -163,6 +163,18 @@ def pick_spans(question: str, passages: list[Passage]) -> list[Span]:
     return sorted(spans, key=lambda s: -s.score)
 
 
+def _same_answer(a: Span, b: Span) -> bool:
+    """Same text, or overlapping places in one article (overlapping windows read the same sentence)."""
+    if normalize_answer(a.passage.text[a.start : a.end]) == normalize_answer(b.passage.text[b.start : b.end]):
+        return True
+    a_start, b_start = a.passage.start + a.start, b.passage.start + b.start
+    return (
+        a.passage.article_id == b.passage.article_id
+        and a_start < b_start + (b.end - b.start)
+        and b_start < a_start + (a.end - a.start)
+    )
+
+
 def _make_answer(corpus: Corpus, question: str, span: Span, notice: str = "") -> Answer:
     passage = span.passage
     start, end = passage.start + span.start, passage.start + span.end
@@ -224,18 +236,9 @@ def answer(question: str, top_k: int = 3, index_dir: Path | str | None = None, c
     accepted = [s for s in spans if s.score >= READER.threshold]
     if not accepted:
         return _abstain(corpus, question, passages, spans[0].score if spans else 0.0, notice)
-    # Distinct answers: a span that repeats an earlier one's text, or overlaps it in
-    # the same article (overlapping windows read the same sentence), is the same answer.
     distinct: list[Span] = []
     for span in accepted:
-        key = normalize_answer(span.passage.text[span.start : span.end])
-        start, end = span.passage.start + span.start, span.passage.start + span.end
-        if not any(
-            key == normalize_answer(d.passage.text[d.start : d.end])
-            or (d.passage.article_id == span.passage.article_id
-                and start < d.passage.start + d.end and d.passage.start + d.start < end)
-            for d in distinct
-        ):
+        if not any(_same_answer(span, d) for d in distinct):
             distinct.append(span)
     best, *others = distinct[: max(1, top_k)]
     alternatives = tuple(_make_answer(corpus, question, s) for s in others)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -148,9 +149,14 @@ class Reader:
         self._model = None
         self._tokenizer = None
         self.config: dict = {}
+        self._load_lock = threading.Lock()
 
     def _load(self) -> None:
-        import torch
+        with self._load_lock:  # concurrent first questions load once
+            if self._model is None:
+                self._load_weights()
+
+    def _load_weights(self) -> None:
         from safetensors.torch import load_file
 
         weights = self.model_dir / WEIGHTS_FILE
@@ -168,9 +174,8 @@ class Reader:
             raise ReaderError(f"reader weights in {weights} do not match the base encoder")
         model.load_state_dict(state, strict=False)
         model.eval()
-        torch.set_grad_enabled(False)
-        self._model = model
         self._tokenizer = load_tokenizer()
+        self._model = model  # last: a set model means the reader is ready
 
     def probability(self, margin: float) -> float:
         """Calibrated probability that a span with this margin is right."""

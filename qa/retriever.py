@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from index.corpus import Corpus
+from index.corpus import WINDOW_RADIUS, Corpus
 from index.embedder import embed
 
-CANDIDATES = 50  # per retriever, before fusion
-RRF_K = 60
-RADIUS = 1  # neighbours each side: windows of at most three sentences
+# Tuned on 2,000 SQuAD v1.1 dev questions (recall@5 of windows: 0.929 -> 0.945).
+CANDIDATES = 100  # per retriever, before fusion
+RRF_K = 20
+DENSE_WEIGHT = 0.7  # BM25 over windows weighs 1
 
 
 @dataclass(frozen=True)
@@ -40,38 +41,44 @@ class Passage:
     text: str
 
 
-def reciprocal_rank_fusion(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Fuse ranked id lists: each id scores the sum of ``1 / (k + rank)``, best first."""
+def reciprocal_rank_fusion(
+    rankings: list[list[int]], weights: list[float] | None = None, k: int = RRF_K
+) -> list[tuple[int, float]]:
+    """Fuse ranked id lists: each id scores the sum of ``weight / (k + rank)``, best first."""
     scores: dict[int, float] = defaultdict(float)
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings)):
         for rank, item in enumerate(ranking, 1):
-            scores[item] += 1.0 / (k + rank)
+            scores[item] += weight / (k + rank)
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def retrieve(corpus: Corpus, question: str, k: int = 5, radius: int = RADIUS) -> list[Passage]:
-    """The ``k`` best windows for a question.
+def retrieve(corpus: Corpus, question: str, k: int = 5) -> list[Passage]:
+    """The ``k`` best windows for a question, none centred on a sentence an earlier window holds.
 
     Args:
         corpus: The index to search.
         question: The question text.
         k: How many windows to return.
-        radius: Neighbour sentences each side of the retrieved sentence.
     """
     corpus.refresh()
     dense = corpus.dense_search(embed([question])[0], CANDIDATES)
     keyword = corpus.keyword_search(question, CANDIDATES)
-    fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in keyword]])[:k]
-    rows = corpus.sentence_rows([i for i, _ in fused])
-    passages = []
-    for sentence_id, score in fused:
-        row = rows.get(sentence_id)
-        if row is None:  # removed since the search
-            continue
-        window = corpus.neighbours(row, radius)
-        text = corpus.article_text(row.article_id)
-        start, end = window[0].start, window[-1].end
-        passages.append(
-            Passage(row.article_id, row.id, start, end, row.start, row.end, tuple((w.start, w.end) for w in window), score, text[start:end])
-        )
+    fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in keyword]], [DENSE_WEIGHT, 1.0])
+    passages: list[Passage] = []
+    covered: set[int] = set()
+    for chunk in range(0, len(fused), 4 * k):
+        batch = fused[chunk : chunk + 4 * k]
+        rows = corpus.sentence_rows([i for i, _ in batch])
+        for sentence_id, score in batch:
+            row = rows.get(sentence_id)
+            if row is None or sentence_id in covered:  # removed since the search, or already shown
+                continue
+            window = corpus.neighbours(row, WINDOW_RADIUS)
+            covered.update(w.id for w in window)
+            text = corpus.article_text(row.article_id)
+            start, end = window[0].start, window[-1].end
+            passages.append(Passage(row.article_id, row.id, start, end, row.start, row.end,
+                                    tuple((w.start, w.end) for w in window), score, text[start:end]))
+            if len(passages) == k:
+                return passages
     return passages

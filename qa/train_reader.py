@@ -31,9 +31,7 @@ from qa.reader import (
     READER_DIR,
     WEIGHTS_FILE,
     Reader,
-    best_spans,
     build_model,
-    context_mask,
     encode,
     load_tokenizer,
 )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,24 @@ def quake_file(tmp_path: Path) -> Path:
     path = tmp_path / "quake.md"
     path.write_text(QUAKE)
     return path
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_app(index: Path) -> Iterator[str]:
+    """The web chat over ``index`` on a free local port; yields its URL."""
+    from ui.app import build_app, launch_options
+
+    app = build_app(index)
+    port = free_port()
+    app.launch(**launch_options("127.0.0.1", port), prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()

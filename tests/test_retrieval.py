@@ -25,6 +25,25 @@ def test_windows_are_the_sentence_and_its_neighbours(index_dir: Path, quake_file
     assert "Earthquake" in corpus.article(best.article_id).title
 
 
+def test_windows_do_not_repeat_a_retrieved_sentence(seeded_dir: Path) -> None:
+    passages = retrieve(Corpus(seeded_dir), "How many raids were carried out by police?", k=8)
+    assert len(passages) == 8
+    for i, later in enumerate(passages):
+        for earlier in passages[:i]:
+            assert (later.sentence_start, later.sentence_end) not in earlier.sentences
+    assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
+
+
+def test_keyword_search_matches_words_of_neighbouring_sentences(seeded_dir: Path) -> None:
+    corpus = Corpus(seeded_dir)
+    # "Abdeslam" and "Belgium" stand in neighbouring sentences, not in one.
+    [(sid, _)] = corpus.keyword_search("Abdeslam native Belgium pictures", 1)
+    row = corpus.sentence_rows([sid])[sid]
+    window = corpus.neighbours(row, 1)
+    text = corpus.article_text(row.article_id)[window[0].start : window[-1].end]
+    assert all(w in text for w in ("Abdeslam", "Belgium", "pictures"))
+
+
 def test_keyword_search_ignores_query_syntax(seeded_dir: Path) -> None:
     corpus = Corpus(seeded_dir)
     assert corpus.keyword_search('raids" OR NEAR(x AND -', 5)

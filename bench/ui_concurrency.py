@@ -1,0 +1,156 @@
+"""Many chat users at once: latency of the web app's /answer endpoint under concurrent load.
+
+Starts the app (``qa serve``) in a subprocess over a temporary index built from
+data/articles/, unless --url names a running one, then runs --users
+gradio_client users at once, each asking --questions questions one after the
+other, and prints p50/p95 latency and the error count as JSON.
+
+Run: .venv/bin/python bench/ui_concurrency.py [--url http://127.0.0.1:7860/] [--users 16] [--questions 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = [
+    "How many raids?",
+    "How many security personnel did France mobilise?",
+    "How many people died in the attacks?",
+    "How many member states offered support?",
+    "How many people were arrested?",
+    "Who is the interior minister?",
+    "Where did Salah Abdeslam flee?",
+    "When will parliament vote on the measure?",
+    "How many people were wounded?",
+    "Who visited Paris?",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_app(index_dir: Path, port: int, log: Path, timeout: float = 300) -> subprocess.Popen:
+    """``qa serve`` on a local port, its output in ``log``; returns once it answers HTTP."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "serve", "--index", str(index_dir), "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the app exited with status {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).close()
+            return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise SystemExit(f"the app did not start within {timeout:.0f} s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def run(url: str, users: int, questions: int) -> dict:
+    from gradio_client import Client
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    clients = [Client(url, verbose=False) for _ in range(users)]
+    start_together = threading.Barrier(users)
+
+    def user(n: int) -> None:
+        start_together.wait()
+        for i in range(questions):
+            question = QUESTIONS[(n + i) % len(QUESTIONS)]
+            started = time.perf_counter()
+            try:
+                result = clients[n].predict(question, api_name="/answer")
+                if not isinstance(result, dict) or "answer" not in result:
+                    raise ValueError(f"unexpected result {result!r:.100}")
+            except Exception as exc:  # noqa: BLE001 - counted and reported
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            with lock:
+                latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(users) as pool:
+        list(pool.map(user, range(users)))
+    wall = time.perf_counter() - started
+    return {
+        "users": users,
+        "questions_per_user": questions,
+        "requests": users * questions,
+        "answered": len(latencies),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "p50_s": round(statistics.median(latencies), 3) if latencies else None,
+        "p95_s": round(percentile(latencies, 0.95), 3),
+        "max_s": round(max(latencies), 3) if latencies else None,
+        "wall_s": round(wall, 2),
+        "answers_per_s": round(len(latencies) / wall, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a running app (default: start one over data/articles/)")
+    parser.add_argument("--users", type=int, default=16)
+    parser.add_argument("--questions", type=int, default=10, help="questions per user")
+    args = parser.parse_args(argv)
+
+    proc, tmp = None, None
+    url = args.url
+    try:
+        if not url:
+            tmp = Path(tempfile.mkdtemp(prefix="ui-bench-"))
+            port = free_port()
+            proc = start_app(tmp / "index", port, tmp / "app.log")  # an empty index: the app indexes data/articles/ first
+            url = f"http://127.0.0.1:{port}/"
+        from gradio_client import Client
+
+        Client(url, verbose=False).predict("How many raids?", api_name="/answer")  # warm up the models
+        report = run(url, args.users, args.questions)
+        report["url"] = url if args.url else "started over data/articles/"
+        report["cpus"] = os.cpu_count()
+        print(json.dumps(report, indent=2))
+        return 1 if report["errors"] else 0
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

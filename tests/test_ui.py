@@ -1,0 +1,213 @@
+"""The web chat: its API through gradio_client against a running app, and its replies."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from index.articles import make_article, read_file
+from index.corpus import Corpus
+from qa.answer import Answer, Evidence, Source, answer
+from tests.conftest import QUAKE, SEED, running_app
+
+from ui.app import (  # noqa: E402  (ui.app sets GRADIO_ANALYTICS_ENABLED before importing gradio)
+    MAX_FILE_BYTES,
+    NO_ANSWER,
+    ChatApp,
+    esc,
+    launch_options,
+    render_answer,
+    seed_index,
+    unesc,
+)
+
+gradio_client = pytest.importorskip("gradio_client")
+# Gradio's queue statistics use pandas APIs that pandas 3 deprecates; nothing to do with this app.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+
+@pytest.fixture(scope="module")
+def app_dir(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("ui") / "index"
+    shutil.copytree(seeded_dir, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def server(app_dir: Path):
+    """The app on a free local port, for the whole module."""
+    with running_app(app_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(server: str):
+    return gradio_client.Client(server, verbose=False)
+
+
+def test_api_lists_the_named_endpoints(client) -> None:
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/answer", "/add_article"} <= set(endpoints)
+
+
+def test_answer_endpoint_returns_the_cli_json(client, app_dir: Path) -> None:
+    result = client.predict("How many raids?", api_name="/answer")
+    assert result["answer"] == "128"
+    assert 0 <= result["score"] <= 1 and "128" in result["sentence"]
+    assert result["article"]["title"].startswith("France") and result["article"]["date"] == "2015-11-17"
+    expected = json.loads(json.dumps(answer("How many raids?", index_dir=app_dir).to_dict()))
+    assert result == expected  # the same object `qa ask --json` prints
+
+
+def test_blank_question_is_a_readable_error(client) -> None:
+    with pytest.raises(Exception) as info:
+        client.predict("   ", api_name="/answer")
+    message = str(info.value)
+    assert "question is empty" in message and "Traceback" not in message
+
+
+def test_add_article_then_ask_about_it(client, tmp_path: Path) -> None:
+    path = tmp_path / "quake.md"
+    path.write_text(QUAKE)
+    report = client.predict(gradio_client.handle_file(str(path)), api_name="/add_article")
+    assert "quake.md: added “Earthquake strikes southern Turkey”" in report
+    result = client.predict("How many countries sent rescue teams?", api_name="/answer")
+    assert result["answer"] == "24" and result["article"]["title"] == "Earthquake strikes southern Turkey"
+    assert result["article"]["source"] == "quake.md"  # the file's name, not the server's temporary path
+    again = client.predict(gradio_client.handle_file(str(path)), api_name="/add_article")
+    assert "already indexed" in again
+    assert client.predict("How many raids?", api_name="/answer")["answer"] == "128"  # nothing lost
+
+
+def test_bad_files_are_reported_and_change_nothing(client, app_dir: Path, tmp_path: Path) -> None:
+    before = Corpus(app_dir).stats()["articles"]
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert "broken.json: error: malformed JSON" in client.predict(gradio_client.handle_file(str(broken)), api_name="/add_article")
+    wrong = tmp_path / "notes.pdf"
+    wrong.write_text("%PDF")
+    with pytest.raises(Exception, match="Invalid file type"):
+        client.predict(gradio_client.handle_file(str(wrong)), api_name="/add_article")
+    big = tmp_path / "big.txt"
+    big.write_text("word. " * (MAX_FILE_BYTES // 6 + 10))
+    with pytest.raises(Exception, match="maximum file size"):
+        client.predict(gradio_client.handle_file(str(big)), api_name="/add_article")
+    assert Corpus(app_dir).stats()["articles"] == before
+
+
+def test_sixteen_users_at_once(server: str) -> None:
+    clients = [gradio_client.Client(server, verbose=False) for _ in range(16)]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda c: c.predict("How many raids?", api_name="/answer")["answer"], clients))
+    assert answers == ["128"] * 16
+
+
+# -- replies, without a server ---------------------------------------------------
+
+
+def _source(title: str = "T", url: str | None = None) -> Source:
+    return Source("abc", title, "2024-01-02", url or "file.txt", url)
+
+
+def test_reply_escapes_article_text() -> None:
+    sentence = 'Evil <script>window.__pwned=1</script> <img src=x onerror="window.__pwned=2"> said 7 **things** [x](javascript:alert(1)).'
+    result = Answer(
+        question="How many things?", text="7", score=0.9, sentence=sentence, window=sentence,
+        article=_source('<b onmouseover="x">Title</b>', "https://example.com/a?b=1&c=\"2\""),
+        context_start=sentence.index("7"), context_end=sentence.index("7") + 1,
+    )
+    reply = render_answer(result, asked="How many things?")
+    for raw in ("<script", "<img", "<b ", "**", "[x]", "(javascript", 'c="2"'):
+        assert raw not in reply
+    assert "<strong>7</strong>" in reply
+    assert '<a href="https://example.com/a?b=1&amp;c=&quot;2&quot;"' in reply
+    assert "confidence 90%" in reply and ">2024&#45;01&#45;02<" in reply
+    assert unesc(esc(sentence)) == sentence
+
+
+def test_reply_bolds_the_answer_in_its_sentence_with_alternatives() -> None:
+    sentence = "He said 128 raids were made, not 12."
+    window = "Before. " + sentence + " After."
+    alt = Answer("q", "12", 0.2, sentence=sentence, window=window, article=_source("Other"))
+    result = Answer(
+        "q", "128", 0.8, sentence=sentence, window=window, article=_source(),
+        context_start=window.index("128"), context_end=window.index("128") + 3, alternatives=(alt,),
+    )
+    reply = render_answer(result, asked="q")
+    assert "He said <strong>128</strong> raids were made, not 12&#46;" in reply
+    assert "<details><summary>Other possible answers (1)</summary>" in reply and "<strong>12</strong> (20%)" in reply
+    assert "Read as" not in reply
+    assert "<em>Read as: q</em>" in render_answer(result, asked="And q?")
+
+
+def test_abstention_shows_the_closest_sentences() -> None:
+    evidence = Evidence("The sky was <i>grey</i>.", "w", _source("Weather"), 0, 10)
+    result = Answer("How many cats?", "", 0.1, closest=(evidence,), message="The articles don't say.")
+    reply = render_answer(result, asked="How many cats?")
+    assert reply.startswith(NO_ANSWER) and "The closest sentences" in reply
+    assert "&#60;i&#62;grey&#60;/i&#62;" in reply and "<i>" not in reply
+    empty = render_answer(Answer("q", "", 0.0, message="no articles indexed yet"), asked="q")
+    assert NO_ANSWER in empty and "Articles tab" in empty
+
+
+def test_chat_follows_up_and_says_how_it_read_the_question(app_dir: Path) -> None:
+    chat = ChatApp(Corpus(app_dir))
+    first = chat.ask("How many raids were there?", [])
+    assert "<strong>128</strong>" in first
+    followup = chat.ask("And how many were arrested?", ["How many raids were there?"])
+    assert "<strong>23</strong>" in followup
+    assert chat.ask("  ", []) == "Please type a question."
+    history = chat.add_bot_message(chat.add_user_message("How many raids?", [])[1])
+    assert history[0] == {"role": "user", "content": esc("How many raids?")}
+    assert "<strong>128</strong>" in history[1]["content"]
+
+
+def test_articles_panel_paste_and_remove(tmp_path: Path) -> None:
+    corpus = Corpus(tmp_path / "index")
+    chat = ChatApp(corpus)
+    title, text, date, report, table, dropdown, stats, examples = chat.paste("Storm <b>", "The storm destroyed 300 homes.", "2024-05-06")
+    assert (title, text, date) == ("", "", "") and "Added “Storm &#60;b&#62;”" in report
+    assert table["data"] == [["Storm <b>", "2024-05-06", 1, "pasted", corpus.list_articles()[0].id]]
+    assert "1 articles, 1 sentences" in unesc(stats)
+    assert "Not added: date" in unesc(chat.paste("T", "Some text.", "May 6th")[3])
+    assert "Not added: no text" in unesc(chat.paste("T", "   ", "")[3])
+    article_id = corpus.list_articles()[0].id
+    report = chat.remove(article_id)[0]
+    assert unesc(report) == "Removed “Storm <b>” (1 sentences)."
+    assert corpus.stats()["articles"] == 0
+    assert chat.remove(None)[0] == "Choose an article to remove."
+
+
+def test_example_questions_come_from_the_articles(tmp_path: Path) -> None:
+    corpus = Corpus(tmp_path / "index")
+    text = "Rescue teams from 24 countries arrived.\n\nThe storm destroyed 300 homes in two days."
+    corpus.add([make_article("Storm", text, "storm.txt")])
+    questions = ChatApp(corpus).examples.get()
+    assert questions and set(questions) <= {"How many countries?", "How many homes?"}
+
+
+def test_seed_index_builds_an_empty_index(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    shutil.copy(SEED, folder / SEED.name)
+    (folder / "broken.json").write_text("{")
+    corpus = Corpus(tmp_path / "index")
+    assert seed_index(corpus, folder) == 1
+    out = capsys.readouterr().out
+    assert "indexing 2 files" in out and "broken.json: error: malformed JSON" in out and "1 articles" in out
+    assert [a.id for a in corpus.list_articles()] == [read_file(SEED)[0].id]
+
+
+def test_launch_is_local_and_private() -> None:
+    options = launch_options()
+    assert options["server_name"] == "127.0.0.1" and options["share"] is False
+    assert options["max_file_size"] == 5 * 1024 * 1024
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"

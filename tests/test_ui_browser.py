@@ -1,0 +1,137 @@
+"""The web chat end to end in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
+
+Set QA_DOCS_SCREENSHOT=docs/chat.png to also save the chat screenshot used by the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import QUAKE, running_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"),
+    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+FIRST_ANSWER_MS = 90_000  # the first question loads the models; CI machines are small
+ANSWER_MS = 60_000
+BOT = "#chat [data-testid='bot']"
+XSS = """date 2024-03-01
+# Council vote <img src=x onerror="window.__pwned=2"> in Springfield
+
+The council approved 7 new parks <script>window.__pwned=1</script> and <img src=x onerror="window.__pwned=3"> after a long vote.
+
+The mayor said the parks would open in June.
+"""
+
+
+@pytest.fixture(scope="module")
+def server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    index = tmp_path_factory.mktemp("browser") / "index"
+    shutil.copytree(seeded_dir, index)
+    with running_app(index) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser_page(server: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1000, "height": 760})
+        page.outside = []  # requests that left the machine
+        page.on("request", lambda r: None if r.url.startswith((server.rstrip("/"), "data:", "blob:")) else page.outside.append(r.url))
+        page.goto(server, wait_until="domcontentloaded", timeout=60_000)
+        page.locator("#question textarea").wait_for(timeout=60_000)
+        yield page
+        browser.close()
+
+
+def ask(page, question: str, timeout: int = ANSWER_MS):
+    """Type a question, press Enter, and return the bot's new reply."""
+    before = page.locator(BOT).count()
+    page.get_by_role("tab", name="Chat").click()
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.wait_for_function(f"document.querySelectorAll(\"{BOT}\").length > {before}", timeout=timeout)
+    return page.locator(BOT).nth(before)
+
+
+def upload(page, path: Path, expect: str) -> str:
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.wait_for_function(
+        "text => document.querySelector('#report').innerText.includes(text)", arg=expect, timeout=ANSWER_MS
+    )
+    return page.locator("#report").inner_text()
+
+
+def test_ask_how_many_raids(browser_page, tmp_path: Path) -> None:
+    page = browser_page
+    reply = ask(page, "How many raids?", timeout=FIRST_ANSWER_MS)
+    assert reply.locator("strong").first.inner_text() == "128"
+    text = reply.inner_text()
+    assert "128 raids" in text and "2015-11-17" in text and "confidence" in text
+    page.screenshot(path=str(tmp_path / "chat.png"))
+    docs = os.environ.get("QA_DOCS_SCREENSHOT")
+    if docs:
+        page.screenshot(path=docs)
+
+
+def test_upload_an_article_then_ask_about_it(browser_page, tmp_path: Path) -> None:
+    page = browser_page
+    path = tmp_path / "quake.md"
+    path.write_text(QUAKE)
+    report = upload(page, path, "quake.md: added")
+    assert "1 added" in report
+    assert "Earthquake strikes southern Turkey" in page.locator("#articles-table").inner_text()
+    reply = ask(page, "How many countries sent rescue teams?")
+    assert reply.locator("strong").first.inner_text() == "24"
+    assert "Earthquake strikes southern Turkey" in reply.inner_text()
+    page.screenshot(path=str(tmp_path / "after-upload.png"))
+
+
+def test_article_markup_is_shown_as_text(browser_page, tmp_path: Path) -> None:
+    page = browser_page
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    path = tmp_path / "council.md"
+    path.write_text(XSS)
+    upload(page, path, "council.md: added")
+    table = page.locator("#articles-table")
+    assert 'Council vote <img src=x onerror="window.__pwned=2"> in Springfield' in table.inner_text()
+    reply = ask(page, "How many new parks did the council approve?")
+    assert reply.locator("strong").first.inner_text() == "7"
+    text = reply.inner_text()
+    assert "<script>window.__pwned=1</script>" in text and '<img src=x onerror="window.__pwned=3">' in text
+    assert reply.locator("script, img").count() == 0 and table.locator("img").count() == 0
+    page.wait_for_timeout(1500)  # give any injected handler time to run
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    page.screenshot(path=str(tmp_path / "markup.png"))
+
+
+def test_follow_up_example_and_nothing_left_the_machine(browser_page) -> None:
+    page = browser_page
+    ask(page, "How many raids were there?")
+    reply = ask(page, "And how many were arrested?")
+    assert reply.locator("strong").first.inner_text() == "23"
+    example = page.locator("#examples button").last  # examples are made from the articles and answered
+    question = example.inner_text().strip()
+    assert question.startswith("How many ")
+    before = page.locator(BOT).count()
+    example.click()
+    page.wait_for_function(f"document.querySelectorAll(\"{BOT}\").length > {before}", timeout=ANSWER_MS)
+    assert page.locator("#chat [data-testid='user']").last.inner_text().strip() == question
+    assert page.locator(BOT).nth(before).locator("strong").count() >= 1
+    assert page.outside == []  # no fonts, scripts or analytics fetched from outside the machine

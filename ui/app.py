@@ -1,0 +1,479 @@
+"""The web chat: a Gradio app over ``qa.answer.answer`` and the index.
+
+This module only presents: answering is ``qa.answer``, follow-up questions are
+``qa.followup``, reading files is ``index.articles`` and storing them is
+``index.corpus``. Every piece of article or question text is HTML-escaped (and
+its Markdown punctuation turned into character references) before it is put in
+a reply, and the chat sanitises what it renders on top of that.
+
+Named API endpoints (``gradio_client``):
+
+* ``/answer``: a question in, the ``qa ask --json`` object out.
+* ``/add_article``: an article file in, a short report out.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import gradio as gr  # noqa: E402
+
+from index.articles import SUFFIXES, Article, IngestError, make_article, read_file  # noqa: E402
+from index.corpus import ADDED, UNCHANGED, Corpus, default_dir  # noqa: E402
+from qa.answer import Answer, QuestionError, Source, answer, open_corpus  # noqa: E402
+from qa.followup import resolve_followup  # noqa: E402
+from ui.examples import ExampleQuestions  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTICLES_DIR = ROOT / "data" / "articles"
+MAX_FILE_MB = 5
+MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
+ANSWER_CONCURRENCY = 4  # answers computed at once; more users wait in the queue
+ADD_BATCH = 50  # articles embedded and written per step of an upload
+NO_ANSWER = "I could not find the answer in the articles."
+TITLE = "News QA"
+TABLE_HEADERS = ["Title", "Date", "Sentences", "Source", "ID"]
+CSS = """
+.qa-reply blockquote { margin: 0.3em 0; }
+.qa-meta { opacity: 0.8; font-size: 0.92em; }
+.qa-nowrap { white-space: nowrap; }
+"""
+
+# Markdown and HTML punctuation, written as character references so article text stays text.
+_ESCAPES = {ord(c): f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-.!|~$:=^@%"}
+_SPACE = re.compile(r"\s+")
+
+
+def esc(text: str) -> str:
+    """Text safe to put in a Markdown/HTML reply: every special character is a character reference."""
+    return _SPACE.sub(" ", str(text)).translate(_ESCAPES)
+
+
+def unesc(text: str) -> str:
+    """The text that :func:`esc` escaped (white space collapsed)."""
+    return html.unescape(text)
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- rendering replies ---------------------------------------------------------
+
+
+def _source_line(article: Source | None) -> str:
+    """Title (a link when the article has a URL), date and source."""
+    if article is None:
+        return ""
+    title = esc(article.title or "Untitled")
+    if article.url:
+        title = f'<a href="{html.escape(article.url, quote=True)}" target="_blank" rel="noopener noreferrer">{title}</a>'
+    parts = [f"<em>{title}</em>"]
+    if article.date:
+        parts.append(f'<span class="qa-nowrap">{esc(article.date)}</span>')
+    if not article.url and article.source:
+        parts.append(f'<span title="{html.escape(article.source, quote=True)}">{esc(Path(article.source).name or article.source)}</span>')
+    return " · ".join(parts)
+
+
+def _answer_offset(result: Answer) -> int:
+    """Where the answer starts in its sentence, or -1."""
+    at = result.window.find(result.sentence) if result.sentence else -1
+    if at >= 0:
+        offset = result.context_start - at
+        if 0 <= offset and result.sentence[offset : offset + len(result.text)] == result.text:
+            return offset
+    return result.sentence.find(result.text) if result.text else -1
+
+
+def highlight(result: Answer) -> str:
+    """The answer's sentence, escaped, with the answer in bold."""
+    at = _answer_offset(result)
+    if at < 0:
+        return f"<strong>{esc(result.text)}</strong> — {esc(result.sentence)}"
+    end = at + len(result.text)
+    before, span, after = result.sentence[:at], result.sentence[at:end], result.sentence[end:]
+    return f"{esc(before)}<strong>{esc(span)}</strong>{esc(after)}"
+
+
+def confidence(score: float) -> str:
+    """A score as a percentage."""
+    return f"{max(0.0, min(1.0, float(score))):.0%}"
+
+
+def render_answer(result: Answer, asked: str | None = None) -> str:
+    """A chat reply for an answer or an abstention (Markdown with escaped text).
+
+    Args:
+        result: What ``answer()`` returned.
+        asked: The question as the user typed it; when it differs from the
+            question answered (a resolved follow-up) the reply says how it was read.
+    """
+    parts: list[str] = []
+    if asked is not None and " ".join(asked.split()) != result.question:
+        parts.append(f"<em>Read as: {esc(result.question)}</em>")
+    if result.found:
+        parts.append(f"> {highlight(result)}")
+        parts.append(f'<span class="qa-meta">{_source_line(result.article)} · <span class="qa-nowrap">confidence {confidence(result.score)}</span></span>')
+        if result.message:
+            parts.append(f"<em>Note: {esc(result.message)}</em>")
+        if result.alternatives:
+            items = "\n".join(
+                f"- <strong>{esc(alt.text)}</strong> ({confidence(alt.score)}) in “{esc(alt.sentence)}” — {_source_line(alt.article)}"
+                for alt in result.alternatives
+            )
+            parts.append(
+                f"<details><summary>Other possible answers ({len(result.alternatives)})</summary>\n\n{items}\n\n</details>"
+            )
+        return "\n\n".join(parts)
+    parts.append(NO_ANSWER)
+    if result.closest:
+        items = "\n".join(f"- “{esc(ev.sentence)}” — {_source_line(ev.article)}" for ev in result.closest)
+        parts.append(f"The closest sentences:\n\n{items}")
+    elif result.message:
+        notice = esc(result.message)
+        if "no articles" in result.message:
+            notice += " — add some in the Articles tab."
+        parts.append(f"<em>{notice}</em>")
+    return "\n\n".join(parts)
+
+
+# -- the index -------------------------------------------------------------------
+
+
+def _display_source(article: Article, path: Path, name: str) -> Article:
+    """Name an uploaded article after the file the user chose, not the server's temporary path."""
+    where = str(path)
+    if article.source == where or article.source.startswith(where + "#"):
+        return replace(article, source=name + article.source[len(where) :])
+    return article
+
+
+def ingest_files(
+    corpus: Corpus,
+    files: Iterable[tuple[Path, str]],
+    progress: Callable[[float, str], None] | None = None,
+) -> tuple[list[str], int]:
+    """Read and index files; one plain-text line per file or article, and the number added.
+
+    Args:
+        corpus: The index to add to (nothing in it is removed or changed).
+        files: (path on disk, name to show) pairs.
+        progress: Called with (fraction done, what is happening).
+    """
+    files = list(files)
+    lines: list[str] = []
+    added = 0
+    for n, (path, name) in enumerate(files):
+        if progress:
+            progress(n / max(1, len(files)), f"Reading {name}")
+        try:
+            size = path.stat().st_size
+        except OSError:
+            lines.append(f"{name}: error: no such file")
+            continue
+        if size > MAX_FILE_BYTES:
+            lines.append(f"{name}: error: {size / 1024 / 1024:.1f} MB is over the {MAX_FILE_MB} MB limit")
+            continue
+        try:
+            articles = [_display_source(a, path, name) for a in read_file(path)]
+        except IngestError as exc:
+            lines.append(f"{name}: error: {exc}")
+            continue
+        for start in range(0, len(articles), ADD_BATCH):
+            batch = articles[start : start + ADD_BATCH]
+            if progress:
+                done = (n + start / len(articles)) / len(files)
+                progress(done, f"Indexing {name} ({start + len(batch)}/{len(articles)} articles)")
+            try:
+                results = corpus.add(batch)
+            except Exception as exc:  # noqa: BLE001 - reported per file, the rest go on
+                log.exception("indexing %s failed", name)
+                lines.append(f"{name}: error: could not index: {_first_line(exc)}")
+                break
+            for article, status in results:
+                if status == ADDED:
+                    added += 1
+                    lines.append(f"{name}: added “{article.title}”")
+                elif status == UNCHANGED:
+                    lines.append(f"{name}: already indexed “{article.title}”")
+                else:
+                    lines.append(f"{name}: error: “{article.title}” has {status}")
+    if progress:
+        progress(1.0, "Done")
+    return lines, added
+
+
+def seed_index(corpus: Corpus, folder: Path = ARTICLES_DIR, out: Callable[[str], None] = print) -> int:
+    """Index the article files of ``folder`` (used when the app starts on an empty index)."""
+    files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in SUFFIXES) if folder.is_dir() else []
+    if not files:
+        out(f"The index is empty and {folder} has no article files; add some in the Articles tab.")
+        return 0
+    out(f"The index is empty: indexing {len(files)} files from {folder} ...")
+    named = [(p, str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)) for p in files]
+    lines, added = ingest_files(corpus, named, progress=lambda f, what: out(f"  {f:4.0%} {what}"))
+    for line in lines:
+        out(f"  {line}")
+    stats = corpus.stats()
+    out(f"Indexed {added} articles; the index has {stats['articles']} articles, {stats['sentences']} sentences.")
+    return added
+
+
+# -- the app ---------------------------------------------------------------------
+
+
+def _message_text(message: dict) -> str:
+    """The text of a chat message in Gradio's messages format."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+class ChatApp:
+    """The handlers of the app, bound to one corpus."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.corpus = corpus
+        self.examples = ExampleQuestions(corpus, lambda q: answer(q, corpus=corpus).found)
+
+    # chat
+
+    def ask(self, question: str, previous: list[str]) -> str:
+        """The reply to a question in a chat with these earlier questions (escaped Markdown)."""
+        try:
+            resolved = resolve_followup(question, previous, self.corpus)
+            return render_answer(answer(resolved, corpus=self.corpus), asked=question)
+        except QuestionError:
+            return "Please type a question."
+        except Exception as exc:  # noqa: BLE001 - the user gets a readable line, the log gets the traceback
+            log.exception("answering %r failed", question)
+            return f"Sorry, something went wrong while answering: {esc(_first_line(exc))}"
+
+    def add_user_message(self, message: str, history: list[dict]) -> tuple[str, list[dict]]:
+        if not message or not message.strip():
+            return message, history
+        return "", history + [{"role": "user", "content": esc(message.strip())}]
+
+    def add_bot_message(self, history: list[dict]) -> list[dict]:
+        if not history or history[-1].get("role") != "user":
+            return history
+        questions = [unesc(_message_text(m)) for m in history if m.get("role") == "user"]
+        reply = self.ask(questions[-1], questions[:-1])
+        return history + [{"role": "assistant", "content": reply}]
+
+    # API
+
+    def answer_api(self, question: str) -> dict:
+        """``/answer``: the ``qa ask --json`` object for a question."""
+        try:
+            return answer(question, corpus=self.corpus).to_dict()
+        except QuestionError as exc:
+            raise gr.Error(f"Cannot answer: {exc}.") from None
+        except Exception as exc:  # noqa: BLE001
+            log.exception("answering %r failed", question)
+            raise gr.Error(f"Something went wrong while answering: {_first_line(exc)}") from None
+
+    def add_article_api(self, path: str | None) -> str:
+        """``/add_article``: index one file; a short report."""
+        if not path:
+            raise gr.Error("No file was given.")
+        lines, _ = ingest_files(self.corpus, [(Path(path), Path(path).name)])
+        return "\n".join(lines + [self.stats_line()])
+
+    # articles panel
+
+    def stats_line(self) -> str:
+        stats = self.corpus.stats()
+        return f"The index has {stats['articles']} articles, {stats['sentences']} sentences."
+
+    def table(self) -> dict:
+        """The indexed articles as Dataframe data."""
+        rows = [[i.title, i.date or "", i.sentences, Path(i.source).name or i.source, i.id] for i in self.corpus.list_articles()]
+        return {"headers": TABLE_HEADERS, "data": rows}
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(label, id) of each indexed article, for the remove dropdown."""
+        return [(f"{i.title} ({i.date or 'no date'}) · {i.id[:8]}", i.id) for i in self.corpus.list_articles()]
+
+    def panel(self) -> tuple:
+        """Updates for the article table, the remove dropdown, the stats line and the examples."""
+        questions = self.examples.get()
+        return (
+            self.table(),
+            gr.Dropdown(choices=self.choices(), value=None),
+            esc(self.stats_line()),
+            gr.Dataset(samples=[[q] for q in questions], visible=bool(questions)),
+        )
+
+    def upload(self, paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
+        if not paths:
+            return (None, "No files chosen.", *self.panel())
+        files = [(Path(p), Path(p).name) for p in paths]
+        lines, added = ingest_files(self.corpus, files, progress=lambda f, what: progress(f, desc=what))
+        return (None, self._report(lines, added), *self.panel())
+
+    def paste(self, title: str, text: str, date: str) -> tuple:
+        try:
+            article = make_article(title or "", text or "", "pasted", (date or "").strip() or None)
+            status = self.corpus.add([article])[0][1]
+        except IngestError as exc:
+            return title, text, date, esc(f"Not added: {exc}."), *self.panel()
+        except Exception as exc:  # noqa: BLE001
+            log.exception("adding a pasted article failed")
+            return title, text, date, esc(f"Not added: {_first_line(exc)}"), *self.panel()
+        if status == ADDED:
+            message = f"Added “{article.title}”."
+        elif status == UNCHANGED:
+            message = f"“{article.title}” is already indexed."
+        else:
+            return title, text, date, esc(f"Not added: the text has {status}."), *self.panel()
+        return "", "", "", esc(message), *self.panel()
+
+    def remove(self, article_id: str | None) -> tuple:
+        if not article_id:
+            return ("Choose an article to remove.", *self.panel())
+        try:
+            info = self.corpus.remove(article_id)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("removing %s failed", article_id)
+            return (esc(f"Not removed: {_first_line(exc)}"), *self.panel())
+        message = "That article is no longer indexed." if info is None else f"Removed “{info.title}” ({info.sentences} sentences)."
+        return (esc(message), *self.panel())
+
+    def _report(self, lines: list[str], added: int) -> str:
+        failed = sum(": error: " in line for line in lines)
+        head = f"{added} added" + (f", {failed} failed" if failed else "") + f". {self.stats_line()}"
+        return "\n".join([esc(head), ""] + [f"- {esc(line)}" for line in lines])
+
+
+def build_app(index_dir: Path | str | None = None) -> gr.Blocks:
+    """The Gradio app over the index in ``index_dir`` (default ``$QA_INDEX_DIR`` or ``data/index``)."""
+    corpus = open_corpus(index_dir)
+    chat = ChatApp(corpus)
+    questions = chat.examples.get()
+    write = {"concurrency_id": "index", "concurrency_limit": 1}
+    reading = {"concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}
+    private = {"api_visibility": "private"}
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+        gr.Markdown(f"## {TITLE}\nAsk about the indexed news articles. Answers are copied from the articles, with their source.")
+        with gr.Tab("Chat", id="chat"):
+            chatbot = gr.Chatbot(
+                label="Chat",
+                height=520,
+                sanitize_html=True,
+                allow_tags=False,
+                render_markdown=True,
+                latex_delimiters=[],
+                feedback_options=None,
+                buttons=["copy"],
+                elem_id="chat",
+                elem_classes=["qa-reply"],
+                placeholder="Ask a question about the articles, e.g. one of the examples below.",
+            )
+            with gr.Row():
+                question = gr.Textbox(
+                    label="Question", placeholder="Ask a question and press Enter", scale=5, elem_id="question",
+                    max_length=2000, autofocus=True,
+                )
+                send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+            examples = gr.Dataset(
+                components=[question], samples=[[q] for q in questions], label="Try asking", visible=bool(questions),
+                elem_id="examples",
+            )
+        with gr.Tab("Articles", id="articles"):
+            stats = gr.Markdown(esc(chat.stats_line()), elem_id="stats")
+            with gr.Row():
+                with gr.Column():
+                    files = gr.File(
+                        label=f"Upload articles ({', '.join(SUFFIXES)}; at most {MAX_FILE_MB} MB each)",
+                        file_count="multiple", file_types=list(SUFFIXES), type="filepath", elem_id="upload",
+                    )
+                with gr.Column():
+                    paste_title = gr.Textbox(label="Title", elem_id="paste-title")
+                    paste_date = gr.Textbox(label="Date (YYYY-MM-DD, optional)", elem_id="paste-date")
+                    paste_text = gr.Textbox(label="Article text", lines=6, elem_id="paste-text")
+                    paste_button = gr.Button("Add pasted article", elem_id="paste-add")
+            report = gr.Markdown(elem_id="report")
+            table = gr.Dataframe(
+                value=chat.table(),
+                headers=TABLE_HEADERS,
+                datatype=["str", "str", "number", "str", "str"],
+                column_widths=["39%", "13%", "13%", "17%", "18%"],
+                interactive=False, label="Indexed articles", wrap=True, elem_id="articles-table",
+            )
+            with gr.Row():
+                remove_choice = gr.Dropdown(label="Article to remove", choices=chat.choices(), value=None, scale=4, elem_id="remove-choice")
+                remove_button = gr.Button("Remove", variant="stop", scale=1, elem_id="remove")
+        with gr.Column(visible=False):
+            api_question = gr.Textbox(label="question")
+            api_answer = gr.JSON(label="answer")
+            api_answer_button = gr.Button("answer")
+            api_file = gr.File(label="article file", file_types=list(SUFFIXES), type="filepath")
+            api_report = gr.Textbox(label="report")
+            api_add_button = gr.Button("add_article")
+
+        panel = [table, remove_choice, stats, examples]
+        for trigger in (question.submit, send.click):
+            trigger(chat.add_user_message, [question, chatbot], [question, chatbot], queue=False, **private).then(
+                chat.add_bot_message, chatbot, chatbot, show_progress="minimal", **reading, **private
+            )
+        examples.click(lambda sample, history: chat.add_user_message(sample[0], history), [examples, chatbot],
+                       [question, chatbot], queue=False, **private).then(
+            chat.add_bot_message, chatbot, chatbot, show_progress="minimal", **reading, **private
+        )
+        files.upload(chat.upload, files, [files, report, *panel], **write, **private)
+        paste_button.click(chat.paste, [paste_title, paste_text, paste_date],
+                           [paste_title, paste_text, paste_date, report, *panel], **write, **private)
+        remove_button.click(chat.remove, remove_choice, [report, *panel], **write, **private)
+        app.load(chat.panel, None, panel, **private)
+
+        api_answer_button.click(chat.answer_api, api_question, api_answer, api_name="answer", **reading,
+                                api_description="Answer a question: the `qa ask --json` object.")
+        api_add_button.click(chat.add_article_api, api_file, api_report, api_name="add_article", **write,
+                             api_description="Index one article file (.txt .md .html .htm .json .jsonl); a short report.")
+    app.queue(default_concurrency_limit=ANSWER_CONCURRENCY)
+    return app
+
+
+def launch_options(host: str = "127.0.0.1", port: int = 7860) -> dict:
+    """The ``launch()`` arguments of the app: local only, no sharing, upload limit, no SSR."""
+    return {
+        "server_name": host,
+        "server_port": port,
+        "share": False,
+        "inbrowser": False,
+        "show_error": True,
+        "max_file_size": MAX_FILE_BYTES,
+        "ssr_mode": False,
+        "css": CSS,
+        "footer_links": ["api", "settings"],
+    }
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, index_dir: Path | str | None = None) -> None:
+    """Start the web chat; builds the index from ``data/articles/`` first when it is empty."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    corpus = open_corpus(index_dir if index_dir is not None else default_dir())
+    if not corpus.stats()["articles"]:
+        seed_index(corpus)
+    print("Loading the models and preparing example questions ...", flush=True)
+    app = build_app(index_dir)
+    app.launch(**launch_options(host, port))
