@@ -23,38 +23,22 @@ def _corpus(args: argparse.Namespace, check_model: bool = True):  # noqa: ANN202
 
 
 def cmd_index_add(args: argparse.Namespace) -> int:
-    from index.articles import IngestError, expand_paths, read_file
-    from index.corpus import ADDED
+    from index.articles import expand_paths
+    from index.ingest import add_files
 
     corpus = _corpus(args)
-    articles, origins, failed = [], [], 0
-    for path in expand_paths([Path(p) for p in args.paths]):
-        try:
-            found = read_file(path)
-        except IngestError as exc:
-            print(f"error: {path}: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        articles += found
-        origins += [path] * len(found)
-    results = corpus.add(articles, progress=True)
-    added = 0
-    for (article, status), path in zip(results, origins):
-        if status == ADDED:
-            added += 1
-            print(f"added {article.id}  {article.title}  ({path})")
-        elif status == "unchanged":
-            print(f"unchanged {article.id}  already indexed  ({path})")
-        else:
-            print(f"error: {path}: {status}", file=sys.stderr)
-            failed += 1
+    files = [(path, str(path)) for path in expand_paths([Path(p) for p in args.paths])]
+    outcomes = add_files(corpus, files, progress_bar=True)
+    for outcome in outcomes:
+        print(outcome.line(), file=sys.stderr if outcome.status == "error" else sys.stdout)
+    added = sum(o.status == "added" for o in outcomes)
     stats = corpus.stats()
     print(
         f"{added} added; index has {stats['articles']} articles, {stats['sentences']} sentences"
         if added
         else f"nothing new: index unchanged ({stats['articles']} articles)"
     )
-    return 1 if failed else 0
+    return 1 if any(o.status == "error" for o in outcomes) else 0
 
 
 def cmd_index_remove(args: argparse.Namespace) -> int:

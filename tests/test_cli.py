@@ -57,12 +57,13 @@ def test_add_reports_bad_files_and_keeps_good_ones(capsys: pytest.CaptureFixture
     assert code == 1
     errors = err.strip().splitlines()
     assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
-    assert "broken.json: malformed JSON" in err and "blob.txt: binary file" in err and "missing.md: no such file" in err
-    assert "added" in out and "Earthquake strikes southern Turkey" in out
+    assert f"error: {bad}: malformed JSON" in err and f"error: {binary}: binary file" in err
+    assert f"error: {missing}: no such file" in err
+    assert f"added: {quake_file}: “Earthquake strikes southern Turkey”" in out
     code, out, _ = run(capsys, "index", "stats", "--json", "--index", str(index_dir))
     assert json.loads(out)["articles"] == 2
     code, out, _ = run(capsys, "index", "add", str(quake_file), "--index", str(index_dir))
-    assert code == 0 and "unchanged" in out and "index unchanged" in out
+    assert code == 0 and f"already indexed: {quake_file}" in out and "index unchanged" in out
 
 
 def test_list_remove_rebuild(capsys: pytest.CaptureFixture, index_dir: Path) -> None:

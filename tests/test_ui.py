@@ -91,7 +91,7 @@ def test_bad_files_are_reported_and_change_nothing(client, app_dir: Path, tmp_pa
     before = Corpus(app_dir).stats()["articles"]
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    assert "broken.json: error: malformed JSON" in client.predict(gradio_client.handle_file(str(broken)), api_name="/add_article")
+    assert "error: broken.json: malformed JSON" in client.predict(gradio_client.handle_file(str(broken)), api_name="/add_article")
     wrong = tmp_path / "notes.pdf"
     wrong.write_text("%PDF")
     with pytest.raises(Exception, match="Invalid file type"):
@@ -202,7 +202,7 @@ def test_seed_index_builds_an_empty_index(tmp_path: Path, capsys: pytest.Capture
     corpus = Corpus(tmp_path / "index")
     assert seed_index(corpus, folder) == 1
     out = capsys.readouterr().out
-    assert "indexing 2 files" in out and "broken.json: error: malformed JSON" in out and "1 articles" in out
+    assert "indexing 2 files" in out and "error: broken.json: malformed JSON" in out and "1 articles" in out
     assert [a.id for a in corpus.list_articles()] == [read_file(SEED)[0].id]
 
 

@@ -18,8 +18,7 @@ import html
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -28,8 +27,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import gradio as gr  # noqa: E402
 
-from index.articles import SUFFIXES, Article, IngestError, make_article, read_file  # noqa: E402
+from index.articles import SUFFIXES, IngestError, make_article  # noqa: E402
 from index.corpus import ADDED, UNCHANGED, Corpus, default_dir  # noqa: E402
+from index.ingest import Outcome, add_files  # noqa: E402
 from qa.answer import Answer, QuestionError, Source, answer, open_corpus  # noqa: E402
 from qa.followup import resolve_followup  # noqa: E402
 from ui.examples import ExampleQuestions  # noqa: E402
@@ -41,7 +41,6 @@ ARTICLES_DIR = ROOT / "data" / "articles"
 MAX_FILE_MB = 5
 MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
 ANSWER_CONCURRENCY = 4  # answers computed at once; more users wait in the queue
-ADD_BATCH = 50  # articles embedded and written per step of an upload
 NO_ANSWER = "I could not find the answer in the articles."
 TITLE = "News QA"
 TABLE_HEADERS = ["Title", "Date", "Sentences", "Source", "ID"]
@@ -154,69 +153,6 @@ def render_answer(result: Answer, asked: str | None = None) -> str:
 # -- the index -------------------------------------------------------------------
 
 
-def _display_source(article: Article, path: Path, name: str) -> Article:
-    """Name an uploaded article after the file the user chose, not the server's temporary path."""
-    where = str(path)
-    if article.source == where or article.source.startswith(where + "#"):
-        return replace(article, source=name + article.source[len(where) :])
-    return article
-
-
-def ingest_files(
-    corpus: Corpus,
-    files: Iterable[tuple[Path, str]],
-    progress: Callable[[float, str], None] | None = None,
-) -> tuple[list[str], int]:
-    """Read and index files; one plain-text line per file or article, and the number added.
-
-    Args:
-        corpus: The index to add to (nothing in it is removed or changed).
-        files: (path on disk, name to show) pairs.
-        progress: Called with (fraction done, what is happening).
-    """
-    files = list(files)
-    lines: list[str] = []
-    added = 0
-    for n, (path, name) in enumerate(files):
-        if progress:
-            progress(n / max(1, len(files)), f"Reading {name}")
-        try:
-            size = path.stat().st_size
-        except OSError:
-            lines.append(f"{name}: error: no such file")
-            continue
-        if size > MAX_FILE_BYTES:
-            lines.append(f"{name}: error: {size / 1024 / 1024:.1f} MB is over the {MAX_FILE_MB} MB limit")
-            continue
-        try:
-            articles = [_display_source(a, path, name) for a in read_file(path)]
-        except IngestError as exc:
-            lines.append(f"{name}: error: {exc}")
-            continue
-        for start in range(0, len(articles), ADD_BATCH):
-            batch = articles[start : start + ADD_BATCH]
-            if progress:
-                done = (n + start / len(articles)) / len(files)
-                progress(done, f"Indexing {name} ({start + len(batch)}/{len(articles)} articles)")
-            try:
-                results = corpus.add(batch)
-            except Exception as exc:  # noqa: BLE001 - reported per file, the rest go on
-                log.exception("indexing %s failed", name)
-                lines.append(f"{name}: error: could not index: {_first_line(exc)}")
-                break
-            for article, status in results:
-                if status == ADDED:
-                    added += 1
-                    lines.append(f"{name}: added “{article.title}”")
-                elif status == UNCHANGED:
-                    lines.append(f"{name}: already indexed “{article.title}”")
-                else:
-                    lines.append(f"{name}: error: “{article.title}” has {status}")
-    if progress:
-        progress(1.0, "Done")
-    return lines, added
-
-
 def seed_index(corpus: Corpus, folder: Path = ARTICLES_DIR, out: Callable[[str], None] = print) -> int:
     """Index the article files of ``folder`` (used when the app starts on an empty index)."""
     files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in SUFFIXES) if folder.is_dir() else []
@@ -225,9 +161,10 @@ def seed_index(corpus: Corpus, folder: Path = ARTICLES_DIR, out: Callable[[str],
         return 0
     out(f"The index is empty: indexing {len(files)} files from {folder} ...")
     named = [(p, str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)) for p in files]
-    lines, added = ingest_files(corpus, named, progress=lambda f, what: out(f"  {f:4.0%} {what}"))
-    for line in lines:
-        out(f"  {line}")
+    outcomes = add_files(corpus, named, MAX_FILE_BYTES, progress=lambda f, what: out(f"  {f:4.0%} {what}"))
+    for outcome in outcomes:
+        out(f"  {outcome.line()}")
+    added = sum(o.status == ADDED for o in outcomes)
     stats = corpus.stats()
     out(f"Indexed {added} articles; the index has {stats['articles']} articles, {stats['sentences']} sentences.")
     return added
@@ -294,8 +231,8 @@ class ChatApp:
         """``/add_article``: index one file; a short report."""
         if not path:
             raise gr.Error("No file was given.")
-        lines, _ = ingest_files(self.corpus, [(Path(path), Path(path).name)])
-        return "\n".join(lines + [self.stats_line()])
+        outcomes = add_files(self.corpus, [(Path(path), Path(path).name)], MAX_FILE_BYTES)
+        return "\n".join([o.line() for o in outcomes] + [self.stats_line()])
 
     # articles panel
 
@@ -326,8 +263,8 @@ class ChatApp:
         if not paths:
             return (None, "No files chosen.", *self.panel())
         files = [(Path(p), Path(p).name) for p in paths]
-        lines, added = ingest_files(self.corpus, files, progress=lambda f, what: progress(f, desc=what))
-        return (None, self._report(lines, added), *self.panel())
+        outcomes = add_files(self.corpus, files, MAX_FILE_BYTES, progress=lambda f, what: progress(f, desc=what))
+        return (None, self._report(outcomes), *self.panel())
 
     def paste(self, title: str, text: str, date: str) -> tuple:
         try:
@@ -357,10 +294,11 @@ class ChatApp:
         message = "That article is no longer indexed." if info is None else f"Removed “{info.title}” ({info.sentences} sentences)."
         return (esc(message), *self.panel())
 
-    def _report(self, lines: list[str], added: int) -> str:
-        failed = sum(": error: " in line for line in lines)
+    def _report(self, outcomes: list[Outcome]) -> str:
+        added = sum(o.status == ADDED for o in outcomes)
+        failed = sum(o.status == "error" for o in outcomes)
         head = f"{added} added" + (f", {failed} failed" if failed else "") + f". {self.stats_line()}"
-        return "\n".join([esc(head), ""] + [f"- {esc(line)}" for line in lines])
+        return "\n".join([esc(head), ""] + [f"- {esc(o.line())}" for o in outcomes])
 
 
 def build_app(index_dir: Path | str | None = None) -> gr.Blocks:
