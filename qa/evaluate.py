@@ -67,15 +67,17 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def read_own_paragraph(question: Question) -> tuple[str, float]:
-    """Reader-only prediction: the best span over windows around every sentence of the question's paragraph."""
+    """Reader-only prediction: the best span over windows around every sentence of the question's paragraph.
+
+    Returns:
+        The best span's text (even below the abstention threshold) and its probability.
+    """
     texts = [question.context[w.start : w.end] for w in windows(split_sentences(question.context))]
     best = READER.best(question.text, texts)
     if best is None:
         return "", 0.0
     index, span = best
-    probability = READER.probability(span.margin)
-    text = texts[index][span.start : span.end] if probability >= READER.threshold else ""
-    return text, probability
+    return texts[index][span.start : span.end], READER.probability(span.margin)
 
 
 def coverage_curve(scored: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -124,6 +126,7 @@ def evaluate(path: str | Path, limit: int | None = None, reader_only: bool = Fal
     data = load_squad(path)
     questions = sample(questions_of(data), limit)
     predictions: list[tuple[Question, str, float]] = []
+    unthresholded: list[float] = []  # reader-only: F1 of the best span, abstention ignored
     latencies: list[float] = []
     hits = {k: 0 for k in RECALL_AT}
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
@@ -133,7 +136,9 @@ def evaluate(path: str | Path, limit: int | None = None, reader_only: bool = Fal
         for q in questions:
             started = time.perf_counter()
             if corpus is None:
-                text, score = read_own_paragraph(q)
+                best, score = read_own_paragraph(q)
+                text = best if score >= READER.threshold else ""
+                unthresholded.append(best_score(f1_score, best, q.golds) if q.golds else 0.0)
             else:
                 result = answer(q.text, corpus=corpus)
                 text, score = result.text, result.score
@@ -158,6 +163,8 @@ def evaluate(path: str | Path, limit: int | None = None, reader_only: bool = Fal
         report["has_ans_f1"] = 100 * statistics.fmean(best_score(f1_score, t, q.golds) for q, t, _ in answerable)
         report["no_ans_accuracy"] = 100 * statistics.fmean(float(t == "") for _, t, _ in unanswerable)
     report["answered_share"] = statistics.fmean(float(t != "") for _, t, _ in predictions)
+    if unthresholded and not unanswerable:
+        report["f1_never_abstaining"] = 100 * statistics.fmean(unthresholded)
     if corpus is not None:
         report.update({f"recall_at_{k}": hits[k] / max(1, len(answerable)) for k in RECALL_AT})
     report["p50_ms"] = _percentile(latencies, 50)

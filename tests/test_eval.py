@@ -1,0 +1,85 @@
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.evaluate import Question, coverage_curve, evaluate, sample
+from qa.squad import best_score, exact_match, f1_score, normalize_answer
+
+SQUAD = {
+    "version": "v2.0",
+    "data": [
+        {
+            "title": "Paris_raids",
+            "paragraphs": [
+                {
+                    "context": "Mr Cazeneuve said 128 more raids on suspected militants were carried out. "
+                    "French air strikes also hit Islamic State in Syria overnight.",
+                    "qas": [
+                        {"id": "a", "question": "How many raids were carried out?",
+                         "answers": [{"text": "128", "answer_start": 18}], "is_impossible": False},
+                        {"id": "b", "question": "What is the capital of Peru?", "answers": [], "is_impossible": True},
+                    ],
+                }
+            ],
+        },
+        {
+            "title": "Quake",
+            "paragraphs": [
+                {
+                    "context": "A magnitude 7.8 earthquake struck southern Turkey on Monday. "
+                    "Rescue teams from 24 countries pulled survivors from collapsed buildings.",
+                    "qas": [
+                        {"id": "c", "question": "How many countries sent rescue teams?",
+                         "answers": [{"text": "24", "answer_start": 79}], "is_impossible": False},
+                    ],
+                }
+            ],
+        },
+    ],
+}
+
+
+@pytest.fixture
+def squad_file(tmp_path: Path) -> Path:
+    path = tmp_path / "mini-v2.0.json.gz"
+    with gzip.open(path, "wt") as fh:
+        json.dump(SQUAD, fh)
+    return path
+
+
+def test_official_normalisation_and_scores() -> None:
+    assert normalize_answer("The  Eiffel-Tower!") == "eiffeltower"
+    assert exact_match("the 128", "128") == 1.0
+    assert f1_score("128 more raids", "128 raids") == pytest.approx(0.8)
+    assert best_score(f1_score, "", []) == 1.0 and best_score(f1_score, "x", []) == 0.0
+
+
+def test_open_corpus_report(squad_file: Path, tmp_path: Path) -> None:
+    report = evaluate(squad_file, out_dir=tmp_path / "reports")
+    assert report["questions"] == 3 and report["mode"] == "open-corpus"
+    assert report["em"] == pytest.approx(100.0) and report["f1"] == pytest.approx(100.0)
+    assert report["has_ans_f1"] == 100.0 and report["no_ans_accuracy"] == 100.0
+    assert report["recall_at_1"] == report["recall_at_5"] == 1.0
+    assert 0 < report["p50_ms"] <= report["p95_ms"]
+    assert json.loads(Path(report["report"]).read_text())["f1"] == report["f1"]
+    assert Path(report["report"]).with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_reader_only_report(squad_file: Path) -> None:
+    report = evaluate(squad_file, reader_only=True)
+    assert report["mode"] == "reader-only" and "recall_at_5" not in report
+    assert report["has_ans_f1"] == 100.0 and report["no_ans_accuracy"] == 100.0
+
+
+def test_limit_is_a_fixed_sample() -> None:
+    questions = [Question(str(i), f"q{i}", ["a"], "c") for i in range(100)]
+    assert sample(questions, 10) == sample(questions, 10)
+    assert len({q.id for q in sample(questions, 10)}) == 10 and sample(questions, 10) != questions[:10]
+    assert sample(questions, None) == questions
+
+
+def test_coverage_curve() -> None:
+    curve = coverage_curve([(0.9, 1.0), (0.2, 0.0), (0.5, 1.0), (0.1, 0.0)])
+    assert curve == [(0.25, 1.0), (0.5, 1.0), (0.75, 2 / 3), (1.0, 0.5)]
