@@ -86,6 +86,12 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{t}"' for t in list(terms)[:64])
 
 
+def _embed_sentences(split: list[tuple[Article, list[Sentence]]], progress: bool) -> np.ndarray:
+    """Embed the sentences of split articles, in order; a progress bar on long runs."""
+    texts = [article.text[s.start : s.end] for article, sentences in split for s in sentences]
+    return embed(texts, progress=progress and len(texts) >= PROGRESS_FROM)
+
+
 class Corpus:
     """The articles of one index folder, their sentences and sentence vectors."""
 
@@ -272,12 +278,11 @@ class Corpus:
             split.append((article, sentences))
             result.append((article, ADDED))
         if split:
-            texts = [article.text[s.start : s.end] for article, sentences in split for s in sentences]
-            vectors = embed(texts, progress=progress and len(texts) >= PROGRESS_FROM)
-            self._write(lambda: self._insert(split, texts, vectors))
+            vectors = _embed_sentences(split, progress)
+            self._write(lambda: self._insert(split, vectors))
         return result
 
-    def _insert(self, split: list[tuple[Article, list[Sentence]]], texts: list[str], vectors: np.ndarray) -> None:
+    def _insert(self, split: list[tuple[Article, list[Sentence]]], vectors: np.ndarray) -> None:
         added = datetime.now(timezone.utc).isoformat()
         ids, window_texts = [], []
         for article, sentences in split:
@@ -318,8 +323,7 @@ class Corpus:
             rows = self._db.execute("SELECT id, title, text, date, source FROM articles ORDER BY added, rowid").fetchall()
             articles = [Article(*row) for row in rows]
             split = [(article, split_sentences(article.text)) for article in articles]
-            texts = [article.text[s.start : s.end] for article, sentences in split for s in sentences]
-            vectors = embed(texts, progress=progress and len(texts) >= PROGRESS_FROM)
+            vectors = _embed_sentences(split, progress)
 
             def change() -> None:
                 self._db.execute("DELETE FROM window_fts")
@@ -329,7 +333,7 @@ class Corpus:
                     [("model", MODEL_NAME), ("dimension", str(DIMENSION))],
                 )
                 self.vectors = VectorIndex(DIMENSION)
-                self._insert(split, texts, vectors)
+                self._insert(split, vectors)
 
             self._write(change)
             self._texts.clear()
