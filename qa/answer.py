@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -163,16 +164,33 @@ def pick_spans(question: str, passages: list[Passage]) -> list[Span]:
     return sorted(spans, key=lambda s: -s.score)
 
 
-def _same_answer(a: Span, b: Span) -> bool:
-    """Same text, or overlapping places in one article (overlapping windows read the same sentence)."""
-    if normalize_answer(a.passage.text[a.start : a.end]) == normalize_answer(b.passage.text[b.start : b.end]):
-        return True
+def _overlaps(a: Span, b: Span) -> bool:
+    """Whether two spans cover the same place of one article (overlapping windows read the same sentence)."""
     a_start, b_start = a.passage.start + a.start, b.passage.start + b.start
     return (
         a.passage.article_id == b.passage.article_id
         and a_start < b_start + (b.end - b.start)
         and b_start < a_start + (a.end - a.start)
     )
+
+
+def merge_spans(spans: list[Span]) -> list[Span]:
+    """Distinct answers, best first.
+
+    Spans at the same place count once (the best of them). Spans with the same
+    text at different places are one answer: each is separate evidence, so the
+    answer's score is their noisy-or, ``1 - prod(1 - score)``, and its best
+    span stands for it.
+    """
+    places: list[Span] = []
+    for span in sorted(spans, key=lambda s: -s.score):
+        if not any(_overlaps(span, p) for p in places):
+            places.append(span)
+    groups: dict[str, list[Span]] = {}
+    for span in places:
+        groups.setdefault(normalize_answer(span.passage.text[span.start : span.end]), []).append(span)
+    merged = [replace(group[0], score=1.0 - math.prod(1.0 - s.score for s in group)) for group in groups.values()]
+    return sorted(merged, key=lambda s: -s.score)
 
 
 def _make_answer(corpus: Corpus, question: str, span: Span, notice: str = "") -> Answer:
@@ -232,14 +250,10 @@ def answer(question: str, top_k: int = 3, index_dir: Path | str | None = None, c
     if not passages:
         message = EMPTY_INDEX if not corpus.stats()["articles"] else NOT_FOUND
         return Answer(question, "", 0.0, message=" ".join(filter(None, [message, notice])))
-    spans = pick_spans(question, passages)
-    accepted = [s for s in spans if s.score >= READER.threshold]
+    candidates = merge_spans(pick_spans(question, passages))
+    accepted = [s for s in candidates if s.score >= READER.threshold]
     if not accepted:
-        return _abstain(corpus, question, passages, spans[0].score if spans else 0.0, notice)
-    distinct: list[Span] = []
-    for span in accepted:
-        if not any(_same_answer(span, d) for d in distinct):
-            distinct.append(span)
-    best, *others = distinct[: max(1, top_k)]
+        return _abstain(corpus, question, passages, candidates[0].score if candidates else 0.0, notice)
+    best, *others = accepted[: max(1, top_k)]
     alternatives = tuple(_make_answer(corpus, question, s) for s in others)
     return replace(_make_answer(corpus, question, best, notice), alternatives=alternatives)

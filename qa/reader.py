@@ -67,6 +67,7 @@ def build_model() -> "torch.nn.Module":
             super().__init__()
             verbosity = logging.get_verbosity()
             logging.set_verbosity_error()  # the unused pooler weights are expected, not worth a report
+            logging.disable_progress_bar()
             try:
                 self.encoder = AutoModel.from_pretrained(base_model_path(), add_pooling_layer=False)
             finally:

@@ -5,7 +5,8 @@ import pytest
 
 from index.articles import read_file
 from index.corpus import Corpus
-from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, QuestionError, answer
+from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, QuestionError, Span, answer, merge_spans
+from qa.retriever import Passage
 
 
 def test_how_many_raids(seeded_dir: Path) -> None:
@@ -45,3 +46,23 @@ def test_huge_question_is_truncated_in_bounded_time(seeded_dir: Path) -> None:
 def test_empty_index_says_so(tmp_path: Path) -> None:
     result = answer("How many raids?", index_dir=tmp_path / "empty")
     assert not result.found and result.message == EMPTY_INDEX
+
+
+def _span(article: str, passage_start: int, text: str, at: int, score: float) -> Span:
+    passage = Passage(article, 0, passage_start, passage_start + len(text), passage_start, passage_start + len(text),
+                      ((passage_start, passage_start + len(text)),), 1.0, text)
+    return Span(passage, at, at + 3, score)
+
+
+def test_merging_counts_a_place_once_and_repeated_answers_as_evidence() -> None:
+    text = "xx 128 yy 160 zz"
+    spans = [
+        _span("a", 0, text, 10, 0.48),   # "160"
+        _span("a", 0, text, 3, 0.44),    # "128" ...
+        _span("a", 0, text, 3, 0.40),    # ... the same place again, from an overlapping window
+        _span("b", 100, text, 3, 0.42),  # "128" in another article
+    ]
+    merged = merge_spans(spans)
+    assert [m.passage.text[m.start : m.end] for m in merged] == ["128", "160"]
+    assert merged[0].score == pytest.approx(1 - (1 - 0.44) * (1 - 0.42))
+    assert merged[0].passage.article_id == "a" and merged[1].score == 0.48
