@@ -78,7 +78,7 @@ def test_add_article_then_ask_about_it(client, tmp_path: Path) -> None:
     path = tmp_path / "quake.md"
     path.write_text(QUAKE)
     report = client.predict(gradio_client.handle_file(str(path)), api_name="/add_article")
-    assert "quake.md: added “Earthquake strikes southern Turkey”" in report
+    assert "added: quake.md: “Earthquake strikes southern Turkey”" in report
     result = client.predict("How many countries sent rescue teams?", api_name="/answer")
     assert result["answer"] == "24" and result["article"]["title"] == "Earthquake strikes southern Turkey"
     assert result["article"]["source"] == "quake.md"  # the file's name, not the server's temporary path
@@ -202,7 +202,7 @@ def test_seed_index_builds_an_empty_index(tmp_path: Path, capsys: pytest.Capture
     corpus = Corpus(tmp_path / "index")
     assert seed_index(corpus, folder) == 1
     out = capsys.readouterr().out
-    assert "indexing 2 files" in out and "error: broken.json: malformed JSON" in out and "1 articles" in out
+    assert "indexing 2 files" in out and "broken.json: malformed JSON" in out and "1 articles" in out
     assert [a.id for a in corpus.list_articles()] == [read_file(SEED)[0].id]
 
 

@@ -94,7 +94,7 @@ def test_upload_an_article_then_ask_about_it(browser_page, tmp_path: Path) -> No
     page = browser_page
     path = tmp_path / "quake.md"
     path.write_text(QUAKE)
-    report = upload(page, path, "quake.md: added")
+    report = upload(page, path, "added: quake.md")
     assert "1 added" in report
     assert "Earthquake strikes southern Turkey" in page.locator("#articles-table").inner_text()
     reply = ask(page, "How many countries sent rescue teams?")
@@ -108,7 +108,7 @@ def test_article_markup_is_shown_as_text(browser_page, tmp_path: Path) -> None:
     assert page.evaluate("typeof window.__pwned") == "undefined"
     path = tmp_path / "council.md"
     path.write_text(XSS)
-    upload(page, path, "council.md: added")
+    upload(page, path, "added: council.md")
     table = page.locator("#articles-table")
     assert 'Council vote <img src=x onerror="window.__pwned=2"> in Springfield' in table.inner_text()
     reply = ask(page, "How many new parks did the council approve?")
