@@ -16,9 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from index.corpus import Corpus
 from qa.answer import WINDOWS, answer
-from qa.evaluate import build_corpus, questions_of, sample
+from qa.evaluate import open_eval_corpus, questions_of, sample
 from qa.retriever import retrieve
 from qa.squad import load_squad
 
@@ -38,9 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     data = load_squad(args.file)
     with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(args.index or tmp)
-        built = (directory / "index.sqlite").exists()
-        corpus = Corpus(directory) if built else build_corpus(data, directory)
+        corpus = open_eval_corpus(data, Path(args.index or tmp))
         questions = [q.text for q in sample(questions_of(data), args.questions)]
         answer("warm up", corpus=corpus)
         timings: dict[str, list[float]] = {"retrieval": [], "answer": []}

@@ -123,7 +123,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from qa.evaluate import evaluate, format_report
 
-    report = evaluate(args.file, limit=args.limit, reader_only=args.reader_only, out_dir=args.out)
+    try:
+        report = evaluate(args.file, limit=args.limit, reader_only=args.reader_only, out_dir=args.out,
+                          index_dir=args.keep_index)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(report) if args.json else format_report(report))
     return 0
 
@@ -182,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--reader-only", action="store_true", help="read each question's own paragraph, no retrieval")
     p.add_argument("--out", default="reports", help="folder for the JSON report and plot")
+    p.add_argument("--keep-index", metavar="DIR", help="build the file's index here once and reuse it")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("serve", help="start the web chat", parents=[common])

@@ -14,6 +14,7 @@ from index.articles import Article, make_article
 from index.corpus import Corpus
 from index.sentences import split_sentences, windows
 from qa.answer import READER, answer
+from qa.reader import Reader
 from qa.retriever import retrieve
 from qa.squad import best_score, exact_match, f1_score, load_squad
 
@@ -62,22 +63,33 @@ def build_corpus(data: list[dict], directory: Path) -> Corpus:
     return corpus
 
 
+def open_eval_corpus(data: list[dict], directory: Path) -> Corpus:
+    """The index of a SQuAD file's articles in ``directory``, built there unless it already holds them."""
+    if (directory / "index.sqlite").exists():
+        corpus = Corpus(directory)
+        if corpus.stats()["articles"] == len(data):
+            return corpus
+        corpus.close()
+        raise ValueError(f"{directory} holds another corpus; pass an empty or matching folder")
+    return build_corpus(data, directory)
+
+
 def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def read_own_paragraph(question: Question) -> tuple[str, float]:
+def read_own_paragraph(question: Question, reader: Reader = READER) -> tuple[str, float]:
     """Reader-only prediction: the best span over windows around every sentence of the question's paragraph.
 
     Returns:
         The best span's text (even below the abstention threshold) and its probability.
     """
     texts = [question.context[w.start : w.end] for w in windows(split_sentences(question.context))]
-    best = READER.best(question.text, texts)
+    best = reader.best(question.text, texts)
     if best is None:
         return "", 0.0
     index, span = best
-    return texts[index][span.start : span.end], READER.probability(span.margin)
+    return texts[index][span.start : span.end], reader.probability(span.margin)
 
 
 def coverage_curve(scored: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -110,7 +122,13 @@ def plot_coverage(curve: list[tuple[float, float]], path: Path, title: str) -> N
     plt.close(fig)
 
 
-def evaluate(path: str | Path, limit: int | None = None, reader_only: bool = False, out_dir: str | Path | None = None) -> dict:
+def evaluate(
+    path: str | Path,
+    limit: int | None = None,
+    reader_only: bool = False,
+    out_dir: str | Path | None = None,
+    index_dir: str | Path | None = None,
+) -> dict:
     """Score a SQuAD-format file.
 
     Args:
@@ -118,6 +136,7 @@ def evaluate(path: str | Path, limit: int | None = None, reader_only: bool = Fal
         limit: Score a fixed sample of this many questions (every context is still indexed).
         reader_only: Read each question's own paragraph instead of retrieving.
         out_dir: Folder for the JSON report and coverage plot; ``None`` writes nothing.
+        index_dir: Keep the file's index here and reuse it on later runs; ``None`` uses a temporary folder.
 
     Returns:
         The report: EM and F1 (0-100), retrieval recall, latency and counts;
@@ -130,7 +149,7 @@ def evaluate(path: str | Path, limit: int | None = None, reader_only: bool = Fal
     latencies: list[float] = []
     hits = {k: 0 for k in RECALL_AT}
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
-        corpus = None if reader_only else build_corpus(data, Path(tmp))
+        corpus = None if reader_only else open_eval_corpus(data, Path(index_dir or tmp))
         if corpus is not None:
             answer("warm up", corpus=corpus)
         for q in questions:

@@ -142,11 +142,41 @@ def best_spans(
     return flat // length, flat % length, best - null
 
 
+def _int8_linears(module: "torch.nn.Module") -> "torch.nn.Module":
+    """Dynamic int8 quantization of a module's Linear layers.
+
+    Weights are int8 per output channel; activations are quantized per batch.
+    Where PyTorch no longer has ``torch.ao.quantization`` the module stays fp32
+    (same answers, slower).
+    """
+    import warnings
+
+    from torch import nn
+
+    try:
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError:
+        return module
+    with warnings.catch_warnings():
+        # PyTorch marks this API deprecated (torchao replaces it) but it is still its fast int8 CPU path.
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return quantize_dynamic(module, {nn.Linear: per_channel_dynamic_qconfig})
+
+
 class Reader:
     """Reads windows for a question; loads the shipped weights on first use."""
 
-    def __init__(self, model_dir: Path = READER_DIR) -> None:
+    def __init__(self, model_dir: Path = READER_DIR, quantize: bool = True) -> None:
+        """Create a reader; nothing loads until the first question.
+
+        Args:
+            model_dir: Folder holding the shipped weights and their config.
+            quantize: Run the encoder's Linear layers in int8 (faster on CPU;
+                ``bench/reader_quantization.py`` measures what it costs in F1).
+        """
         self.model_dir = Path(model_dir)
+        self.quantize = quantize
         self._model = None
         self._tokenizer = None
         self.config: dict = {}
@@ -175,6 +205,8 @@ class Reader:
             raise ReaderError(f"reader weights in {weights} do not match the base encoder")
         model.load_state_dict(state, strict=False)
         model.eval()
+        if self.quantize:
+            model.encoder = _int8_linears(model.encoder)
         self._tokenizer = load_tokenizer()
         self._model = model  # last: a set model means the reader is ready
 

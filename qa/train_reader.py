@@ -232,6 +232,10 @@ def train(args: argparse.Namespace) -> None:
         step, elapsed = ckpt["step"], ckpt["elapsed"]
         torch.set_rng_state(ckpt["torch_rng"])
         print(f"resumed at step {step}, {elapsed:.0f}s trained", file=log, flush=True)
+    elif args.init:
+        # Continue from an earlier run's weights with a fresh schedule and data order.
+        model.load_state_dict(torch.load(args.init, weights_only=True), strict=False)
+        print(f"initialised from {args.init}", file=log, flush=True)
 
     budget = args.minutes * 60 - (time.time() - t0)
 
@@ -268,7 +272,7 @@ def train(args: argparse.Namespace) -> None:
         optim.step()
         step += 1
         seen += len(starts)
-        losses.append(float(loss))
+        losses.append(loss.item())
         elapsed += time.time() - tick
         if step % 50 == 0:
             print(f"step {step}/{len(batches)} loss {sum(losses) / len(losses):.3f} lr {lr_at(step):.2e} "
@@ -299,24 +303,39 @@ def export(args: argparse.Namespace) -> None:
         config.write_text(json.dumps({"calibration": {"slope": 1.0, "intercept": 0.0}, "threshold": 0.5}, indent=2))
 
 
+def unanswerable_context(article: dict, para: dict, golds: list[str], rng: random.Random) -> str:
+    """Text that does not answer a question: half the time its own paragraph without
+    the sentences holding an answer (a near miss), else another paragraph of the article.
+    """
+    sentences = split_sentences(para["context"])
+    kept = [para["context"][s.start : s.end] for s in sentences
+            if not any(g in para["context"][s.start : s.end] for g in golds)]
+    others = [p["context"] for p in article["paragraphs"] if p is not para]
+    if kept and (rng.random() < 0.5 or not others):
+        return " ".join(kept)
+    return rng.choice(others) if others else ""
+
+
 def heldout_predictions(reader: Reader, articles: list[dict], rng: random.Random, limit: int) -> list[tuple[float, float, bool]]:
-    """Read held-out questions over their own paragraph, or over another paragraph
-    of the same article (a question the text does not answer).
+    """Read held-out questions over their own paragraph, or, for half of them, over
+    text that does not answer them (``unanswerable_context``).
 
     Returns:
-        (margin, F1 of the best span, answerable) for each question.
+        (margin, F1 of the best span, answerable) for each question read.
     """
     rows = []
     items = [(a, p, qa) for a in articles for p in a["paragraphs"] for qa in p["qas"]]
     rng.shuffle(items)
     for article, para, qa in items[:limit]:
-        answerable = rng.random() < 0.5 or len(article["paragraphs"]) < 2
-        source = para if answerable else rng.choice([p for p in article["paragraphs"] if p is not para])
-        context = source["context"]
-        texts = [context[w.start : w.end] for w in windows(split_sentences(context))]
-        index, span = reader.best(qa["question"], texts)
-        text = texts[index][span.start : span.end]
         golds = [a["text"] for a in qa["answers"]]
+        answerable = rng.random() < 0.5
+        context = para["context"] if answerable else unanswerable_context(article, para, golds, rng)
+        texts = [context[w.start : w.end] for w in windows(split_sentences(context))]
+        best = reader.best(qa["question"], texts)
+        if best is None:
+            continue
+        index, span = best
+        text = texts[index][span.start : span.end]
         score = max(f1_score(text, g) for g in golds) if answerable else 0.0
         rows.append((span.margin, score, answerable))
     return rows
@@ -364,6 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(RUN_DIR), help="checkpoint folder")
     parser.add_argument("--dest", default=str(READER_DIR), help="shipped reader folder")
     parser.add_argument("--minutes", type=float, default=100.0, help="training time budget")
+    parser.add_argument("--init", help="start training from these trained weights (a final.pt)")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--negative-rate", type=float, default=0.5)

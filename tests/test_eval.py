@@ -67,6 +67,18 @@ def test_open_corpus_report(squad_file: Path, tmp_path: Path) -> None:
     assert Path(report["report"]).with_suffix(".png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_kept_index_is_reused_and_checked(squad_file: Path, tmp_path: Path) -> None:
+    kept = tmp_path / "kept"
+    first = evaluate(squad_file, index_dir=kept)
+    built = (kept / "index.sqlite").stat().st_mtime_ns
+    assert evaluate(squad_file, index_dir=kept)["f1"] == first["f1"]
+    assert (kept / "index.sqlite").stat().st_mtime_ns == built
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"version": "1.1", "data": SQUAD["data"][:1]}))
+    with pytest.raises(ValueError, match="another corpus"):
+        evaluate(other, index_dir=kept)
+
+
 def test_reader_only_report(squad_file: Path) -> None:
     report = evaluate(squad_file, reader_only=True)
     assert report["mode"] == "reader-only" and "recall_at_5" not in report

@@ -46,6 +46,15 @@ def test_spans_stay_inside_their_window(reader: Reader) -> None:
     assert spans[0].margin > spans[1].margin
 
 
+def test_int8_reader_finds_the_same_spans_as_fp32(reader: Reader) -> None:
+    windows = [SEED_WINDOW, "Seven people were detained in Belgium over the weekend."]
+    int8 = reader.read("How many raids were carried out?", windows)
+    fp32 = Reader(quantize=False).read("How many raids were carried out?", windows)
+    # The answer is the same span; the window without it stays far below it either way.
+    assert (int8[0].start, int8[0].end) == (fp32[0].start, fp32[0].end)
+    assert [s.margin for s in int8] == pytest.approx([s.margin for s in fp32], abs=1.5)
+
+
 def test_window_without_the_answer_is_not_answered(reader: Reader) -> None:
     [span] = reader.read("How many raids were carried out?", ["Seven people were detained in Belgium over the weekend."])
     assert reader.probability(span.margin) < reader.threshold

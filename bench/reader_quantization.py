@@ -1,0 +1,49 @@
+"""The int8 reader against the fp32 reader: F1 and speed, side by side on the same questions.
+
+Run: .venv/bin/python bench/reader_quantization.py [--questions N]
+Each reader reads the whole paragraph of N SQuAD v1.1 dev questions (every
+window, as ``qa eval --reader-only`` does, never abstaining). Prints JSON with
+F1, EM and per-question p50/p95 ms for both, and the int8/fp32 time ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from qa.evaluate import questions_of, read_own_paragraph, sample
+from qa.reader import Reader
+from qa.squad import best_score, exact_match, f1_score, load_squad
+
+SQUAD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--file", default=str(SQUAD_DEV))
+    parser.add_argument("--questions", type=int, default=500)
+    args = parser.parse_args()
+    questions = sample(questions_of(load_squad(args.file)), args.questions)
+    readers = {"fp32": Reader(quantize=False), "int8": Reader(quantize=True)}
+    report: dict = {"questions": len(questions)}
+    for name, reader in readers.items():
+        read_own_paragraph(questions[0], reader)  # load and warm up
+        ms, f1, em = [], [], []
+        for q in questions:
+            started = time.perf_counter()
+            text, _ = read_own_paragraph(q, reader)
+            ms.append((time.perf_counter() - started) * 1000)
+            f1.append(best_score(f1_score, text, q.golds))
+            em.append(best_score(exact_match, text, q.golds))
+        cuts = statistics.quantiles(ms, n=100, method="inclusive")
+        report[name] = {"f1": round(100 * statistics.fmean(f1), 2), "em": round(100 * statistics.fmean(em), 2),
+                        "p50_ms": round(cuts[49], 1), "p95_ms": round(cuts[94], 1), "mean_ms": statistics.fmean(ms)}
+    report["time_ratio_int8_to_fp32"] = round(report["int8"].pop("mean_ms") / report["fp32"].pop("mean_ms"), 3)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
