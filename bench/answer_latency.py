@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from qa.answer import WINDOWS, answer
-from qa.evaluate import open_eval_corpus, questions_of, sample
+from qa.evaluate import open_eval_corpus, percentile, questions_of, sample
 from qa.retriever import retrieve
 from qa.squad import load_squad
 
@@ -25,8 +24,7 @@ SQUAD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / 
 
 
 def _percentiles(ms: list[float]) -> dict:
-    cuts = statistics.quantiles(ms, n=100, method="inclusive")
-    return {"p50_ms": round(cuts[49], 1), "p95_ms": round(cuts[94], 1)}
+    return {"p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1)}
 
 
 def main() -> None:

@@ -74,7 +74,8 @@ def open_eval_corpus(data: list[dict], directory: Path) -> Corpus:
     return build_corpus(data, directory)
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (1-99) of ``values``, interpolated inclusively."""
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
@@ -186,8 +187,8 @@ def evaluate(
         report["f1_never_abstaining"] = 100 * statistics.fmean(unthresholded)
     if corpus is not None:
         report.update({f"recall_at_{k}": hits[k] / max(1, len(answerable)) for k in RECALL_AT})
-    report["p50_ms"] = _percentile(latencies, 50)
-    report["p95_ms"] = _percentile(latencies, 95)
+    report["p50_ms"] = percentile(latencies, 50)
+    report["p95_ms"] = percentile(latencies, 95)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

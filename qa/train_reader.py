@@ -307,9 +307,8 @@ def unanswerable_context(article: dict, para: dict, golds: list[str], rng: rando
     """Text that does not answer a question: half the time its own paragraph without
     the sentences holding an answer (a near miss), else another paragraph of the article.
     """
-    sentences = split_sentences(para["context"])
-    kept = [para["context"][s.start : s.end] for s in sentences
-            if not any(g in para["context"][s.start : s.end] for g in golds)]
+    sentences = [para["context"][s.start : s.end] for s in split_sentences(para["context"])]
+    kept = [s for s in sentences if not any(g in s for g in golds)]
     others = [p["context"] for p in article["paragraphs"] if p is not para]
     if kept and (rng.random() < 0.5 or not others):
         return " ".join(kept)
