@@ -4,7 +4,8 @@ Examples look like what the reader sees at answer time: a window of up to
 three sentences around a sentence, with the answer sentence at any position
 of the window, plus no-answer windows from the same article (half of them the
 sentences sharing the most words with the question, as retrieval would rank
-them). The last ``HOLDOUT_ARTICLES`` training articles are kept out of
+them), and questions with one name or number swapped for another of the
+article, over the window that answered the original (``swapped_question``). The last ``HOLDOUT_ARTICLES`` training articles are kept out of
 training and used for calibration.
 
 Usage::
@@ -43,6 +44,8 @@ HOLDOUT_ARTICLES = 20
 WINDOW = 3
 WARMUP_STEPS = 300
 _WORD = re.compile(r"\w+")
+# Names and numbers: capitalised words with a lower-case letter, and figures.
+_TERM = re.compile(r"\b(?:[A-Z][\w'-]*[a-z][\w'-]*|\d(?:[\d,.]*\d)?)\b")
 _STOP = frozenset(
     "a an the of in on at to for by with from and or is are was were be been what which who whom whose when "
     "where why how did do does many much that this these those it its as".split()
@@ -61,6 +64,33 @@ class Example:
 
 def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def article_terms(article: dict) -> list[str]:
+    """The distinct names and numbers of an article, in order of appearance; words the
+    article also writes in lower case ("Their", "Fish") are not names.
+    """
+    texts = [p["context"] for p in article["paragraphs"]]
+    lower = {w for t in texts for w in _WORD.findall(t) if w.islower()}
+    terms = (m.group() for t in texts for m in _TERM.finditer(t))
+    return list(dict.fromkeys(t for t in terms if t.lower() not in lower))
+
+
+def swapped_question(question: str, window: str, terms: list[str], rng: random.Random) -> str | None:
+    """The question with one name or number that ``window`` mentions replaced by one
+    of ``terms`` that it does not mention: a near miss the window cannot answer,
+    like SQuAD v2's unanswerable questions. None when the question has no such term.
+    """
+    found = [m for m in _TERM.finditer(question) if m.start() > 0 and m.group() in window]
+    if not found:
+        return None
+    match = rng.choice(found)
+    lowered = window.lower()
+    numeric = match.group()[0].isdigit()
+    options = [t for t in terms if t[0].isdigit() == numeric and t.lower() not in lowered]
+    if not options:
+        return None
+    return question[: match.start()] + rng.choice(options) + question[match.end() :]
 
 
 def _sentence_of(sentences: list, offset: int) -> int:
@@ -89,8 +119,11 @@ def _window(sentences: list, first: int) -> tuple[int, int]:
     return sentences[first].start, sentences[last].end
 
 
-def article_examples(article: dict, rng: random.Random, negative_rate: float) -> list[Example]:
+def article_examples(
+    article: dict, rng: random.Random, negative_rate: float, swap_rate: float = 0.0
+) -> list[Example]:
     """Turn one SQuAD article into positive and no-answer window examples."""
+    terms = article_terms(article)
     paragraphs = []
     for para in article["paragraphs"]:
         sentences = split_sentences(para["context"])
@@ -120,6 +153,9 @@ def article_examples(article: dict, rng: random.Random, negative_rate: float) ->
             ws, we = _window(sentences, rng.randint(min(lo, hi), hi))
             if ws <= start and end <= we:
                 examples.append(Example(qa["question"], context[ws:we], start - ws, end - ws))
+                swapped = swapped_question(qa["question"], context[ws:we], terms, rng) if rng.random() < swap_rate else None
+                if swapped:
+                    examples.append(Example(swapped, context[ws:we], -1, -1))
             if rng.random() >= negative_rate:
                 continue
             lowered = text.lower()
@@ -213,7 +249,7 @@ def train(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     articles = load_squad(args.data)[:-HOLDOUT_ARTICLES]
     t0 = time.time()
-    examples = [ex for a in articles for ex in article_examples(a, rng, args.negative_rate)]
+    examples = [ex for a in articles for ex in article_examples(a, rng, args.negative_rate, args.swap_rate)]
     tokenizer = load_tokenizer()
     items = tokenize(tokenizer, examples)
     batches = _batches(items, args.batch_size, rng)
@@ -316,8 +352,9 @@ def unanswerable_context(article: dict, para: dict, golds: list[str], rng: rando
 
 
 def heldout_predictions(reader: Reader, articles: list[dict], rng: random.Random, limit: int) -> list[tuple[float, float, bool]]:
-    """Read held-out questions over their own paragraph, or, for half of them, over
-    text that does not answer them (``unanswerable_context``).
+    """Read held-out questions over their own paragraph, or, for half of them, in a
+    way the paragraph cannot answer: a third of those with a name or number swapped
+    (``swapped_question``), the others over ``unanswerable_context``.
 
     Returns:
         (margin, F1 of the best span, answerable) for each question read.
@@ -325,12 +362,19 @@ def heldout_predictions(reader: Reader, articles: list[dict], rng: random.Random
     rows = []
     items = [(a, p, qa) for a in articles for p in a["paragraphs"] for qa in p["qas"]]
     rng.shuffle(items)
+    terms = {id(a): article_terms(a) for a in articles}
     for article, para, qa in items[:limit]:
         golds = [a["text"] for a in qa["answers"]]
+        question, context = qa["question"], para["context"]
         answerable = rng.random() < 0.5
-        context = para["context"] if answerable else unanswerable_context(article, para, golds, rng)
+        if not answerable:
+            swapped = swapped_question(question, context, terms[id(article)], rng) if rng.random() < 1 / 3 else None
+            if swapped:
+                question = swapped
+            else:
+                context = unanswerable_context(article, para, golds, rng)
         texts = [context[w.start : w.end] for w in windows(split_sentences(context))]
-        best = reader.best(qa["question"], texts)
+        best = reader.best(question, texts)
         if best is None:
             continue
         index, span = best
@@ -386,6 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--negative-rate", type=float, default=0.5)
+    parser.add_argument("--swap-rate", type=float, default=0.25, help="share of questions also asked with a name swapped")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=3000, help="held-out questions for calibration")
     parser.add_argument("--seed", type=int, default=13)

@@ -1,7 +1,7 @@
 import random
 
 from index.sentences import split_sentences
-from qa.train_reader import article_examples, resolve_answer_start, unanswerable_context
+from qa.train_reader import article_examples, article_terms, resolve_answer_start, swapped_question, unanswerable_context
 
 CONTEXT = (
     "Police carried out 128 raids overnight. The minister said 23 people were arrested. "
@@ -46,3 +46,33 @@ def test_unanswerable_context_never_holds_the_answer() -> None:
     texts = {unanswerable_context(ARTICLE, para, ["23"], random.Random(seed)) for seed in range(20)}
     assert all("23" not in t and t for t in texts)
     assert any("128 raids" in t for t in texts) and any("storm" in t for t in texts)
+
+
+def test_article_terms_are_names_and_numbers_not_words_also_written_lower_case() -> None:
+    assert {"Lyon", "Belgium", "128", "23", "1995"} <= set(article_terms(ARTICLE))
+    article = {"paragraphs": [{"context": "The raids ended. Raids in Paris went on in the spring of 2015."}]}
+    assert article_terms(article) == ["Paris", "2015"]  # "The" and "Raids" are also written lower case
+
+
+def test_swapped_question_asks_about_a_term_the_window_does_not_mention() -> None:
+    window = "Officers seized weapons in Lyon. Seven people were held in Belgium."
+    terms = ["Lyon", "Belgium", "Marseille", "Germany", "128", "1995"]
+    swaps = {swapped_question("Where in Lyon were weapons seized?", window, terms, random.Random(s)) for s in range(20)}
+    assert swaps == {"Where in Marseille were weapons seized?", "Where in Germany were weapons seized?"}
+    # Numbers are swapped for numbers only; a question without a term the window holds has no swap.
+    swapped = {swapped_question("Why did 7 officers go?", "7 officers went.", terms, random.Random(s)) for s in range(20)}
+    assert swapped == {"Why did 128 officers go?", "Why did 1995 officers go?"}
+    assert swapped_question("Where were weapons seized?", window, terms, random.Random(0)) is None
+    assert swapped_question("Where in Paris were weapons seized?", window, terms, random.Random(0)) is None
+
+
+def test_swapped_questions_become_no_answer_examples_on_the_answering_window() -> None:
+    question = "What did police raid in Lyon?"
+    article = {"paragraphs": [
+        {"context": "Police raided a flat in Lyon.", "qas": [
+            {"id": "1", "question": question, "answers": [{"text": "a flat", "answer_start": 14}]}]},
+        {"context": "Police found guns in Marseille.", "qas": []},
+    ]}
+    examples = article_examples(article, random.Random(0), negative_rate=0.0, swap_rate=1.0)
+    assert [(e.question, e.start >= 0) for e in examples] == [(question, True), ("What did police raid in Marseille?", False)]
+    assert examples[0].window == examples[1].window
