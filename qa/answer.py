@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from index.corpus import Corpus, default_dir
-from qa.reader import Reader
+from qa.reader import Reader, WindowSpan
 from qa.retriever import Passage, retrieve
 from qa.squad import normalize_answer
 
@@ -153,15 +153,26 @@ def _evidence(corpus: Corpus, passage: Passage) -> Evidence:
     return Evidence(text[start:end], passage.text, _source(corpus, passage.article_id), start, end)
 
 
-def pick_spans(question: str, passages: list[Passage]) -> list[Span]:
-    """The reader's best span in each passage, scored by calibrated probability, best first."""
-    found = READER.read(question, [p.text for p in passages])
+def score_spans(
+    passages: list[Passage], found: list[WindowSpan | None], reader: Reader, rank_penalty: float
+) -> list[Span]:
+    """Score the reader's span in each retrieved passage, best first.
+
+    A span's margin is lowered by ``rank_penalty * ln(rank)`` of its passage in
+    the retrieval order before calibration: retrieval ranks carry evidence that
+    the reader does not see (see ``qa.train_reader.tune_rank_penalty``).
+    """
     spans = [
-        Span(passage, span.start, span.end, READER.probability(span.margin))
-        for passage, span in zip(passages, found)
+        Span(passage, span.start, span.end, reader.probability(span.margin - rank_penalty * math.log(rank)))
+        for rank, (passage, span) in enumerate(zip(passages, found), 1)
         if span is not None and span.end > span.start
     ]
     return sorted(spans, key=lambda s: -s.score)
+
+
+def pick_spans(question: str, passages: list[Passage]) -> list[Span]:
+    """The reader's best span in each passage, scored by calibrated probability, best first."""
+    return score_spans(passages, READER.read(question, [p.text for p in passages]), READER, READER.rank_penalty)
 
 
 def _overlaps(a: Span, b: Span) -> bool:

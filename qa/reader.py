@@ -235,6 +235,13 @@ class Reader:
         return 1.0 / (1.0 + math.exp(-(a * margin + b)))
 
     @property
+    def rank_penalty(self) -> float:
+        """Margin taken off per unit of ln(retrieval rank) of a span's window (0 without retrieval)."""
+        if self._model is None:
+            self._load()
+        return float(self.config.get("rank_penalty", 0.0))
+
+    @property
     def threshold(self) -> float:
         """Probability below which the answer abstains."""
         if self._model is None:

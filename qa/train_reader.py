@@ -12,7 +12,7 @@ Usage::
 
     python -m qa.train_reader train --minutes 100      # resumable, checkpoints in runs/reader
     python -m qa.train_reader export                   # fp16 trained weights -> qa/reader_model
-    python -m qa.train_reader calibrate                # fits the score calibration on held-out data
+    python -m qa.train_reader calibrate                # score calibration and rank penalty on held-out data
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import argparse
 import json
 import random
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +37,12 @@ from qa.reader import (
     encode,
     load_tokenizer,
 )
-from qa.squad import f1_score, load_squad
+from qa.squad import best_score, f1_score, load_squad
 
 SQUAD_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "train-v1.1.json.gz"
 RUN_DIR = Path("runs/reader")
 HOLDOUT_ARTICLES = 20
+RANK_PENALTIES = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 WINDOW = 3
 WARMUP_STEPS = 300
 _WORD = re.compile(r"\w+")
@@ -384,8 +386,40 @@ def heldout_predictions(reader: Reader, articles: list[dict], rng: random.Random
     return rows
 
 
+def tune_rank_penalty(reader: Reader, articles: list[dict], rng: random.Random, limit: int) -> dict[float, float]:
+    """Open-corpus F1 of held-out questions, never abstaining, under each of ``RANK_PENALTIES``.
+
+    The held-out articles are indexed together; each question's windows are
+    retrieved and read once, then ranked under every penalty as ``answer()`` ranks them.
+    """
+    from qa.answer import WINDOWS, merge_spans, score_spans
+    from qa.evaluate import build_corpus, questions_of
+    from qa.retriever import retrieve
+
+    questions = questions_of(articles)
+    questions = rng.sample(questions, min(limit, len(questions)))
+    with tempfile.TemporaryDirectory(prefix="qa-calibrate-") as tmp:
+        corpus = build_corpus(articles, Path(tmp))
+        reads = []
+        for q in questions:
+            passages = retrieve(corpus, q.text, k=WINDOWS)
+            reads.append((q.golds, passages, reader.read(q.text, [p.text for p in passages])))
+        corpus.close()
+    f1 = {}
+    for penalty in RANK_PENALTIES:
+        total = 0.0
+        for golds, passages, found in reads:
+            ranked = merge_spans(score_spans(passages, found, reader, penalty))
+            text = ranked[0].passage.text[ranked[0].start : ranked[0].end] if ranked else ""
+            total += best_score(f1_score, text, golds)
+        f1[penalty] = 100 * total / len(reads)
+    return f1
+
+
 def calibrate(args: argparse.Namespace) -> None:
-    """Fit P(correct | margin) on held-out training articles and pick the abstention threshold."""
+    """Fit P(correct | margin) on held-out training articles, pick the abstention
+    threshold, then the rank penalty that ranks held-out open-corpus answers best.
+    """
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
@@ -401,18 +435,22 @@ def calibrate(args: argparse.Namespace) -> None:
     # unanswerable questions and 0 on answerable ones.
     f1 = np.array([f for _, f, _ in rows])
     answerable = np.array([a for _, _, a in rows])
-    best_t, best_score = 0.5, -1.0
+    best_t, best_mix = 0.5, -1.0
     for t in np.linspace(0.05, 0.95, 91):
         answered = probs >= t
         score = np.where(answered, f1, (~answerable).astype(float)).mean()
-        if score > best_score:
-            best_t, best_score = float(t), float(score)
+        if score > best_mix:
+            best_t, best_mix = float(t), float(score)
+    reader.config["calibration"] = {"slope": slope, "intercept": intercept, "questions": len(rows)}
+    open_f1 = tune_rank_penalty(reader, articles, random.Random(args.seed), args.open_limit)
     config = Path(args.dest) / CONFIG_FILE
     data = json.loads(config.read_text())
     data.update(
-        calibration={"slope": slope, "intercept": intercept, "questions": len(rows)},
+        calibration=reader.config["calibration"],
         threshold=round(best_t, 2),
-        heldout={"answerable_f1": float(f1[answerable].mean()), "mixed_f1_at_threshold": best_score},
+        rank_penalty=max(open_f1, key=lambda p: (round(open_f1[p], 1), -p)),  # ties go to the smaller penalty
+        heldout={"answerable_f1": float(f1[answerable].mean()), "mixed_f1_at_threshold": best_mix,
+                 "open_f1_by_rank_penalty": open_f1, "open_questions": args.open_limit},
     )
     config.write_text(json.dumps(data, indent=2))
     print(json.dumps(data, indent=2))
@@ -433,6 +471,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--swap-rate", type=float, default=0.25, help="share of questions also asked with a name swapped")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=3000, help="held-out questions for calibration")
+    parser.add_argument("--open-limit", type=int, default=800, help="held-out questions for the rank penalty")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
     {"train": train, "export": export, "calibrate": calibrate}[args.step](args)

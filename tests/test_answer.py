@@ -5,7 +5,8 @@ import pytest
 
 from index.articles import read_file
 from index.corpus import Corpus
-from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, QuestionError, Span, answer, merge_spans
+from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, READER, QuestionError, Span, answer, merge_spans, score_spans
+from qa.reader import WindowSpan
 from qa.retriever import Passage
 
 
@@ -66,3 +67,15 @@ def test_merging_counts_a_place_once_and_repeated_answers_as_evidence() -> None:
     assert [m.passage.text[m.start : m.end] for m in merged] == ["128", "160"]
     assert merged[0].score == pytest.approx(1 - (1 - 0.44) * (1 - 0.42))
     assert merged[0].passage.article_id == "a" and merged[1].score == 0.48
+
+
+def test_rank_penalty_weighs_retrieval_rank_against_reader_margin() -> None:
+    text = "xx 128 yy 160 zz"
+    passages = [_span(a, 0, text, 0, 1.0).passage for a in ("first", "second", "third")]
+    found = [WindowSpan(3, 6, 2.0), WindowSpan(10, 13, 2.5), None]
+    unpenalised = score_spans(passages, found, READER, rank_penalty=0.0)
+    assert [s.passage.article_id for s in unpenalised] == ["second", "first"]  # no span in the third
+    assert unpenalised[0].score == pytest.approx(READER.probability(2.5))
+    penalised = score_spans(passages, found, READER, rank_penalty=1.0)  # 2.5 - ln 2 < 2.0
+    assert [s.passage.article_id for s in penalised] == ["first", "second"]
+    assert penalised[0].score == pytest.approx(READER.probability(2.0))
