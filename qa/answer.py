@@ -160,7 +160,7 @@ def score_spans(
 
     A span's margin is lowered by ``rank_penalty * ln(rank)`` of its passage in
     the retrieval order before calibration: retrieval ranks carry evidence that
-    the reader does not see (see ``qa.train_reader.tune_rank_penalty``).
+    the reader does not see (tuned by ``qa.train_reader.calibrate``).
     """
     spans = [
         Span(passage, span.start, span.end, reader.probability(span.margin - rank_penalty * math.log(rank)))

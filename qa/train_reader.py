@@ -386,11 +386,15 @@ def heldout_predictions(reader: Reader, articles: list[dict], rng: random.Random
     return rows
 
 
-def tune_rank_penalty(reader: Reader, articles: list[dict], rng: random.Random, limit: int) -> dict[float, float]:
-    """Open-corpus F1 of held-out questions, never abstaining, under each of ``RANK_PENALTIES``.
+def heldout_open_f1(reader: Reader, articles: list[dict], rng: random.Random, limit: int) -> dict[int, dict[float, float]]:
+    """Open-corpus F1 of held-out questions, never abstaining, reading the top k
+    windows (k = 1 .. ``WINDOWS``) under each of ``RANK_PENALTIES``.
 
     The held-out articles are indexed together; each question's windows are
-    retrieved and read once, then ranked under every penalty as ``answer()`` ranks them.
+    retrieved and read once, then ranked as ``answer()`` ranks them.
+
+    Returns:
+        F1 (0-100) by number of windows read, then by rank penalty.
     """
     from qa.answer import WINDOWS, merge_spans, score_spans
     from qa.evaluate import build_corpus, questions_of
@@ -405,14 +409,16 @@ def tune_rank_penalty(reader: Reader, articles: list[dict], rng: random.Random, 
             passages = retrieve(corpus, q.text, k=WINDOWS)
             reads.append((q.golds, passages, reader.read(q.text, [p.text for p in passages])))
         corpus.close()
-    f1 = {}
-    for penalty in RANK_PENALTIES:
-        total = 0.0
-        for golds, passages, found in reads:
-            ranked = merge_spans(score_spans(passages, found, reader, penalty))
-            text = ranked[0].passage.text[ranked[0].start : ranked[0].end] if ranked else ""
-            total += best_score(f1_score, text, golds)
-        f1[penalty] = 100 * total / len(reads)
+    f1: dict[int, dict[float, float]] = {}
+    for k in range(1, WINDOWS + 1):
+        f1[k] = {}
+        for penalty in RANK_PENALTIES:
+            total = 0.0
+            for golds, passages, found in reads:
+                ranked = merge_spans(score_spans(passages[:k], found[:k], reader, penalty))
+                text = ranked[0].passage.text[ranked[0].start : ranked[0].end] if ranked else ""
+                total += best_score(f1_score, text, golds)
+            f1[k][penalty] = 100 * total / len(reads)
     return f1
 
 
@@ -442,15 +448,16 @@ def calibrate(args: argparse.Namespace) -> None:
         if score > best_mix:
             best_t, best_mix = float(t), float(score)
     reader.config["calibration"] = {"slope": slope, "intercept": intercept, "questions": len(rows)}
-    open_f1 = tune_rank_penalty(reader, articles, random.Random(args.seed), args.open_limit)
+    open_f1 = heldout_open_f1(reader, articles, random.Random(args.seed), args.open_limit)
+    by_penalty = open_f1[max(open_f1)]  # reading as many windows as answer() does
     config = Path(args.dest) / CONFIG_FILE
     data = json.loads(config.read_text())
     data.update(
         calibration=reader.config["calibration"],
         threshold=round(best_t, 2),
-        rank_penalty=max(open_f1, key=lambda p: (round(open_f1[p], 1), -p)),  # ties go to the smaller penalty
+        rank_penalty=max(by_penalty, key=lambda p: (round(by_penalty[p], 1), -p)),  # ties go to the smaller penalty
         heldout={"answerable_f1": float(f1[answerable].mean()), "mixed_f1_at_threshold": best_mix,
-                 "open_f1_by_rank_penalty": open_f1, "open_questions": args.open_limit},
+                 "open_f1_by_windows_and_rank_penalty": open_f1, "open_questions": args.open_limit},
     )
     config.write_text(json.dumps(data, indent=2))
     print(json.dumps(data, indent=2))
