@@ -1,7 +1,16 @@
 import random
 
 from index.sentences import split_sentences
-from qa.train_reader import article_examples, article_terms, resolve_answer_start, swapped_question, unanswerable_context
+from qa.reader import Reader
+from qa.train_reader import (
+    RANK_PENALTIES,
+    article_examples,
+    article_terms,
+    heldout_open_f1,
+    resolve_answer_start,
+    swapped_question,
+    unanswerable_context,
+)
 
 CONTEXT = (
     "Police carried out 128 raids overnight. The minister said 23 people were arrested. "
@@ -76,3 +85,12 @@ def test_swapped_questions_become_no_answer_examples_on_the_answering_window() -
     examples = article_examples(article, random.Random(0), negative_rate=0.0, swap_rate=1.0)
     assert [(e.question, e.start >= 0) for e in examples] == [(question, True), ("What did police raid in Marseille?", False)]
     assert examples[0].window == examples[1].window
+
+
+def test_heldout_open_f1_scores_every_window_count_and_penalty() -> None:
+    articles = [ARTICLE, {"title": "Quake", "paragraphs": [{"context": "A magnitude 7.8 earthquake struck Turkey. "
+        "Rescue teams from 24 countries came to Gaziantep.", "qas": [
+            {"id": "3", "question": "How many countries sent rescue teams?", "answers": [{"text": "24", "answer_start": 60}]}]}]}]
+    f1 = heldout_open_f1(Reader(), articles, random.Random(0), limit=10)
+    assert sorted(f1) == [1, 2, 3, 4, 5] and all(sorted(row) == sorted(RANK_PENALTIES) for row in f1.values())
+    assert f1[5][0.0] == 100.0  # the three questions are answered right from the open corpus
