@@ -161,12 +161,13 @@ def resolve_followup(question: str, previous: Sequence[str], corpus: "Corpus | N
 
 
 def _resolve(question: str, previous: Sequence[str], corpus: "Corpus | None") -> tuple[str, str]:
-    """The resolved question and its topic (its words, then the earlier topic when it is a follow-up)."""
+    """The resolved question and its topic (its words, then the earlier topic when it took it)."""
     if not previous:
         return question, question
     before, topic = _resolve(previous[-1], previous[:-1], corpus)
     resolved = _resolve_one(question, before, topic, corpus)
-    return resolved, f"{resolved} {topic}" if is_followup(question) else resolved
+    # A short question that stood on its own ("How many raids were there?") starts a new topic.
+    return resolved, f"{resolved} {topic}" if is_followup(question) and resolved != question else resolved
 
 
 def _resolve_one(question: str, before: str, topic: str, corpus: "Corpus | None") -> str:

@@ -86,3 +86,9 @@ def test_the_index_decides_when_context_is_needed(index_dir: Path) -> None:
 @pytest.mark.parametrize("question", ["And how many were arrested?", "What about weapons?", "Who is he?"])
 def test_no_index_needed_and_never_raises(question: str) -> None:
     assert isinstance(resolve_followup(question, [RAIDS, "Who is the interior minister?"]), str)
+
+
+def test_a_short_question_that_stands_alone_starts_a_new_topic(seeded_dir: Path) -> None:
+    earlier = ["Who is the French interior minister?", "How many raids were there?"]
+    resolved = resolve_followup("And how many were arrested?", earlier, Corpus(seeded_dir))
+    assert resolved == "How many were arrested (raids)?"
