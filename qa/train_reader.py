@@ -5,8 +5,9 @@ three sentences around a sentence, with the answer sentence at any position
 of the window, plus no-answer windows from the same article (half of them the
 sentences sharing the most words with the question, as retrieval would rank
 them), and questions with one name or number swapped for another of the
-article, over the window that answered the original (``swapped_question``). The last ``HOLDOUT_ARTICLES`` training articles are kept out of
-training and used for calibration.
+article, over the window that answered the original (``swapped_question``).
+The last ``HOLDOUT_ARTICLES`` training articles are kept out of training and
+used for calibration.
 
 Usage::
 
