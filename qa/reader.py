@@ -227,26 +227,27 @@ class Reader:
         self._tokenizer = load_tokenizer()
         self._model = model  # last: a set model means the reader is ready
 
-    def probability(self, margin: float) -> float:
-        """Calibrated probability that a span with this margin is right."""
+    @property
+    def _settings(self) -> dict:
+        """The shipped config (calibration, threshold, rank penalty), loaded with the weights."""
         if self._model is None:
             self._load()
-        a, b = self.config["calibration"]["slope"], self.config["calibration"]["intercept"]
-        return 1.0 / (1.0 + math.exp(-(a * margin + b)))
+        return self.config
+
+    def probability(self, margin: float) -> float:
+        """Calibrated probability that a span with this margin is right."""
+        calibration = self._settings["calibration"]
+        return 1.0 / (1.0 + math.exp(-(calibration["slope"] * margin + calibration["intercept"])))
 
     @property
     def rank_penalty(self) -> float:
         """Margin taken off per unit of ln(retrieval rank) of a span's window (0 without retrieval)."""
-        if self._model is None:
-            self._load()
-        return float(self.config.get("rank_penalty", 0.0))
+        return float(self._settings.get("rank_penalty", 0.0))
 
     @property
     def threshold(self) -> float:
         """Probability below which the answer abstains."""
-        if self._model is None:
-            self._load()
-        return float(self.config["threshold"])
+        return float(self._settings["threshold"])
 
     def read(self, question: str, windows: list[str]) -> list[WindowSpan | None]:
         """Find the best span in each window, in one batched forward pass.
