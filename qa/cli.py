@@ -103,7 +103,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from qa.answer import QuestionError, answer
+    from qa.answer import SHOWN_ANSWERS, QuestionError, answer
 
     print("Ask about the indexed articles (empty line or Ctrl-D to quit).")
     while True:
@@ -115,7 +115,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not question.strip():
             return 0
         try:
-            _print_answer(answer(question, index_dir=args.index))
+            _print_answer(answer(question, top_k=SHOWN_ANSWERS, index_dir=args.index))
         except QuestionError as exc:
             print(f"error: {exc}")
 
@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer one question", parents=[common])
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--top-k", type=int, default=3, help="best answer plus alternatives")
+    p.add_argument("--top-k", type=int, default=3, help="best answer plus alternatives (1 reads fastest)")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="ask questions in the terminal", parents=[common])

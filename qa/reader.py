@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from index.quantization import int8_linears
 from index.sentences import split_sentences
 
 if TYPE_CHECKING:  # heavy imports stay out of import time
@@ -158,28 +159,6 @@ def best_spans(
     return flat // length, flat % length, best - null
 
 
-def _int8_linears(module: "torch.nn.Module") -> "torch.nn.Module":
-    """Dynamic int8 quantization of a module's Linear layers.
-
-    Weights are int8 per output channel; activations are quantized per batch.
-    Where PyTorch no longer has ``torch.ao.quantization`` the module stays fp32
-    (same answers, slower).
-    """
-    import warnings
-
-    from torch import nn
-
-    try:
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-    except ImportError:
-        return module
-    with warnings.catch_warnings():
-        # PyTorch marks this API deprecated (torchao replaces it) but it is still its fast int8 CPU path.
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return quantize_dynamic(module, {nn.Linear: per_channel_dynamic_qconfig})
-
-
 class Reader:
     """Reads windows for a question; loads the shipped weights on first use."""
 
@@ -223,7 +202,7 @@ class Reader:
         model.load_state_dict(state, strict=False)
         model.eval()
         if self.quantize:
-            model.encoder = _int8_linears(model.encoder)
+            model.encoder = int8_linears(model.encoder)
         self._tokenizer = load_tokenizer()
         self._model = model  # last: a set model means the reader is ready
 
@@ -243,6 +222,11 @@ class Reader:
     def rank_penalty(self) -> float:
         """Margin taken off per unit of ln(retrieval rank) of a span's window (0 without retrieval)."""
         return float(self._settings.get("rank_penalty", 0.0))
+
+    @property
+    def stop_probability(self) -> float:
+        """Probability at which a span read in the first window ends reading when only the best answer is wanted."""
+        return float(self._settings.get("stop_probability", math.inf))  # missing: read every window
 
     @property
     def threshold(self) -> float:

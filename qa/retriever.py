@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from index.corpus import WINDOW_RADIUS, Corpus
-from index.embedder import embed
+from index.embedder import embed_query
 
 # Tuned on 2,000 SQuAD v1.1 dev questions (recall@5 of windows: 0.929 -> 0.945).
 CANDIDATES = 100  # per retriever, before fusion
@@ -61,7 +61,7 @@ def retrieve(corpus: Corpus, question: str, k: int = 5) -> list[Passage]:
         k: How many windows to return.
     """
     corpus.refresh()
-    dense = corpus.dense_search(embed([question])[0], CANDIDATES)
+    dense = corpus.dense_search(embed_query(question), CANDIDATES)
     keyword = corpus.keyword_search(question, CANDIDATES)
     fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in keyword]], [DENSE_WEIGHT, 1.0])
     passages: list[Passage] = []

@@ -44,6 +44,7 @@ SQUAD_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" 
 RUN_DIR = Path("runs/reader")
 HOLDOUT_ARTICLES = 20
 RANK_PENALTIES = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
+STOP_PROBABILITIES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 WINDOW = 3
 WARMUP_STEPS = 300
 _WORD = re.compile(r"\w+")
@@ -387,17 +388,13 @@ def heldout_predictions(reader: Reader, articles: list[dict], rng: random.Random
     return rows
 
 
-def heldout_open_f1(reader: Reader, articles: list[dict], rng: random.Random, limit: int) -> dict[int, dict[float, float]]:
-    """Open-corpus F1 of held-out questions, never abstaining, reading the top k
-    windows (k = 1 .. ``WINDOWS``) under each of ``RANK_PENALTIES``.
-
-    The held-out articles are indexed together; each question's windows are
-    retrieved and read once, then ranked as ``answer()`` ranks them.
+def heldout_open_reads(reader: Reader, articles: list[dict], rng: random.Random, limit: int) -> list[tuple]:
+    """Retrieve and read the top ``WINDOWS`` windows of held-out questions, the held-out articles indexed together.
 
     Returns:
-        F1 (0-100) by number of windows read, then by rank penalty.
+        (gold answers, passages, the reader's span in each passage) per question.
     """
-    from qa.answer import WINDOWS, merge_spans, score_spans
+    from qa.answer import WINDOWS
     from qa.evaluate import build_corpus, questions_of
     from qa.retriever import retrieve
 
@@ -410,25 +407,41 @@ def heldout_open_f1(reader: Reader, articles: list[dict], rng: random.Random, li
             passages = retrieve(corpus, q.text, k=WINDOWS)
             reads.append((q.golds, passages, reader.read(q.text, [p.text for p in passages])))
         corpus.close()
-    f1: dict[int, dict[float, float]] = {}
-    for k in range(1, WINDOWS + 1):
-        f1[k] = {}
-        for penalty in RANK_PENALTIES:
-            total = 0.0
-            for golds, passages, found in reads:
-                ranked = merge_spans(score_spans(passages[:k], found[:k], reader, penalty))
-                text = ranked[0].passage.text[ranked[0].start : ranked[0].end] if ranked else ""
-                total += best_score(f1_score, text, golds)
-            f1[k][penalty] = 100 * total / len(reads)
-    return f1
+    return reads
+
+
+def open_f1(reads: list[tuple], reader: Reader, windows: int, penalty: float, stop_at: float | None = None) -> float:
+    """F1 (0-100) of the best answers of ``heldout_open_reads``, never abstaining, ranked as ``answer()`` ranks them.
+
+    Args:
+        reads: What ``heldout_open_reads`` returned.
+        reader: The reader, for its calibration.
+        windows: How many of the retrieved windows to read.
+        penalty: Rank penalty.
+        stop_at: Stop after the first window when its span reaches this
+            probability (``answer(top_k=1)``).
+    """
+    from qa.answer import merge_spans, score_spans
+
+    total = 0.0
+    for golds, passages, found in reads:
+        ranked = score_spans(passages[:1], found[:1], reader, penalty) if stop_at is not None else []
+        if not (ranked and ranked[0].score >= stop_at):
+            ranked = merge_spans(score_spans(passages[:windows], found[:windows], reader, penalty))
+        text = ranked[0].passage.text[ranked[0].start : ranked[0].end] if ranked else ""
+        total += best_score(f1_score, text, golds)
+    return 100 * total / len(reads)
 
 
 def calibrate(args: argparse.Namespace) -> None:
     """Fit P(correct | margin) on held-out training articles, pick the abstention
-    threshold, then the rank penalty that ranks held-out open-corpus answers best.
+    threshold, the rank penalty that ranks held-out open-corpus answers best, and
+    the probability at which a first window's answer ends reading.
     """
     import numpy as np
     from sklearn.linear_model import LogisticRegression
+
+    from qa.answer import WINDOWS
 
     articles = load_squad(args.data)[-HOLDOUT_ARTICLES:]
     reader = Reader(Path(args.dest))
@@ -449,16 +462,23 @@ def calibrate(args: argparse.Namespace) -> None:
         if score > best_mix:
             best_t, best_mix = float(t), float(score)
     reader.config["calibration"] = {"slope": slope, "intercept": intercept, "questions": len(rows)}
-    open_f1 = heldout_open_f1(reader, articles, random.Random(args.seed), args.open_limit)
-    by_penalty = open_f1[max(open_f1)]  # reading as many windows as answer() does
+    reads = heldout_open_reads(reader, articles, random.Random(args.seed), args.open_limit)
+    by_windows = {k: {p: open_f1(reads, reader, k, p) for p in RANK_PENALTIES} for k in range(1, WINDOWS + 1)}
+    by_penalty = by_windows[WINDOWS]  # reading as many windows as answer() does
+    penalty = max(by_penalty, key=lambda p: (round(by_penalty[p], 1), -p))  # ties go to the smaller penalty
+    by_stop = {t: open_f1(reads, reader, WINDOWS, penalty, stop_at=t) for t in STOP_PROBABILITIES}
+    # Stop reading at the lowest probability that costs at most 0.1 F1 against reading every window.
+    stop = min((t for t, f in by_stop.items() if f >= by_penalty[penalty] - 0.1), default=1.0)
     config = Path(args.dest) / CONFIG_FILE
     data = json.loads(config.read_text())
     data.update(
         calibration=reader.config["calibration"],
         threshold=round(best_t, 2),
-        rank_penalty=max(by_penalty, key=lambda p: (round(by_penalty[p], 1), -p)),  # ties go to the smaller penalty
+        rank_penalty=penalty,
+        stop_probability=stop,
         heldout={"answerable_f1": float(f1[answerable].mean()), "mixed_f1_at_threshold": best_mix,
-                 "open_f1_by_windows_and_rank_penalty": open_f1, "open_questions": args.open_limit},
+                 "open_f1_by_windows_and_rank_penalty": by_windows, "open_f1_by_stop_probability": by_stop,
+                 "open_questions": len(reads)},
     )
     config.write_text(json.dumps(data, indent=2))
     print(json.dumps(data, indent=2))

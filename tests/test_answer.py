@@ -1,3 +1,4 @@
+import math
 import time
 from pathlib import Path
 
@@ -5,7 +6,7 @@ import pytest
 
 from index.articles import read_file
 from index.corpus import Corpus
-from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, READER, QuestionError, Span, answer, merge_spans, score_spans
+from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, READER, QuestionError, Span, answer, merge_spans, pick_spans, score_spans
 from qa.reader import WindowSpan
 from qa.retriever import Passage
 
@@ -79,3 +80,29 @@ def test_rank_penalty_weighs_retrieval_rank_against_reader_margin() -> None:
     penalised = score_spans(passages, found, READER, rank_penalty=1.0)  # 2.5 - ln 2 < 2.0
     assert [s.passage.article_id for s in penalised] == ["first", "second"]
     assert penalised[0].score == pytest.approx(READER.probability(2.0))
+
+
+def test_best_answer_only_stops_reading_at_a_confident_first_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    passages = [_span(a, 0, f"{a} 128", 0, 1.0).passage for a in ("one", "two", "six")]
+    stop = READER.stop_probability
+    calibration = READER.config["calibration"]
+    at_stop = (math.log(stop / (1 - stop)) - calibration["intercept"]) / calibration["slope"]  # margin of probability `stop`
+    margins = {"two 128": at_stop + 1.0, "six 128": at_stop + 2.0}
+    reads: list[int] = []
+
+    def read(question: str, windows: list[str]) -> list[WindowSpan]:
+        reads.append(len(windows))
+        return [WindowSpan(4, 7, margins[w]) for w in windows]
+
+    monkeypatch.setattr(READER, "read", read)
+    for first, expected_reads, expected_articles in (
+        (at_stop + 0.1, [1], {"one"}),  # confident: windows two and six stay unread
+        (at_stop - 0.1, [1, 2], {"one", "two", "six"}),
+    ):
+        margins["one 128"] = first
+        reads.clear()
+        spans = pick_spans("q", passages, stop_early=True)
+        assert reads == expected_reads and {s.passage.article_id for s in spans} == expected_articles
+    reads.clear()
+    pick_spans("q", passages)  # alternatives need every window
+    assert reads == [3]

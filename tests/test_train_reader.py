@@ -3,10 +3,10 @@ import random
 from index.sentences import split_sentences
 from qa.reader import Reader
 from qa.train_reader import (
-    RANK_PENALTIES,
     article_examples,
     article_terms,
-    heldout_open_f1,
+    heldout_open_reads,
+    open_f1,
     resolve_answer_start,
     swapped_question,
     unanswerable_context,
@@ -87,10 +87,13 @@ def test_swapped_questions_become_no_answer_examples_on_the_answering_window() -
     assert examples[0].window == examples[1].window
 
 
-def test_heldout_open_f1_scores_every_window_count_and_penalty() -> None:
+def test_open_f1_ranks_heldout_reads_as_answer_does() -> None:
     articles = [ARTICLE, {"title": "Quake", "paragraphs": [{"context": "A magnitude 7.8 earthquake struck Turkey. "
         "Rescue teams from 24 countries came to Gaziantep.", "qas": [
             {"id": "3", "question": "How many countries sent rescue teams?", "answers": [{"text": "24", "answer_start": 60}]}]}]}]
-    f1 = heldout_open_f1(Reader(), articles, random.Random(0), limit=10)
-    assert sorted(f1) == [1, 2, 3, 4, 5] and all(sorted(row) == sorted(RANK_PENALTIES) for row in f1.values())
-    assert f1[5][0.0] == 100.0  # the three questions are answered right from the open corpus
+    reader = Reader()
+    reads = heldout_open_reads(reader, articles, random.Random(0), limit=10)
+    assert len(reads) == 3 and all(len(passages) == len(found) for _, passages, found in reads)
+    assert open_f1(reads, reader, windows=5, penalty=0.0) == 100.0  # the three questions are answered right
+    # Stopping at probability 0 always stops after the first window: the same as reading one window.
+    assert open_f1(reads, reader, windows=5, penalty=1.0, stop_at=0.0) == open_f1(reads, reader, windows=1, penalty=0.0)

@@ -30,7 +30,7 @@ import gradio as gr  # noqa: E402
 from index.articles import SUFFIXES, IngestError, make_article  # noqa: E402
 from index.corpus import ADDED, UNCHANGED, Corpus, default_dir  # noqa: E402
 from index.ingest import Outcome, add_files  # noqa: E402
-from qa.answer import Answer, QuestionError, Source, answer, open_corpus  # noqa: E402
+from qa.answer import SHOWN_ANSWERS, Answer, QuestionError, Source, answer, open_corpus  # noqa: E402
 from qa.followup import resolve_followup  # noqa: E402
 from ui.examples import ExampleQuestions  # noqa: E402
 
@@ -196,7 +196,7 @@ class ChatApp:
         """The reply to a question in a chat with these earlier questions (escaped Markdown)."""
         try:
             resolved = resolve_followup(question, previous, self.corpus)
-            return render_answer(answer(resolved, corpus=self.corpus), asked=question)
+            return render_answer(answer(resolved, top_k=SHOWN_ANSWERS, corpus=self.corpus), asked=question)
         except QuestionError:
             return "Please type a question."
         except Exception as exc:  # noqa: BLE001 - the user gets a readable line, the log gets the traceback
@@ -220,7 +220,7 @@ class ChatApp:
     def answer_api(self, question: str) -> dict:
         """``/answer``: the ``qa ask --json`` object for a question."""
         try:
-            return answer(question, corpus=self.corpus).to_dict()
+            return answer(question, top_k=SHOWN_ANSWERS, corpus=self.corpus).to_dict()
         except QuestionError as exc:
             raise gr.Error(f"Cannot answer: {exc}.") from None
         except Exception as exc:  # noqa: BLE001

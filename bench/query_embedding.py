@@ -1,0 +1,59 @@
+"""Question embeddings in int8 against fp32: retrieval recall and speed, side by side.
+
+Run: .venv/bin/python bench/query_embedding.py [--questions N] [--index DIR]
+Indexes every SQuAD v1.1 dev article (or reuses --index DIR), then embeds N
+questions with each model and retrieves their windows with it. Prints JSON with
+recall@1/5 of the windows (a gold answer inside) and embedding p50/p95 in ms for
+both, and the int8/fp32 time ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from unittest import mock
+
+from index.embedder import embed, embed_query
+from qa import retriever
+from qa.answer import WINDOWS
+from qa.evaluate import open_eval_corpus, percentile, questions_of, sample
+from qa.squad import load_squad
+
+SQUAD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--file", default=str(SQUAD_DEV))
+    parser.add_argument("--questions", type=int, default=1000)
+    parser.add_argument("--index", help="reuse (or build once into) this index folder")
+    args = parser.parse_args()
+    data = load_squad(args.file)
+    models = {"fp32": lambda q: embed([q])[0], "int8": embed_query}
+    report: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = open_eval_corpus(data, Path(args.index or tmp))
+        questions = [q for q in sample(questions_of(data), args.questions) if q.golds]
+        for name, model in models.items():
+            model("warm up")
+            ms, hits = [], {1: 0, 5: 0}
+            for q in questions:
+                started = time.perf_counter()
+                model(q.text)
+                ms.append((time.perf_counter() - started) * 1000)
+                with mock.patch.object(retriever, "embed_query", model):
+                    found = [p.text for p in retriever.retrieve(corpus, q.text, k=WINDOWS)]
+                for k in hits:
+                    hits[k] += any(g in w for w in found[:k] for g in q.golds)
+            report[name] = {f"recall_at_{k}": round(n / len(questions), 3) for k, n in hits.items()}
+            report[name].update(p50_ms=round(percentile(ms, 50), 1), p95_ms=round(percentile(ms, 95), 1))
+        corpus.close()
+    report["int8_fp32_time_ratio"] = round(report["int8"]["p50_ms"] / report["fp32"]["p50_ms"], 2)
+    print(json.dumps({"questions": len(questions), **report}))
+
+
+if __name__ == "__main__":
+    main()
