@@ -1,4 +1,4 @@
-"""Question embeddings in int8 against fp32: retrieval recall and speed, side by side.
+"""Question embeddings as ``embed_query`` makes them (int8) against ``embed`` (fp32): recall and speed, side by side.
 
 Run: .venv/bin/python bench/query_embedding.py [--questions N] [--index DIR]
 Indexes every SQuAD v1.1 dev article (or reuses --index DIR), then embeds N
