@@ -17,15 +17,11 @@ import time
 from pathlib import Path
 
 from qa.answer import SHOWN_ANSWERS, WINDOWS, answer
-from qa.evaluate import open_eval_corpus, percentile, questions_of, sample
+from qa.evaluate import latency_summary, open_eval_corpus, questions_of, sample
 from qa.retriever import retrieve
 from qa.squad import load_squad
 
 SQUAD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
-
-
-def _percentiles(ms: list[float]) -> dict:
-    return {"p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1)}
 
 
 def main() -> None:
@@ -51,7 +47,7 @@ def main() -> None:
                 run(question)
                 timings[name].append((time.perf_counter() - started) * 1000)
         report = {"sentences": corpus.stats()["sentences"], "questions": len(questions)}
-        report.update({name: _percentiles(ms) for name, ms in timings.items()})
+        report.update({name: latency_summary(ms) for name, ms in timings.items()})
     print(json.dumps(report))
 
 

@@ -19,7 +19,7 @@ from unittest import mock
 from index.embedder import embed, embed_query
 from qa import retriever
 from qa.answer import WINDOWS
-from qa.evaluate import open_eval_corpus, percentile, questions_of, sample
+from qa.evaluate import latency_summary, open_eval_corpus, questions_of, sample
 from qa.squad import load_squad
 
 SQUAD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
@@ -49,7 +49,7 @@ def main() -> None:
                 for k in hits:
                     hits[k] += any(g in w for w in found[:k] for g in q.golds)
             report[name] = {f"recall_at_{k}": round(n / len(questions), 3) for k, n in hits.items()}
-            report[name].update(p50_ms=round(percentile(ms, 50), 1), p95_ms=round(percentile(ms, 95), 1))
+            report[name].update(latency_summary(ms))
         corpus.close()
     report["int8_fp32_time_ratio"] = round(report["int8"]["p50_ms"] / report["fp32"]["p50_ms"], 2)
     print(json.dumps({"questions": len(questions), **report}))

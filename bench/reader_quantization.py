@@ -14,7 +14,7 @@ import statistics
 import time
 from pathlib import Path
 
-from qa.evaluate import percentile, questions_of, read_own_paragraph, sample
+from qa.evaluate import latency_summary, questions_of, read_own_paragraph, sample
 from qa.reader import Reader
 from qa.squad import best_score, exact_match, f1_score, load_squad
 
@@ -39,8 +39,7 @@ def main() -> None:
             f1.append(best_score(f1_score, text, q.golds))
             em.append(best_score(exact_match, text, q.golds))
         report[name] = {"f1": round(100 * statistics.fmean(f1), 2), "em": round(100 * statistics.fmean(em), 2),
-                        "p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1),
-                        "mean_ms": statistics.fmean(ms)}
+                        **latency_summary(ms), "mean_ms": statistics.fmean(ms)}
     report["time_ratio_int8_to_fp32"] = round(report["int8"].pop("mean_ms") / report["fp32"].pop("mean_ms"), 3)
     print(json.dumps(report))
 

@@ -79,6 +79,11 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
+def latency_summary(ms: list[float]) -> dict[str, float]:
+    """p50 and p95 of latencies in milliseconds, rounded to 0.1 ms, as benchmarks report them."""
+    return {"p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1)}
+
+
 def read_own_paragraph(question: Question, reader: Reader = READER) -> tuple[str, float]:
     """Reader-only prediction: the best span over windows around every sentence of the question's paragraph.
 

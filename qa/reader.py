@@ -208,7 +208,7 @@ class Reader:
 
     @property
     def _settings(self) -> dict:
-        """The shipped config (calibration, threshold, rank penalty), loaded with the weights."""
+        """The shipped config (calibration, threshold, rank penalty, stop probability), loaded with the weights."""
         if self._model is None:
             self._load()
         return self.config
