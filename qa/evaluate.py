@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.articles import Article, make_article
-from index.corpus import Corpus
+from index.corpus import WINDOW_RADIUS, Corpus
 from index.sentences import split_sentences, windows
-from qa.answer import READER, answer
+from qa.answer import READER, answer, merge_spans, score_spans
 from qa.reader import Reader
-from qa.retriever import retrieve
+from qa.retriever import Passage, retrieve
 from qa.squad import best_score, exact_match, f1_score, load_squad
 
 RECALL_AT = (1, 5, 20)
@@ -84,18 +84,31 @@ def latency_summary(ms: list[float]) -> dict[str, float]:
     return {"p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1)}
 
 
+def paragraph_passages(text: str, doc_id: str) -> list[Passage]:
+    """A window around every sentence of a paragraph, as passages like those ``retrieve`` returns."""
+    sentences = split_sentences(text)
+    return [
+        Passage(doc_id, i, w.start, w.end, s.start, s.end,
+                tuple(sentences[max(0, i - WINDOW_RADIUS) : i + WINDOW_RADIUS + 1]), 0.0, text[w.start : w.end])
+        for i, (s, w) in enumerate(zip(sentences, windows(sentences, WINDOW_RADIUS)))
+    ]
+
+
 def read_own_paragraph(question: Question, reader: Reader = READER) -> tuple[str, float]:
-    """Reader-only prediction: the best span over windows around every sentence of the question's paragraph.
+    """Reader-only prediction: the best answer over windows around every sentence of the question's paragraph.
+
+    Spans are merged and scored as ``answer()`` does (no rank penalty: no retrieval ranks them).
 
     Returns:
-        The best span's text (even below the abstention threshold) and its probability.
+        The best answer's text (even below the abstention threshold) and its probability.
     """
-    texts = [question.context[w.start : w.end] for w in windows(split_sentences(question.context))]
-    best = reader.best(question.text, texts)
-    if best is None:
+    passages = paragraph_passages(question.context, question.id)
+    found = reader.read(question.text, [p.text for p in passages])
+    ranked = merge_spans(score_spans(passages, found, reader, rank_penalty=0.0))
+    if not ranked:
         return "", 0.0
-    index, span = best
-    return texts[index][span.start : span.end], reader.probability(span.margin)
+    best = ranked[0]
+    return best.passage.text[best.start : best.end], best.score
 
 
 def coverage_curve(scored: list[tuple[float, float]]) -> list[tuple[float, float]]:

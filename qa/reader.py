@@ -262,8 +262,3 @@ class Reader:
             s, e = int(starts[row]), int(ends[row])
             spans.append(WindowSpan(int(offsets[row, s, 0]), int(offsets[row, e, 1]), float(margins[row])))
         return spans
-
-    def best(self, question: str, windows: list[str]) -> tuple[int, WindowSpan] | None:
-        """The window index and span with the highest margin, or ``None`` for no windows."""
-        found = [(i, span) for i, span in enumerate(self.read(question, windows)) if span is not None]
-        return max(found, key=lambda item: item[1].margin, default=None)

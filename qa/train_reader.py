@@ -27,7 +27,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.sentences import split_sentences, windows
+import numpy as np
+
+from index.sentences import split_sentences
 from qa.reader import (
     CONFIG_FILE,
     FROZEN_PREFIX,
@@ -355,15 +357,17 @@ def unanswerable_context(article: dict, para: dict, golds: list[str], rng: rando
     return rng.choice(others) if others else ""
 
 
-def heldout_predictions(reader: Reader, articles: list[dict], rng: random.Random, limit: int) -> list[tuple[float, float, bool]]:
+def heldout_reads(reader: Reader, articles: list[dict], rng: random.Random, limit: int) -> list[tuple]:
     """Read held-out questions over their own paragraph, or, for half of them, in a
     way the paragraph cannot answer: a third of those with a name or number swapped
     (``swapped_question``), the others over ``unanswerable_context``.
 
     Returns:
-        (margin, F1 of the best span, answerable) for each question read.
+        (windows as passages, the reader's span in each, gold answers, answerable) per question.
     """
-    rows = []
+    from qa.evaluate import paragraph_passages
+
+    reads = []
     items = [(a, p, qa) for a in articles for p in a["paragraphs"] for qa in p["qas"]]
     rng.shuffle(items)
     terms = {id(a): article_terms(a) for a in articles}
@@ -377,15 +381,13 @@ def heldout_predictions(reader: Reader, articles: list[dict], rng: random.Random
                 question = swapped
             else:
                 context = unanswerable_context(article, para, golds, rng)
-        texts = [context[w.start : w.end] for w in windows(split_sentences(context))]
-        best = reader.best(question, texts)
-        if best is None:
-            continue
-        index, span = best
-        text = texts[index][span.start : span.end]
-        score = max(f1_score(text, g) for g in golds) if answerable else 0.0
-        rows.append((span.margin, score, answerable))
-    return rows
+        passages = paragraph_passages(context, qa["id"])
+        reads.append((passages, reader.read(question, [p.text for p in passages]), golds, answerable))
+    return reads
+
+
+def _f1(text: str, golds: list[str], answerable: bool) -> float:
+    return best_score(f1_score, text, golds) if answerable else 0.0
 
 
 def heldout_open_reads(reader: Reader, articles: list[dict], rng: random.Random, limit: int) -> list[tuple]:
@@ -433,35 +435,54 @@ def open_f1(reads: list[tuple], reader: Reader, windows: int, penalty: float, st
     return 100 * total / len(reads)
 
 
+def reliability(scores: np.ndarray, right: np.ndarray, bins: int = 5) -> list[dict]:
+    """How often answers are right per score band: calibrated scores match the share right."""
+    band = np.minimum((scores * bins).astype(int), bins - 1)
+    return [
+        {"scores": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "answers": int((band == b).sum()),
+         "mean_score": round(float(scores[band == b].mean()), 3), "right": round(float(right[band == b].mean()), 3)}
+        for b in range(bins) if (band == b).any()
+    ]
+
+
 def calibrate(args: argparse.Namespace) -> None:
     """Fit P(correct | margin) on held-out training articles, pick the abstention
     threshold, the rank penalty that ranks held-out open-corpus answers best, and
     the probability at which a first window's answer ends reading.
     """
-    import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from qa.answer import WINDOWS
+    from qa.answer import WINDOWS, merge_spans, score_spans
 
     articles = load_squad(args.data)[-HOLDOUT_ARTICLES:]
     reader = Reader(Path(args.dest))
-    rows = heldout_predictions(reader, articles, random.Random(args.seed), args.limit)
-    margins = np.array([[m] for m, _, _ in rows])
-    correct = np.array([f >= 0.5 for _, f, _ in rows])
+    reads = heldout_reads(reader, articles, random.Random(args.seed), args.limit)
+    # Fit P(right | margin) on each question's best single span ...
+    rows = []
+    for passages, found, golds, answerable in reads:
+        spans = [(s.margin, p.text[s.start : s.end]) for p, s in zip(passages, found) if s is not None]
+        if spans:
+            margin, text = max(spans)
+            rows.append((margin, _f1(text, golds, answerable) >= 0.5))
+    margins = np.array([[m] for m, _ in rows])
+    correct = np.array([c for _, c in rows])
     fit = LogisticRegression().fit(margins, correct)
     slope, intercept = float(fit.coef_[0, 0]), float(fit.intercept_[0])
-    probs = fit.predict_proba(margins)[:, 1]
+    reader.config["calibration"] = {"slope": slope, "intercept": intercept, "questions": len(rows)}
+    # ... and pick the threshold on the scores answer() compares with it: spans merged, readings combined.
+    ranked = [merge_spans(score_spans(passages, found, reader, 0.0)) for passages, found, _, _ in reads]
+    probs = np.array([r[0].score if r else 0.0 for r in ranked])
+    f1 = np.array([_f1(r[0].passage.text[r[0].start : r[0].end], golds, answerable) if r else 0.0
+                   for r, (_, _, golds, answerable) in zip(ranked, reads)])
+    answerable = np.array([a for _, _, _, a in reads])
     # The threshold maximises the F1 of a SQuAD v2-style mix: abstaining scores 1 on
     # unanswerable questions and 0 on answerable ones.
-    f1 = np.array([f for _, f, _ in rows])
-    answerable = np.array([a for _, _, a in rows])
     best_t, best_mix = 0.5, -1.0
     for t in np.linspace(0.05, 0.95, 91):
         answered = probs >= t
         score = np.where(answered, f1, (~answerable).astype(float)).mean()
         if score > best_mix:
             best_t, best_mix = float(t), float(score)
-    reader.config["calibration"] = {"slope": slope, "intercept": intercept, "questions": len(rows)}
     reads = heldout_open_reads(reader, articles, random.Random(args.seed), args.open_limit)
     by_windows = {k: {p: open_f1(reads, reader, k, p) for p in RANK_PENALTIES} for k in range(1, WINDOWS + 1)}
     by_penalty = by_windows[WINDOWS]  # reading as many windows as answer() does
@@ -479,7 +500,7 @@ def calibrate(args: argparse.Namespace) -> None:
         stop_probability=stop,
         heldout={"answerable_f1": float(f1[answerable].mean()), "mixed_f1_at_threshold": best_mix,
                  "open_f1_by_windows_and_rank_penalty": by_windows, "open_f1_by_stop_probability": by_stop,
-                 "open_questions": len(reads)},
+                 "open_questions": len(reads), "reliability": reliability(probs, f1 >= 0.5)},
     )
     config.write_text(json.dumps(data, indent=2))
     print(json.dumps(data, indent=2))

@@ -1,5 +1,7 @@
 import random
 
+import numpy as np
+
 from index.sentences import split_sentences
 from qa.reader import Reader
 from qa.train_reader import (
@@ -7,6 +9,7 @@ from qa.train_reader import (
     article_terms,
     heldout_open_reads,
     open_f1,
+    reliability,
     resolve_answer_start,
     swapped_question,
     unanswerable_context,
@@ -97,3 +100,13 @@ def test_open_f1_ranks_heldout_reads_as_answer_does() -> None:
     assert open_f1(reads, reader, windows=5, penalty=0.0) == 100.0  # the three questions are answered right
     # Stopping at probability 0 always stops after the first window: the same as reading one window.
     assert open_f1(reads, reader, windows=5, penalty=1.0, stop_at=0.0) == open_f1(reads, reader, windows=1, penalty=0.0)
+
+
+def test_reliability_reports_the_share_right_in_each_score_band() -> None:
+    scores = np.array([0.1, 0.15, 0.5, 0.9, 0.95, 1.0])
+    right = np.array([False, True, True, True, True, False])
+    bands = reliability(scores, right)
+    assert [b["scores"] for b in bands] == ["0.0-0.2", "0.4-0.6", "0.8-1.0"]  # empty bands are left out
+    assert [b["answers"] for b in bands] == [2, 1, 3]  # a score of 1.0 falls in the top band
+    assert bands[0]["right"] == 0.5 and bands[2]["right"] == round(2 / 3, 3)
+    assert bands[2]["mean_score"] == round((0.9 + 0.95 + 1.0) / 3, 3)
