@@ -171,6 +171,12 @@ def score_spans(
     return sorted(spans, key=lambda s: -s.score)
 
 
+def read_passages(question: str, passages: list[Passage], reader: Reader = READER) -> list[WindowSpan | None]:
+    """The reader's best span in each passage, never crossing the index's sentence bounds."""
+    starts = [[start - p.start for start, _ in p.sentences] for p in passages]
+    return reader.read(question, [p.text for p in passages], starts)
+
+
 def pick_spans(question: str, passages: list[Passage], stop_early: bool = False) -> list[Span]:
     """The reader's best span in each passage, scored by calibrated probability, best first.
 
@@ -183,10 +189,10 @@ def pick_spans(question: str, passages: list[Passage], stop_early: bool = False)
             rarely beaten) but leaves no alternatives.
     """
     first = 1 if stop_early else len(passages)
-    found = READER.read(question, [p.text for p in passages[:first]])
+    found = read_passages(question, passages[:first])
     spans = score_spans(passages[:first], found, READER, READER.rank_penalty)
     if first < len(passages) and not (spans and spans[0].score >= READER.stop_probability):
-        found += READER.read(question, [p.text for p in passages[first:]])
+        found += read_passages(question, passages[first:])
         spans = score_spans(passages, found, READER, READER.rank_penalty)
     return spans
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from index.articles import Article, make_article
 from index.corpus import WINDOW_RADIUS, Corpus
 from index.sentences import split_sentences, windows
-from qa.answer import READER, answer, merge_spans, score_spans
+from qa.answer import READER, answer, merge_spans, read_passages, score_spans
 from qa.reader import Reader
 from qa.retriever import Passage, retrieve
 from qa.squad import best_score, exact_match, f1_score, load_squad
@@ -103,7 +103,7 @@ def read_own_paragraph(question: Question, reader: Reader = READER) -> tuple[str
         The best answer's text (even below the abstention threshold) and its probability.
     """
     passages = paragraph_passages(question.context, question.id)
-    found = reader.read(question.text, [p.text for p in passages])
+    found = read_passages(question.text, passages, reader)
     ranked = merge_spans(score_spans(passages, found, reader, rank_penalty=0.0))
     if not ranked:
         return "", 0.0

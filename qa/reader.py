@@ -116,13 +116,18 @@ def encode(tokenizer: "PreTrainedTokenizerFast", questions: list[str], contexts:
     )
 
 
-def context_sentences(batch: dict, windows: list[str]) -> "torch.Tensor":
-    """The sentence number of each context token in an encoded batch, -1 for other tokens."""
+def context_sentences(batch: dict, sentence_starts: list[list[int]]) -> "torch.Tensor":
+    """The sentence number of each context token in an encoded batch, -1 for other tokens.
+
+    Args:
+        batch: The encoded question/window pairs.
+        sentence_starts: Where each window's sentences start, in window offsets.
+    """
     import torch
 
     rows = []
-    for i, window in enumerate(windows):
-        starts = [s.start for s in split_sentences(window)] or [0]
+    for i, starts in enumerate(sentence_starts):
+        starts = starts or [0]
         offsets = batch["offset_mapping"][i].tolist()
         rows.append([
             max(0, bisect.bisect_right(starts, offsets[t][0]) - 1) if sid == 1 else -1
@@ -233,8 +238,16 @@ class Reader:
         """Probability below which the answer abstains."""
         return float(self._settings["threshold"])
 
-    def read(self, question: str, windows: list[str]) -> list[WindowSpan | None]:
+    def read(
+        self, question: str, windows: list[str], sentence_starts: list[list[int]] | None = None
+    ) -> list[WindowSpan | None]:
         """Find the best span in each window, in one batched forward pass.
+
+        Args:
+            question: The question.
+            windows: Window texts.
+            sentence_starts: Where each window's sentences start (window
+                offsets); spans never cross them. Default: split the windows here.
 
         Returns:
             One entry per window: its best span, or ``None`` when no span fits
@@ -247,7 +260,9 @@ class Reader:
         if self._model is None:
             self._load()
         batch = encode(self._tokenizer, [question] * len(windows), windows)
-        sentences = context_sentences(batch, windows)
+        if sentence_starts is None:
+            sentence_starts = [[s.start for s in split_sentences(w)] for w in windows]
+        sentences = context_sentences(batch, sentence_starts)
         with torch.inference_mode():
             start_logits, end_logits = self._model(
                 batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]

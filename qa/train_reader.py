@@ -365,6 +365,7 @@ def heldout_reads(reader: Reader, articles: list[dict], rng: random.Random, limi
     Returns:
         (windows as passages, the reader's span in each, gold answers, answerable) per question.
     """
+    from qa.answer import read_passages
     from qa.evaluate import paragraph_passages
 
     reads = []
@@ -382,7 +383,7 @@ def heldout_reads(reader: Reader, articles: list[dict], rng: random.Random, limi
             else:
                 context = unanswerable_context(article, para, golds, rng)
         passages = paragraph_passages(context, qa["id"])
-        reads.append((passages, reader.read(question, [p.text for p in passages]), golds, answerable))
+        reads.append((passages, read_passages(question, passages, reader), golds, answerable))
     return reads
 
 
@@ -396,7 +397,7 @@ def heldout_open_reads(reader: Reader, articles: list[dict], rng: random.Random,
     Returns:
         (gold answers, passages, the reader's span in each passage) per question.
     """
-    from qa.answer import WINDOWS
+    from qa.answer import WINDOWS, read_passages
     from qa.evaluate import build_corpus, questions_of
     from qa.retriever import retrieve
 
@@ -407,7 +408,7 @@ def heldout_open_reads(reader: Reader, articles: list[dict], rng: random.Random,
         reads = []
         for q in questions:
             passages = retrieve(corpus, q.text, k=WINDOWS)
-            reads.append((q.golds, passages, reader.read(q.text, [p.text for p in passages])))
+            reads.append((q.golds, passages, read_passages(q.text, passages, reader)))
         corpus.close()
     return reads
 

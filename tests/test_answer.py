@@ -91,7 +91,7 @@ def test_best_answer_only_stops_reading_at_a_confident_first_window(monkeypatch:
     margins = {"two 128": at_stop + 1.0, "six 128": at_stop + 2.0}
     reads: list[int] = []
 
-    def read(question: str, windows: list[str]) -> list[WindowSpan]:
+    def read(question: str, windows: list[str], sentence_starts: list[list[int]]) -> list[WindowSpan]:
         reads.append(len(windows))
         return [WindowSpan(4, 7, margins[w]) for w in windows]
 

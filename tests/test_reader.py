@@ -50,6 +50,16 @@ def test_spans_stay_inside_their_window(reader: Reader) -> None:
     assert spans[0].margin > spans[1].margin
 
 
+def test_spans_never_cross_the_sentence_bounds_they_are_given(reader: Reader) -> None:
+    window = "Police carried out 128 raids overnight, the minister said."
+    question = "What did police carry out overnight?"
+    [free] = reader.read(question, [window])
+    assert window[free.start : free.end] == "128 raids"
+    cut = window.index("raids")  # a bound inside the answer the window would give
+    [bounded] = reader.read(question, [window], [[0, cut]])
+    assert bounded.end <= cut or bounded.start >= cut
+
+
 def test_int8_reader_finds_the_same_spans_as_fp32(reader: Reader) -> None:
     windows = [SEED_WINDOW, "Seven people were detained in Belgium over the weekend."]
     int8 = Reader(quantize=True).read("How many raids were carried out?", windows)
