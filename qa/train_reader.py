@@ -457,10 +457,10 @@ def calibrate(args: argparse.Namespace) -> None:
 
     articles = load_squad(args.data)[-HOLDOUT_ARTICLES:]
     reader = Reader(Path(args.dest))
-    reads = heldout_reads(reader, articles, random.Random(args.seed), args.limit)
+    paragraph_reads = heldout_reads(reader, articles, random.Random(args.seed), args.limit)
     # Fit P(right | margin) on each question's best single span ...
     rows = []
-    for passages, found, golds, answerable in reads:
+    for passages, found, golds, answerable in paragraph_reads:
         spans = [(s.margin, p.text[s.start : s.end]) for p, s in zip(passages, found) if s is not None]
         if spans:
             margin, text = max(spans)
@@ -471,11 +471,11 @@ def calibrate(args: argparse.Namespace) -> None:
     slope, intercept = float(fit.coef_[0, 0]), float(fit.intercept_[0])
     reader.config["calibration"] = {"slope": slope, "intercept": intercept, "questions": len(rows)}
     # ... and pick the threshold on the scores answer() compares with it: spans merged, readings combined.
-    ranked = [merge_spans(score_spans(passages, found, reader, 0.0)) for passages, found, _, _ in reads]
+    ranked = [merge_spans(score_spans(passages, found, reader, 0.0)) for passages, found, _, _ in paragraph_reads]
     probs = np.array([r[0].score if r else 0.0 for r in ranked])
     f1 = np.array([_f1(r[0].passage.text[r[0].start : r[0].end], golds, answerable) if r else 0.0
-                   for r, (_, _, golds, answerable) in zip(ranked, reads)])
-    answerable = np.array([a for _, _, _, a in reads])
+                   for r, (_, _, golds, answerable) in zip(ranked, paragraph_reads)])
+    answerable = np.array([a for _, _, _, a in paragraph_reads])
     # The threshold maximises the F1 of a SQuAD v2-style mix: abstaining scores 1 on
     # unanswerable questions and 0 on answerable ones.
     best_t, best_mix = 0.5, -1.0
