@@ -230,6 +230,11 @@ def merge_spans(spans: list[Span]) -> list[Span]:
     return sorted(merged, key=lambda s: -s.score)
 
 
+def rank_answers(spans: list[Span], reader: Reader = READER) -> list[Span]:
+    """Distinct answers (``merge_spans``), best first, scored by the calibrated probability that each is right."""
+    return [replace(s, score=reader.answer_probability(s.score)) for s in merge_spans(spans)]
+
+
 def _make_answer(corpus: Corpus, question: str, span: Span, notice: str = "") -> Answer:
     passage = span.passage
     start, end = passage.start + span.start, passage.start + span.end
@@ -290,7 +295,7 @@ def answer(question: str, top_k: int = 1, index_dir: Path | str | None = None, c
     if not passages:
         message = EMPTY_INDEX if not corpus.stats()["articles"] else NOT_FOUND
         return Answer(question, "", 0.0, message=" ".join(filter(None, [message, notice])))
-    candidates = merge_spans(pick_spans(question, passages, stop_early=top_k == 1))
+    candidates = rank_answers(pick_spans(question, passages, stop_early=top_k == 1))
     accepted = [s for s in candidates if s.score >= READER.threshold]
     if not accepted:
         return _abstain(corpus, question, passages, candidates[0].score if candidates else 0.0, notice)
