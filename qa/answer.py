@@ -197,42 +197,34 @@ def pick_spans(question: str, passages: list[Passage], stop_early: bool = False)
     return spans
 
 
-def _place(span: Span) -> tuple[str, int, int]:
-    """Where a span sits: its article and its offsets in the article text."""
-    start = span.passage.start + span.start
-    return span.passage.article_id, start, start + span.end - span.start
-
-
 def _overlaps(a: Span, b: Span) -> bool:
-    """Whether two spans cover part of the same place of one article."""
-    (a_article, a_start, a_end), (b_article, b_start, b_end) = _place(a), _place(b)
-    return a_article == b_article and a_start < b_end and b_start < a_end
+    """Whether two spans cover the same place of one article (overlapping windows read the same sentence)."""
+    a_start, b_start = a.passage.start + a.start, b.passage.start + b.start
+    return (
+        a.passage.article_id == b.passage.article_id
+        and a_start < b_start + (b.end - b.start)
+        and b_start < a_start + (a.end - a.start)
+    )
 
 
 def merge_spans(spans: list[Span]) -> list[Span]:
     """Distinct answers, best first.
 
-    Each reading of an answer is evidence for it: the same place read in
-    overlapping windows, and the same text at different places. An answer's
-    score is the noisy-or of its readings, ``1 - prod(1 - score)``, and its best
-    span stands for it. A span overlapping a better one with other bounds is
-    dropped. (Counting overlapping windows' readings too gained 0.4 F1 on 1,000
-    SQuAD v1.1 dev questions read over their whole paragraph.)
+    Spans at the same place count once (the best of them): readings of one
+    sentence in overlapping windows are not independent evidence, and counting
+    them made scores overconfident. Spans with the same text at different places
+    are one answer: each is separate evidence, so the answer's score is their
+    noisy-or, ``1 - prod(1 - score)``, and its best span stands for it.
     """
     places: list[Span] = []
     for span in sorted(spans, key=lambda s: -s.score):
-        if not any(_overlaps(span, p) and _place(span) != _place(p) for p in places):
+        if not any(_overlaps(span, p) for p in places):
             places.append(span)
     groups: dict[str, list[Span]] = {}
     for span in places:
         groups.setdefault(normalize_answer(span.passage.text[span.start : span.end]), []).append(span)
     merged = [replace(group[0], score=1.0 - math.prod(1.0 - s.score for s in group)) for group in groups.values()]
     return sorted(merged, key=lambda s: -s.score)
-
-
-def rank_answers(spans: list[Span], reader: Reader = READER) -> list[Span]:
-    """Distinct answers (``merge_spans``), best first, scored by the calibrated probability that each is right."""
-    return [replace(s, score=reader.answer_probability(s.score)) for s in merge_spans(spans)]
 
 
 def _make_answer(corpus: Corpus, question: str, span: Span, notice: str = "") -> Answer:
@@ -295,7 +287,7 @@ def answer(question: str, top_k: int = 1, index_dir: Path | str | None = None, c
     if not passages:
         message = EMPTY_INDEX if not corpus.stats()["articles"] else NOT_FOUND
         return Answer(question, "", 0.0, message=" ".join(filter(None, [message, notice])))
-    candidates = rank_answers(pick_spans(question, passages, stop_early=top_k == 1))
+    candidates = merge_spans(pick_spans(question, passages, stop_early=top_k == 1))
     accepted = [s for s in candidates if s.score >= READER.threshold]
     if not accepted:
         return _abstain(corpus, question, passages, candidates[0].score if candidates else 0.0, notice)

@@ -13,7 +13,7 @@ from pathlib import Path
 from index.articles import Article, make_article
 from index.corpus import WINDOW_RADIUS, Corpus
 from index.sentences import split_sentences, windows
-from qa.answer import READER, answer, rank_answers, read_passages, score_spans
+from qa.answer import READER, answer, merge_spans, read_passages, score_spans
 from qa.reader import Reader
 from qa.retriever import Passage, retrieve
 from qa.squad import best_score, exact_match, f1_score, load_squad
@@ -104,7 +104,7 @@ def read_own_paragraph(question: Question, reader: Reader = READER) -> tuple[str
     """
     passages = paragraph_passages(question.context, question.id)
     found = read_passages(question.text, passages, reader)
-    ranked = rank_answers(score_spans(passages, found, reader, rank_penalty=0.0), reader)
+    ranked = merge_spans(score_spans(passages, found, reader, rank_penalty=0.0))
     if not ranked:
         return "", 0.0
     best = ranked[0]

@@ -223,19 +223,6 @@ class Reader:
         calibration = self._settings["calibration"]
         return 1.0 / (1.0 + math.exp(-(calibration["slope"] * margin + calibration["intercept"])))
 
-    def answer_probability(self, evidence: float) -> float:
-        """Calibrated probability that an answer is right, from the noisy-or of its readings' probabilities.
-
-        Readings of one place in overlapping windows are not independent, so their
-        noisy-or overstates; this maps it back onto how often such answers are right.
-        """
-        calibration = self._settings.get("answer_calibration")
-        if calibration is None:  # a config from before answers were calibrated
-            return evidence
-        evidence = min(max(evidence, 1e-6), 1 - 1e-6)
-        logit = math.log(evidence / (1 - evidence))
-        return 1.0 / (1.0 + math.exp(-(calibration["slope"] * logit + calibration["intercept"])))
-
     @property
     def rank_penalty(self) -> float:
         """Margin taken off per unit of ln(retrieval rank) of a span's window (0 without retrieval)."""

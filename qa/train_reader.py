@@ -470,16 +470,11 @@ def calibrate(args: argparse.Namespace) -> None:
     fit = LogisticRegression().fit(margins, correct)
     slope, intercept = float(fit.coef_[0, 0]), float(fit.intercept_[0])
     reader.config["calibration"] = {"slope": slope, "intercept": intercept, "questions": len(rows)}
-    # ... then map the noisy-or of an answer's readings (``merge_spans``) onto how often
-    # such answers are right, and pick the threshold on those scores, as answer() uses them.
-    merged = [merge_spans(score_spans(passages, found, reader, 0.0)) for passages, found, _, _ in paragraph_reads]
-    evidence = np.array([m[0].score if m else 0.0 for m in merged])
-    f1 = np.array([_f1(m[0].passage.text[m[0].start : m[0].end], golds, answerable) if m else 0.0
-                   for m, (_, _, golds, answerable) in zip(merged, paragraph_reads)])
-    clipped = np.clip(evidence, 1e-6, 1 - 1e-6)
-    fit = LogisticRegression().fit(np.log(clipped / (1 - clipped))[:, None], f1 >= 0.5)
-    reader.config["answer_calibration"] = {"slope": float(fit.coef_[0, 0]), "intercept": float(fit.intercept_[0])}
-    probs = np.array([reader.answer_probability(e) for e in evidence])
+    # ... and pick the threshold on the scores answer() compares with it: spans merged, readings combined.
+    ranked = [merge_spans(score_spans(passages, found, reader, 0.0)) for passages, found, _, _ in paragraph_reads]
+    probs = np.array([r[0].score if r else 0.0 for r in ranked])
+    f1 = np.array([_f1(r[0].passage.text[r[0].start : r[0].end], golds, answerable) if r else 0.0
+                   for r, (_, _, golds, answerable) in zip(ranked, paragraph_reads)])
     answerable = np.array([a for _, _, _, a in paragraph_reads])
     # The threshold maximises the F1 of a SQuAD v2-style mix: abstaining scores 1 on
     # unanswerable questions and 0 on answerable ones.
@@ -501,7 +496,6 @@ def calibrate(args: argparse.Namespace) -> None:
     data = json.loads(config.read_text())
     data.update(
         calibration=reader.config["calibration"],
-        answer_calibration=reader.config["answer_calibration"],
         threshold=round(best_t, 2),
         rank_penalty=penalty,
         stop_probability=stop,
