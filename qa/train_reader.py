@@ -493,8 +493,8 @@ def calibrate(args: argparse.Namespace) -> None:
     # (1.0, never, when none does).
     stop = min((t for t, f in by_stop.items() if f >= by_penalty[penalty] - 0.1), default=1.0)
     config = Path(args.dest) / CONFIG_FILE
-    data = json.loads(config.read_text())
-    data.update(
+    # Written whole, so nothing a previous calibration left behind survives.
+    data = dict(
         calibration=reader.config["calibration"],
         threshold=round(best_t, 2),
         rank_penalty=penalty,
