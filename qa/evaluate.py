@@ -154,7 +154,8 @@ def evaluate(
         path: SQuAD JSON file, gzipped or not.
         limit: Score a fixed sample of this many questions (every context is still indexed).
         reader_only: Read each question's own paragraph instead of retrieving.
-        out_dir: Folder for the JSON report and coverage plot; ``None`` writes nothing.
+        out_dir: Folder for the JSON report, the coverage plot and the predictions and
+            no-answer probabilities by question id (the official SQuAD formats); ``None`` writes nothing.
         index_dir: Keep the file's index here and reuse it on later runs; ``None`` uses a temporary folder.
 
     Returns:
@@ -215,6 +216,9 @@ def evaluate(
         plot_coverage(curve, out / f"{stem}.png", f"{Path(path).name} ({report['mode']})")
         report["report"] = str(out / f"{stem}.json")
         (out / f"{stem}.json").write_text(json.dumps(report, indent=2))
+        # In the official SQuAD scripts' formats, so `evaluate-v2.0.py FILE PREDICTIONS --na-prob-file NA_PROBS` checks these figures.
+        (out / f"{stem}-predictions.json").write_text(json.dumps({q.id: t for q, t, _ in predictions}))
+        (out / f"{stem}-na-probs.json").write_text(json.dumps({q.id: round(1.0 - score, 4) for q, _, score in predictions}))
     return report
 
 

@@ -65,6 +65,10 @@ def test_open_corpus_report(squad_file: Path, tmp_path: Path) -> None:
     assert 0 < report["p50_ms"] <= report["p95_ms"]
     assert json.loads(Path(report["report"]).read_text())["f1"] == report["f1"]
     assert Path(report["report"]).with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+    stem = Path(report["report"]).with_suffix("")
+    assert json.loads(Path(f"{stem}-predictions.json").read_text()) == {"a": "128", "b": "", "c": "24"}
+    na_probs = json.loads(Path(f"{stem}-na-probs.json").read_text())
+    assert set(na_probs) == {"a", "b", "c"} and na_probs["b"] > max(na_probs["a"], na_probs["c"])
 
 
 def test_kept_index_is_reused_and_checked(squad_file: Path, tmp_path: Path) -> None:
