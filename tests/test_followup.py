@@ -57,9 +57,10 @@ def test_helpers() -> None:
 def test_followup_over_the_seed_article(seeded_dir: Path) -> None:
     """The issue's example: the follow-up is answered from the raids sentence."""
     corpus = Corpus(seeded_dir)
-    # The article reports two figures (160 raids on Monday, 128 overnight): both come back.
+    # The article reports two figures ("More than 160" raids on Monday, 128 overnight): both come back.
     first = answer(RAIDS, top_k=SHOWN_ANSWERS, corpus=corpus)
-    assert {first.text, first.alternatives[0].text} == {"128", "160"}
+    figures = {first.text, first.alternatives[0].text}
+    assert "128" in figures and figures & {"160", "More than 160"}
     resolved = resolve_followup("And how many were arrested?", [RAIDS], corpus)
     result = answer(resolved, corpus=corpus)
     assert result.text == "23"
