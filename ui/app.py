@@ -40,9 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTICLES_DIR = ROOT / "data" / "articles"
 MAX_FILE_MB = 5
 MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
-# Answers computed at once; more users wait in the queue. Two share the 2 cores best: 16 users
-# got 4.5 answers/s at 2, 4.0 at 1 and at 4 (bench/ui_concurrency.py, one run each).
-ANSWER_CONCURRENCY = 2
+# Answers computed at once; more users wait in the queue. Three keep the reader's window threads
+# busy on 2 cores: 16 users got 9.1-9.3 answers/s at 3 (three runs), 8.4 at 4 and 7.5 at 2
+# (bench/ui_concurrency.py).
+ANSWER_CONCURRENCY = 3
 NO_ANSWER = "I could not find the answer in the articles."
 TITLE = "News QA"
 TABLE_HEADERS = ["Title", "Date", "Sentences", "Source", "ID"]

@@ -1,9 +1,9 @@
-"""The int8 reader against the fp32 reader: F1 and speed, side by side on the same questions.
+"""The reader in ONNX Runtime against the same reader in PyTorch: F1 and speed, side by side.
 
-Run: .venv/bin/python bench/reader_quantization.py [--questions N]
-Each reader reads the whole paragraph of N SQuAD v1.1 dev questions (every
+Run: .venv/bin/python bench/reader_backends.py [--questions N]
+Each backend reads the whole paragraph of N SQuAD v1.1 dev questions (every
 window, as ``qa eval --reader-only`` does, never abstaining). Prints JSON with
-F1, EM and per-question p50/p95 ms for both, and the int8/fp32 time ratio.
+F1, EM and per-question p50/p95 ms for both, and the onnxruntime/torch time ratio.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from qa.evaluate import latency_summary, questions_of, read_own_paragraph, sample
-from qa.reader import Reader
+from qa.reader import BACKENDS, Reader
 from qa.squad import best_score, exact_match, f1_score, load_squad
 
 SQUAD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
@@ -27,9 +27,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=500)
     args = parser.parse_args()
     questions = sample(questions_of(load_squad(args.file)), args.questions)
-    readers = {"fp32": Reader(quantize=False), "int8": Reader(quantize=True)}
     report: dict = {"questions": len(questions)}
-    for name, reader in readers.items():
+    for backend in BACKENDS:
+        reader = Reader(backend=backend)
         read_own_paragraph(questions[0], reader)  # load and warm up
         ms, f1, em = [], [], []
         for q in questions:
@@ -38,9 +38,11 @@ def main() -> None:
             ms.append((time.perf_counter() - started) * 1000)
             f1.append(best_score(f1_score, text, q.golds))
             em.append(best_score(exact_match, text, q.golds))
-        report[name] = {"f1": round(100 * statistics.fmean(f1), 2), "em": round(100 * statistics.fmean(em), 2),
-                        **latency_summary(ms), "mean_ms": statistics.fmean(ms)}
-    report["time_ratio_int8_to_fp32"] = round(report["int8"].pop("mean_ms") / report["fp32"].pop("mean_ms"), 3)
+        report[backend] = {"f1": round(100 * statistics.fmean(f1), 2), "em": round(100 * statistics.fmean(em), 2),
+                           **latency_summary(ms), "mean_ms": statistics.fmean(ms)}
+    report["time_ratio_onnxruntime_to_torch"] = round(
+        report["onnxruntime"].pop("mean_ms") / report["torch"].pop("mean_ms"), 3
+    )
     print(json.dumps(report))
 
 
