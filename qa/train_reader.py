@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.embedder import load_tokenizer
 from index.sentences import split_sentences
 from qa.reader import (
     CONFIG_FILE,
@@ -38,7 +39,6 @@ from qa.reader import (
     Reader,
     build_model,
     encode,
-    load_tokenizer,
 )
 from qa.squad import best_score, f1_score, load_squad
 

@@ -28,6 +28,14 @@ The World Health Organization said up to 23 million people could be affected.
 """
 
 
+@pytest.fixture(scope="session", autouse=True)
+def graph_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh cache of exported ONNX graphs for this run (so the export runs too), inherited by apps the tests start."""
+    directory = tmp_path_factory.mktemp("graphs")
+    os.environ["QA_CACHE_DIR"] = str(directory)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An index folder holding the seed article, built once per session."""

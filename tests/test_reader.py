@@ -6,6 +6,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+import qa.reader
+from index.onnx_session import graph_key
 from qa.answer import answer
 from qa.reader import CONFIG_FILE, READER_DIR, WEIGHTS_FILE, Reader, ReaderError, best_spans
 
@@ -68,6 +70,26 @@ def test_onnx_reader_matches_the_torch_model(reader: Reader) -> None:
     torch_spans = Reader(backend="torch").read(question, windows)
     assert [(s.start, s.end) for s in onnx] == [(s.start, s.end) for s in torch_spans]
     assert [s.margin for s in onnx] == pytest.approx([s.margin for s in torch_spans], abs=1e-3)
+
+
+def test_a_cached_graph_needs_no_pytorch_model(reader: Reader, monkeypatch: pytest.MonkeyPatch) -> None:
+    question, windows = "How many raids were carried out?", [SEED_WINDOW]
+    exported = reader.read(question, windows)  # the module's reader exported the graph and cached it
+
+    def no_export(model_dir: Path) -> None:
+        raise AssertionError("the cached graph should have been used")
+
+    monkeypatch.setattr(qa.reader, "load_span_model", no_export)
+    assert Reader().read(question, windows) == exported
+
+
+def test_a_damaged_cached_graph_is_exported_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path))
+    cached = tmp_path / f"{graph_key('reader', [READER_DIR / WEIGHTS_FILE])}.onnx"
+    cached.write_bytes(b"half a graph")
+    [span] = Reader().read("How many raids were carried out?", [SEED_WINDOW])
+    assert SEED_WINDOW[span.start : span.end] == "128"
+    assert cached.stat().st_size > 1_000_000 and not list(tmp_path.glob("*.tmp"))
 
 
 def test_unknown_backend_is_refused() -> None:
