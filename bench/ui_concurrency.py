@@ -22,9 +22,9 @@ import tempfile
 import threading
 import time
 import urllib.request
-from urllib.parse import urlparse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = [

