@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index.onnx_session import cached_sessions, graph_key, onnx_graph
+from index.onnx_session import ENCODER_INPUTS, cached_sessions, encoder_graph, graph_key
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
 BATCH_SIZE = 64
-QUERY_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def base_model_path() -> str:
@@ -66,8 +65,7 @@ def _query_graph() -> bytes:
             features = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
             return self.model({**features, "modality": "text"})["sentence_embedding"]
 
-    ids, mask = torch.ones(2, 8, dtype=torch.long), torch.tensor([[1] * 8, [1] * 4 + [0] * 4])
-    return onnx_graph(Embedding().eval(), (ids, mask, torch.zeros_like(ids)), list(QUERY_INPUTS), ["embedding"])
+    return encoder_graph(Embedding().eval(), ["embedding"])
 
 
 @lru_cache(maxsize=1)
@@ -105,4 +103,4 @@ def embed_query(question: str) -> np.ndarray:
     """Embed a question as a unit-length float32 vector, comparable with ``embed`` rows."""
     session = load_query_session()
     features = load_tokenizer()([question], truncation=True, max_length=query_max_tokens(), return_tensors="np")
-    return session.run(None, {name: features[name] for name in QUERY_INPUTS})[0][0]
+    return session.run(None, {name: features[name] for name in ENCODER_INPUTS})[0][0]

