@@ -52,8 +52,10 @@ def main() -> None:
             passages = retrieve(corpus, q.text, k=WINDOWS)
             found = read_passages(q.text, passages)
             ranked = merge_spans(score_spans(passages, found, READER, READER.rank_penalty))
-            best = ranked[0].passage.text[ranked[0].start : ranked[0].end] if ranked else ""
-            window_f1 = [best_score(f1_score, p.text[s.start : s.end], q.golds) for p, s in zip(passages, found) if s]
+            best = ranked[0].text if ranked else ""
+            window_f1 = [
+                best_score(f1_score, p.text[s.start : s.end], q.golds) for p, s in zip(passages, found) if s is not None
+            ]
             holds_gold = any(g in p.text for p in passages for g in q.golds)
             reads.append(Read(q.golds, best, ranked[0].score if ranked else 0.0, window_f1, holds_gold))
         corpus.close()

@@ -33,6 +33,11 @@ class Span:
     end: int
     score: float
 
+    @property
+    def text(self) -> str:
+        """The span's text."""
+        return self.passage.text[self.start : self.end]
+
 
 @dataclass(frozen=True)
 class Source:
@@ -222,7 +227,7 @@ def merge_spans(spans: list[Span]) -> list[Span]:
             places.append(span)
     groups: dict[str, list[Span]] = {}
     for span in places:
-        groups.setdefault(normalize_answer(span.passage.text[span.start : span.end]), []).append(span)
+        groups.setdefault(normalize_answer(span.text), []).append(span)
     merged = [replace(group[0], score=1.0 - math.prod(1.0 - s.score for s in group)) for group in groups.values()]
     return sorted(merged, key=lambda s: -s.score)
 

@@ -108,7 +108,7 @@ def read_own_paragraph(question: Question, reader: Reader = READER) -> tuple[str
     if not ranked:
         return "", 0.0
     best = ranked[0]
-    return best.passage.text[best.start : best.end], best.score
+    return best.text, best.score
 
 
 def coverage_curve(scored: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -434,7 +434,7 @@ def open_f1(reads: list[tuple], reader: Reader, windows: int, penalty: float, st
         ranked = score_spans(passages[:1], found[:1], reader, penalty) if stop_at is not None else []
         if not (ranked and ranked[0].score >= stop_at):
             ranked = merge_spans(score_spans(passages[:windows], found[:windows], reader, penalty))
-        text = ranked[0].passage.text[ranked[0].start : ranked[0].end] if ranked else ""
+        text = ranked[0].text if ranked else ""
         total += best_score(f1_score, text, golds)
     return 100 * total / len(reads)
 
@@ -476,7 +476,7 @@ def calibrate(args: argparse.Namespace) -> None:
     # ... and pick the threshold on the scores answer() compares with it: spans merged, readings combined.
     ranked = [merge_spans(score_spans(passages, found, reader, 0.0)) for passages, found, _, _ in paragraph_reads]
     probs = np.array([r[0].score if r else 0.0 for r in ranked])
-    f1 = np.array([_f1(r[0].passage.text[r[0].start : r[0].end], golds, answerable) if r else 0.0
+    f1 = np.array([_f1(r[0].text, golds, answerable) if r else 0.0
                    for r, (_, _, golds, answerable) in zip(ranked, paragraph_reads)])
     answerable = np.array([a for _, _, _, a in paragraph_reads])
     # The threshold maximises the F1 of a SQuAD v2-style mix: abstaining scores 1 on
