@@ -1,6 +1,6 @@
 """Where open-corpus F1 goes: retrieval, ranking across windows, the reader, or abstention.
 
-Run: .venv/bin/python bench/open_corpus_errors.py [--file SQUAD] [--questions N] [--index DIR]
+Run: .venv/bin/python bench/open_corpus_errors.py [--file SQUAD] [--part PART] [--questions N] [--index DIR]
 Retrieves ``WINDOWS`` windows per question and reads all of them (as
 ``answer(top_k=3)`` does), then reports, in one run over the same reads:
 F1 at several abstention thresholds (the shipped one included, and 0: never
@@ -18,7 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from qa.answer import READER, WINDOWS, merge_spans, read_passages, score_spans
+from qa.answer import READER, WINDOWS, read_passages
+from qa.ranking import rank_answers, readings
 from qa.evaluate import open_eval_corpus, questions_of, sample
 from qa.retriever import retrieve
 from qa.squad import best_score, f1_score, load_squad
@@ -42,16 +43,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file", default=str(SQUAD_DEV))
     parser.add_argument("--questions", type=int, default=2000)
+    parser.add_argument("--part", choices=["train", "calibration", "test"], help="only this part's questions (qa eval --part)")
     parser.add_argument("--index", help="reuse (or build once into) this index folder")
     args = parser.parse_args()
     data = load_squad(args.file)
     reads: list[Read] = []
     with tempfile.TemporaryDirectory() as tmp:
         corpus = open_eval_corpus(data, Path(args.index or tmp))
-        for q in sample(questions_of(data), args.questions):
+        for q in sample(questions_of(data, args.part), args.questions):
             passages = retrieve(corpus, q.text, k=WINDOWS)
             found = read_passages(q.text, passages)
-            ranked = merge_spans(score_spans(passages, found, READER, READER.rank_penalty))
+            ranked = rank_answers(q.text, readings(passages, found), READER, q.asked_on)
             best = ranked[0].text if ranked else ""
             window_f1 = [
                 best_score(f1_score, p.text[s.start : s.end], q.golds) for p, s in zip(passages, found) if s is not None
@@ -80,6 +82,7 @@ def main() -> None:
             why["a right span was read but ranked below a wrong one"] += 1
     report = {
         "file": args.file,
+        "part": args.part or "all",
         "questions": len(reads),
         "shipped_threshold": READER.threshold,
         "by_threshold": by_threshold,

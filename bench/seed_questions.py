@@ -62,12 +62,15 @@ def main() -> None:
             ok = bool(result.text) and normalize_answer(gold) in normalize_answer(result.text)
             right += ok
             print(f"{'ok ' if ok else 'BAD'} {question} -> {result.text!r} ({result.score:.2f}) [gold {gold!r}]")
-        empty = 0
+        empty = plain = 0
         for question in UNANSWERABLE:
             result = answer(question, corpus=corpus)
             empty += not result.text
-            print(f"{'ok ' if not result.text else 'BAD'} {question} -> {result.text!r} ({result.score:.2f})")
-    print(json.dumps({"answerable_right": f"{right}/{len(ANSWERABLE)}", "unanswerable_empty": f"{empty}/{len(UNANSWERABLE)}"}))
+            plain += not result.text and result.candidate is None
+            unsure = f" possibly {result.candidate.text!r}" if result.candidate else ""
+            print(f"{'ok ' if not result.text else 'BAD'} {question} -> {result.text!r}{unsure} ({result.score:.2f})")
+    print(json.dumps({"answerable_right": f"{right}/{len(ANSWERABLE)}", "unanswerable_empty": f"{empty}/{len(UNANSWERABLE)}",
+                      "unanswerable_without_an_unsure_candidate": f"{plain}/{len(UNANSWERABLE)}"}))
 
 
 if __name__ == "__main__":

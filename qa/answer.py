@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import asdict, dataclass, replace
+from datetime import date
 from pathlib import Path
 
 from index.corpus import Corpus, default_dir
-from qa.reader import Reader, WindowSpan
+from qa.ranking import Span, rank_answers, readings
+from qa.reader import Reader, WindowSpan, passage_header
 from qa.retriever import Passage, retrieve
-from qa.squad import normalize_answer
 
 MAX_QUESTION_CHARS = 1000
 WINDOWS = 5
 SHOWN_ANSWERS = 3  # what the chat and `qa ask` show: the best answer and two alternatives
 READER = Reader()  # loads its weights on the first question
 NOT_FOUND = "The articles don't say."
+UNSURE = "The articles don't say for sure."
+# Below the confidence threshold, an answer scored at least this is shown as unsure ("Possibly: ...");
+# below it the articles plainly don't say.
+UNSURE_FLOOR = 0.1
 EMPTY_INDEX = "no articles indexed yet"
 
 
 class QuestionError(ValueError):
     """A question that cannot be asked (blank)."""
-
-
-@dataclass(frozen=True)
-class Span:
-    """A candidate answer: offsets into a passage's text and a score in [0, 1]."""
-
-    passage: Passage
-    start: int
-    end: int
-    score: float
-
-    @property
-    def text(self) -> str:
-        """The span's text."""
-        return self.passage.text[self.start : self.end]
 
 
 @dataclass(frozen=True)
@@ -86,6 +75,8 @@ class Answer:
         context_end: Answer end in ``window``.
         alternatives: Next best distinct answers.
         closest: When abstaining, the sentences closest to the question.
+        candidate: When abstaining, the best answer found if it scored at least
+            ``UNSURE_FLOOR``: shown as unsure, never as the answer.
         message: Why there is no answer, or a notice about the question.
     """
 
@@ -101,6 +92,7 @@ class Answer:
     context_end: int = 0
     alternatives: tuple["Answer", ...] = ()
     closest: tuple[Evidence, ...] = ()
+    candidate: "Answer | None" = None
     message: str = ""
 
     @property
@@ -112,9 +104,9 @@ class Answer:
         """A JSON-ready dict (the ``qa ask --json`` object)."""
         data = asdict(self)
         data["answer"] = data.pop("text")
-        for alt in data["alternatives"]:
+        for alt in [*data["alternatives"], *filter(None, [data["candidate"]])]:
             alt["answer"] = alt.pop("text")
-            del alt["alternatives"], alt["closest"]
+            del alt["alternatives"], alt["closest"], alt["candidate"]
         return data
 
 
@@ -159,77 +151,36 @@ def _evidence(corpus: Corpus, passage: Passage) -> Evidence:
     return Evidence(text[start:end], passage.text, _source(corpus, passage.article_id), start, end)
 
 
-def score_spans(
-    passages: list[Passage], found: list[WindowSpan | None], reader: Reader, rank_penalty: float
-) -> list[Span]:
-    """Score the reader's span in each retrieved passage, best first.
-
-    A span's margin is lowered by ``rank_penalty * ln(rank)`` of its passage in
-    the retrieval order before calibration: retrieval ranks carry evidence that
-    the reader does not see (tuned by ``qa.train_reader.calibrate``).
-    """
-    spans = [
-        Span(passage, span.start, span.end, reader.probability(span.margin - rank_penalty * math.log(rank)))
-        for rank, (passage, span) in enumerate(zip(passages, found), 1)
-        if span is not None and span.end > span.start
-    ]
-    return sorted(spans, key=lambda s: -s.score)
-
-
 def read_passages(question: str, passages: list[Passage], reader: Reader = READER) -> list[WindowSpan | None]:
-    """The reader's best span in each passage, never crossing the index's sentence bounds."""
+    """The reader's best span in each passage, never crossing the index's sentence bounds; it reads each
+    window after its article's title and date."""
     starts = [[start - p.start for start, _ in p.sentences] for p in passages]
-    return reader.read(question, [p.text for p in passages], starts)
+    headers = [passage_header(p.title, p.date) for p in passages]
+    return reader.read(question, [p.text for p in passages], starts, headers)
 
 
-def pick_spans(question: str, passages: list[Passage], stop_early: bool = False) -> list[Span]:
-    """The reader's best span in each passage, scored by calibrated probability, best first.
+def pick_spans(
+    question: str, passages: list[Passage], stop_early: bool = False, reader: Reader = READER, as_of: date | None = None
+) -> list[Span]:
+    """Distinct answers from the reader's spans in the passages, scored by calibrated probability, best first.
 
     Args:
         question: The question.
         passages: Retrieved windows, best first.
-        stop_early: Read the first window alone, and stop there when its span
+        stop_early: Read the first window alone, and stop there when its answer
             reaches the reader's ``stop_probability``. Later windows then go
             unread: that is nearly free in F1 (a confident first window is
             rarely beaten) but leaves no alternatives.
+        reader: The reader.
+        as_of: The day the question is asked (default: today).
     """
     first = 1 if stop_early else len(passages)
-    found = read_passages(question, passages[:first])
-    spans = score_spans(passages[:first], found, READER, READER.rank_penalty)
-    if first < len(passages) and not (spans and spans[0].score >= READER.stop_probability):
-        found += read_passages(question, passages[first:])
-        spans = score_spans(passages, found, READER, READER.rank_penalty)
+    found = readings(passages[:first], read_passages(question, passages[:first], reader))
+    spans = rank_answers(question, found, reader, as_of)
+    if first < len(passages) and not (spans and spans[0].score >= reader.stop_probability):
+        found += readings(passages[first:], read_passages(question, passages[first:], reader), first_rank=first + 1)
+        spans = rank_answers(question, found, reader, as_of)
     return spans
-
-
-def _overlaps(a: Span, b: Span) -> bool:
-    """Whether two spans cover the same place of one article (overlapping windows read the same sentence)."""
-    a_start, b_start = a.passage.start + a.start, b.passage.start + b.start
-    return (
-        a.passage.article_id == b.passage.article_id
-        and a_start < b_start + (b.end - b.start)
-        and b_start < a_start + (a.end - a.start)
-    )
-
-
-def merge_spans(spans: list[Span]) -> list[Span]:
-    """Distinct answers, best first.
-
-    Spans at the same place count once (the best of them): readings of one
-    sentence in overlapping windows are not independent evidence, and counting
-    them made scores overconfident. Spans with the same text at different places
-    are one answer: each is separate evidence, so the answer's score is their
-    noisy-or, ``1 - prod(1 - score)``, and its best span stands for it.
-    """
-    places: list[Span] = []
-    for span in sorted(spans, key=lambda s: -s.score):
-        if not any(_overlaps(span, p) for p in places):
-            places.append(span)
-    groups: dict[str, list[Span]] = {}
-    for span in places:
-        groups.setdefault(normalize_answer(span.text), []).append(span)
-    merged = [replace(group[0], score=1.0 - math.prod(1.0 - s.score for s in group)) for group in groups.values()]
-    return sorted(merged, key=lambda s: -s.score)
 
 
 def _make_answer(corpus: Corpus, question: str, span: Span, notice: str = "") -> Answer:
@@ -252,22 +203,30 @@ def _make_answer(corpus: Corpus, question: str, span: Span, notice: str = "") ->
     )
 
 
-def _abstain(corpus: Corpus, question: str, passages: list[Passage], score: float, notice: str) -> Answer:
+def _abstain(corpus: Corpus, question: str, passages: list[Passage], best: Span | None, notice: str) -> Answer:
     closest = tuple(_evidence(corpus, p) for p in passages[:3])
-    best = closest[0]
+    candidate = _make_answer(corpus, question, best) if best is not None and best.score >= UNSURE_FLOOR else None
     return Answer(
         question=question,
         text="",
-        score=round(score, 4),
-        sentence=best.sentence,
-        window=best.window,
-        article=best.article,
+        score=round(best.score, 4) if best is not None else 0.0,
+        sentence=closest[0].sentence,
+        window=closest[0].window,
+        article=closest[0].article,
         closest=closest,
-        message=" ".join(filter(None, [NOT_FOUND, notice])),
+        candidate=candidate,
+        message=" ".join(filter(None, [UNSURE if candidate else NOT_FOUND, notice])),
     )
 
 
-def answer(question: str, top_k: int = 1, index_dir: Path | str | None = None, corpus: Corpus | None = None) -> Answer:
+def answer(
+    question: str,
+    top_k: int = 1,
+    index_dir: Path | str | None = None,
+    corpus: Corpus | None = None,
+    min_confidence: float | None = None,
+    as_of: date | None = None,
+) -> Answer:
     """Answer a question from the indexed articles.
 
     Args:
@@ -278,24 +237,33 @@ def answer(question: str, top_k: int = 1, index_dir: Path | str | None = None, c
             every window read.
         index_dir: Index folder (default ``$QA_INDEX_DIR`` or ``data/index``).
         corpus: An open corpus to use instead of ``index_dir``.
+        min_confidence: How sure an answer must be to be given, in [0, 1]
+            (default: the reader's calibrated threshold). Higher is stricter.
+        as_of: The day the question is asked (default: today): answers from
+            articles of the week up to it rank higher ("this week", "latest").
 
     Returns:
-        The answer; when the articles don't say, its ``text`` is empty and
-        ``closest`` holds the sentences nearest to the question.
+        The answer; when the articles don't say, its ``text`` is empty,
+        ``closest`` holds the sentences nearest to the question and
+        ``candidate`` the best answer found when it is worth showing as unsure.
 
     Raises:
         QuestionError: The question is blank.
+        ValueError: ``min_confidence`` is outside [0, 1].
     """
+    if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
+        raise ValueError(f"min_confidence must be between 0 and 1, not {min_confidence}")
     question, notice = clean_question(question)
     corpus = corpus or open_corpus(index_dir)
     passages = retrieve(corpus, question, k=WINDOWS)
     if not passages:
         message = EMPTY_INDEX if not corpus.stats()["articles"] else NOT_FOUND
         return Answer(question, "", 0.0, message=" ".join(filter(None, [message, notice])))
-    candidates = merge_spans(pick_spans(question, passages, stop_early=top_k == 1))
-    accepted = [s for s in candidates if s.score >= READER.threshold]
+    candidates = pick_spans(question, passages, stop_early=top_k == 1, as_of=as_of)
+    threshold = READER.threshold if min_confidence is None else min_confidence
+    accepted = [s for s in candidates if s.score >= threshold]
     if not accepted:
-        return _abstain(corpus, question, passages, candidates[0].score if candidates else 0.0, notice)
+        return _abstain(corpus, question, passages, candidates[0] if candidates else None, notice)
     best, *others = accepted[: max(1, top_k)]
     alternatives = tuple(_make_answer(corpus, question, s) for s in others)
     return replace(_make_answer(corpus, question, best, notice), alternatives=alternatives)

@@ -16,6 +16,17 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
 
 
+def confidence(value: str) -> float:
+    """An argparse type: a minimum confidence in [0, 1]."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return number
+
+
 def _corpus(args: argparse.Namespace, check_model: bool = True):  # noqa: ANN202
     from index.corpus import Corpus
 
@@ -74,16 +85,25 @@ def cmd_index_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_source(answer) -> None:  # noqa: ANN001
+    print(f"  sentence: {answer.sentence}")
+    date = f" ({answer.article.date})" if answer.article.date else ""
+    print(f"  article:  {answer.article.title}{date} [{answer.article.id}] {answer.article.source}")
+
+
 def _print_answer(result) -> None:  # noqa: ANN001
+    if result.candidate is not None:
+        print(f"Possibly: {result.candidate.text} ({result.candidate.score:.0%}, unsure)")
+        _print_source(result.candidate)
+        print(f"  note:     {result.message}")
+        return
     if not result.found:
         print(result.message)
         for ev in result.closest:
             print(f"  closest: {ev.sentence}\n           [{ev.article.title}]")
         return
     print(result.text)
-    print(f"  sentence: {result.sentence}")
-    date = f" ({result.article.date})" if result.article.date else ""
-    print(f"  article:  {result.article.title}{date} [{result.article.id}] {result.article.source}")
+    _print_source(result)
     print(f"  score:    {result.score:.2f}")
     if result.message:
         print(f"  note:     {result.message}")
@@ -94,7 +114,7 @@ def _print_answer(result) -> None:  # noqa: ANN001
 def cmd_ask(args: argparse.Namespace) -> int:
     from qa.answer import answer
 
-    result = answer(args.question, top_k=args.top_k, index_dir=args.index)
+    result = answer(args.question, top_k=args.top_k, index_dir=args.index, min_confidence=args.min_confidence)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
@@ -115,7 +135,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not question.strip():
             return 0
         try:
-            _print_answer(answer(question, top_k=SHOWN_ANSWERS, index_dir=args.index))
+            _print_answer(answer(question, top_k=SHOWN_ANSWERS, index_dir=args.index, min_confidence=args.min_confidence))
         except QuestionError as exc:
             print(f"error: {exc}")
 
@@ -125,7 +145,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     try:
         report = evaluate(args.file, limit=args.limit, reader_only=args.reader_only, out_dir=args.out,
-                          index_dir=args.keep_index)
+                          index_dir=args.keep_index, part=args.part, min_confidence=args.min_confidence)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -136,7 +156,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.app import serve
 
-    serve(host=args.host, port=args.port, index_dir=args.index)
+    serve(host=args.host, port=args.port, index_dir=args.index, min_confidence=args.min_confidence)
     return 0
 
 
@@ -149,6 +169,10 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``qa`` argument parser."""
+    strictness = argparse.ArgumentParser(add_help=False)
+    strictness.add_argument("--min-confidence", type=confidence, metavar="P",
+                            help="answer only at this calibrated confidence or above, 0-1 (default: the reader's threshold; "
+                                 "higher is stricter)")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", metavar="DIR", default=argparse.SUPPRESS,
                         help="index folder (default: $QA_INDEX_DIR or data/index)")
@@ -172,25 +196,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("ask", help="answer one question", parents=[common])
+    p = sub.add_parser("ask", help="answer one question", parents=[common, strictness])
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--top-k", type=int, default=3, help="best answer plus alternatives (1 reads fastest)")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("chat", help="ask questions in the terminal", parents=[common])
+    p = sub.add_parser("chat", help="ask questions in the terminal", parents=[common, strictness])
     p.set_defaults(func=cmd_chat)
 
-    p = sub.add_parser("eval", help="score on a SQuAD-format file", parents=[common])
+    p = sub.add_parser("eval", help="score on a SQuAD-format file", parents=[common, strictness])
     p.add_argument("file")
     p.add_argument("--limit", type=int, help="score a fixed sample of N questions")
     p.add_argument("--json", action="store_true")
     p.add_argument("--reader-only", action="store_true", help="read each question's own paragraph, no retrieval")
     p.add_argument("--out", default="reports", help="folder for the JSON report and plot")
     p.add_argument("--keep-index", metavar="DIR", help="build the file's index here once and reuse it")
+    p.add_argument("--part", choices=["train", "calibration", "test"],
+                   help="ask only the questions of this fixed part of the file's articles (all stay indexed)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("serve", help="start the web chat", parents=[common])
+    p = sub.add_parser("serve", help="start the web chat", parents=[common, strictness])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.set_defaults(func=cmd_serve)

@@ -7,35 +7,48 @@ import random
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
+
+import numpy as np
 
 from index.articles import Article, make_article
 from index.corpus import WINDOW_RADIUS, Corpus
 from index.sentences import split_sentences, windows
-from qa.answer import READER, answer, merge_spans, read_passages, score_spans
+from qa.answer import READER, answer, read_passages
+from qa.ranking import rank_answers, readings
 from qa.reader import Reader
 from qa.retriever import Passage, retrieve
-from qa.squad import best_score, exact_match, f1_score, load_squad
+from qa.squad import PARTS, article_date, article_title, best_score, exact_match, f1_score, load_squad, part_of
 
 RECALL_AT = (1, 5, 20)
 
 
 @dataclass(frozen=True)
 class Question:
-    """A SQuAD question with its gold answers (empty when unanswerable) and paragraph."""
+    """A SQuAD question with its gold answers (empty when unanswerable), paragraph and article."""
 
     id: str
     text: str
     golds: list[str]
     context: str
+    title: str = ""
+    date: str | None = None
+
+    @property
+    def asked_on(self) -> date | None:
+        """The day the question was asked: its article's date (a news quiz's), when it has one."""
+        return date.fromisoformat(self.date) if self.date else None
 
 
-def questions_of(data: list[dict]) -> list[Question]:
-    """All questions of a SQuAD ``data`` list, in file order."""
+def questions_of(data: list[dict], part: str | None = None) -> list[Question]:
+    """The questions of a SQuAD ``data`` list, in file order: all, or those of the articles in one of ``PARTS``."""
     return [
-        Question(qa["id"], qa["question"], [a["text"] for a in qa["answers"]], para["context"])
+        Question(qa["id"], qa["question"], [a["text"] for a in qa["answers"]], para["context"],
+                 article_title(article), article_date(article))
         for article in data
+        if part is None or part_of(article) == part
         for para in article["paragraphs"]
         for qa in para["qas"]
     ]
@@ -51,7 +64,8 @@ def sample(questions: list[Question], limit: int | None) -> list[Question]:
 def squad_articles(data: list[dict]) -> list[Article]:
     """One article per SQuAD title, its paragraphs in order."""
     return [
-        make_article(a["title"].replace("_", " "), "\n\n".join(p["context"] for p in a["paragraphs"]), f"squad:{a['title']}")
+        make_article(article_title(a), "\n\n".join(p["context"] for p in a["paragraphs"]), f"squad:{a['title']}",
+                     article_date(a))
         for a in data
     ]
 
@@ -67,7 +81,7 @@ def open_eval_corpus(data: list[dict], directory: Path) -> Corpus:
     """The index of a SQuAD file's articles in ``directory``, built there unless it already holds them."""
     if (directory / "index.sqlite").exists():
         corpus = Corpus(directory)
-        if corpus.stats()["articles"] == len(data):
+        if corpus.stats()["articles"] == len({article.id for article in squad_articles(data)}):  # same texts count once
             return corpus
         corpus.close()
         raise ValueError(f"{directory} holds another corpus; pass an empty or matching folder")
@@ -84,12 +98,13 @@ def latency_summary(ms: list[float]) -> dict[str, float]:
     return {"p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1)}
 
 
-def paragraph_passages(text: str, doc_id: str) -> list[Passage]:
+def paragraph_passages(text: str, doc_id: str, title: str = "", date: str | None = None) -> list[Passage]:
     """A window around every sentence of a paragraph, as passages like those ``retrieve`` returns."""
     sentences = split_sentences(text)
     return [
         Passage(doc_id, i, w.start, w.end, s.start, s.end,
-                tuple(sentences[max(0, i - WINDOW_RADIUS) : i + WINDOW_RADIUS + 1]), 0.0, text[w.start : w.end])
+                tuple(sentences[max(0, i - WINDOW_RADIUS) : i + WINDOW_RADIUS + 1]), 0.0, text[w.start : w.end],
+                title, date)
         for i, (s, w) in enumerate(zip(sentences, windows(sentences, WINDOW_RADIUS)))
     ]
 
@@ -97,18 +112,36 @@ def paragraph_passages(text: str, doc_id: str) -> list[Passage]:
 def read_own_paragraph(question: Question, reader: Reader = READER) -> tuple[str, float]:
     """Reader-only prediction: the best answer over windows around every sentence of the question's paragraph.
 
-    Spans are merged and scored as ``answer()`` does (no rank penalty: no retrieval ranks them).
+    Spans are ranked as ``answer()`` ranks them, each window at retrieval rank 1 (nothing retrieved them).
 
     Returns:
         The best answer's text (even below the abstention threshold) and its probability.
     """
-    passages = paragraph_passages(question.context, question.id)
-    found = read_passages(question.text, passages, reader)
-    ranked = merge_spans(score_spans(passages, found, reader, rank_penalty=0.0))
+    passages = paragraph_passages(question.context, question.id, question.title, question.date)
+    found = readings(passages, read_passages(question.text, passages, reader))
+    ranked = rank_answers(question.text, [replace(r, rank=1) for r in found], reader, question.asked_on)
     if not ranked:
         return "", 0.0
     best = ranked[0]
     return best.text, best.score
+
+
+def reliability(scores: np.ndarray, right: np.ndarray, bins: int = 10) -> list[dict]:
+    """How often answers are right per score band: for calibrated scores the two match."""
+    band = np.minimum((scores * bins).astype(int), bins - 1)
+    return [
+        {"scores": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "answers": int((band == b).sum()),
+         "mean_score": round(float(scores[band == b].mean()), 3), "right": round(float(right[band == b].mean()), 3)}
+        for b in range(bins) if (band == b).any()
+    ]
+
+
+def expected_calibration_error(scores: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    """The answers' mean gap between score and share right, over score bands weighted by their answers."""
+    band = np.minimum((scores * bins).astype(int), bins - 1)
+    return float(sum(
+        (band == b).mean() * abs(scores[band == b].mean() - right[band == b].mean()) for b in range(bins) if (band == b).any()
+    ))
 
 
 def coverage_curve(scored: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -147,6 +180,8 @@ def evaluate(
     reader_only: bool = False,
     out_dir: str | Path | None = None,
     index_dir: str | Path | None = None,
+    part: str | None = None,
+    min_confidence: float | None = None,
 ) -> dict:
     """Score a SQuAD-format file.
 
@@ -157,14 +192,21 @@ def evaluate(
         out_dir: Folder for the JSON report, the coverage plot and the predictions and
             no-answer probabilities by question id (the official SQuAD formats); ``None`` writes nothing.
         index_dir: Keep the file's index here and reuse it on later runs; ``None`` uses a temporary folder.
+        part: Ask only the questions of the articles in this part of the file (``qa.squad.PARTS``);
+            every article is still indexed.
+        min_confidence: Answer only at this calibrated score or above (default: the reader's threshold).
 
     Returns:
         The report: EM and F1 (0-100), retrieval recall, latency and counts;
         for files with unanswerable questions also HasAns F1 and NoAns accuracy.
     """
     data = load_squad(path)
-    questions = sample(questions_of(data), limit)
+    if part is not None and part not in PARTS:
+        raise ValueError(f"part must be one of {', '.join(PARTS)}, not {part!r}")
+    questions = sample(questions_of(data, part), limit)
+    threshold = READER.threshold if min_confidence is None else min_confidence
     predictions: list[tuple[Question, str, float]] = []
+    best_answers: list[str] = []  # the best answer whatever its score ("" below the unsure floor), for calibration
     unthresholded: list[float] = []  # reader-only: F1 of the best span, abstention ignored
     latencies: list[float] = []
     hits = {k: 0 for k in RECALL_AT}
@@ -176,13 +218,15 @@ def evaluate(
             started = time.perf_counter()
             if corpus is None:
                 best, score = read_own_paragraph(q)
-                text = best if score >= READER.threshold else ""
+                text = best if score >= threshold else ""
                 unthresholded.append(best_score(f1_score, best, q.golds) if q.golds else 0.0)
             else:
-                result = answer(q.text, corpus=corpus)
+                result = answer(q.text, corpus=corpus, min_confidence=min_confidence, as_of=q.asked_on)
                 text, score = result.text, result.score
+                best = text or (result.candidate.text if result.candidate else "")
             latencies.append((time.perf_counter() - started) * 1000)
             predictions.append((q, text, score))
+            best_answers.append(best)
             if q.golds and corpus is not None:
                 found = [p.text for p in retrieve(corpus, q.text, k=max(RECALL_AT))]
                 for k in RECALL_AT:
@@ -194,6 +238,7 @@ def evaluate(
     report = {
         "file": str(path),
         "questions": len(predictions),
+        "part": part or "all",
         "mode": "reader-only" if reader_only else "open-corpus",
         "em": 100 * statistics.fmean(best_score(exact_match, text, q.golds) for q, text, _ in predictions),
         "f1": 100 * statistics.fmean(best_score(f1_score, text, q.golds) for q, text, _ in predictions),
@@ -206,12 +251,19 @@ def evaluate(
         report["f1_never_abstaining"] = 100 * statistics.fmean(unthresholded)
     if corpus is not None:
         report.update({f"recall_at_{k}": hits[k] / max(1, len(answerable)) for k in RECALL_AT})
+    # Calibration of the best answer's score: how often answers scored s are right (F1 >= 0.5).
+    scores = np.array([score for _, _, score in predictions])
+    right = np.array([float(bool(q.golds) and best_score(f1_score, b, q.golds) >= 0.5)
+                      for (q, _, _), b in zip(predictions, best_answers)])
+    report["threshold"] = threshold
+    report["ece"] = expected_calibration_error(scores, right)
+    report["reliability"] = reliability(scores, right)
     report["p50_ms"] = percentile(latencies, 50)
     report["p95_ms"] = percentile(latencies, 95)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        stem = f"eval-{Path(path).name.split('.')[0]}-{report['mode']}"
+        stem = f"eval-{Path(path).name.split('.')[0]}{'-' + part if part else ''}-{report['mode']}"
         curve = coverage_curve([(score, best_score(exact_match, t, q.golds)) for q, t, score in answerable])
         plot_coverage(curve, out / f"{stem}.png", f"{Path(path).name} ({report['mode']})")
         report["report"] = str(out / f"{stem}.json")
@@ -224,4 +276,11 @@ def evaluate(
 
 def format_report(report: dict) -> str:
     """The report as aligned ``key: value`` lines."""
-    return "\n".join(f"{k:>14}: {v:.2f}" if isinstance(v, float) else f"{k:>14}: {v}" for k, v in report.items())
+    lines = []
+    for key, value in report.items():
+        if key == "reliability":
+            lines += [f"{'scores ' + row['scores']:>14}: {row['answers']} answers, mean score {row['mean_score']:.2f}, "
+                      f"right {row['right']:.2f}" for row in value]
+        else:
+            lines.append(f"{key:>14}: {value:.2f}" if isinstance(value, float) else f"{key:>14}: {value}")
+    return "\n".join(lines)

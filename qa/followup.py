@@ -11,9 +11,12 @@ that is retrieved and read. No generative model: the rules are
 * a *topic switch* ("what about X?", "how about X?") reuses the previous
   question's frame ("How many", "When did", ...) with X, and takes the
   previous topic only when X alone retrieves poorly;
-* any other short question takes the previous topic only when it retrieves
-  poorly alone (none of its words is in the index, or the best sentence lacks
-  some of them).
+* a question with fewer than ``SHORT`` content words ("How many arrested?")
+  takes the previous topic only when it retrieves poorly alone (none of its
+  words is in the index, or the best sentence lacks some of them);
+* a complete question is never rewritten, however poorly it retrieves: a
+  rewritten new question ("How many passengers did the ferry carry (parks
+  council approve)?") reads worse than the question asked.
 
 Without a corpus the retrieval checks are skipped and every continuation takes
 the previous topic.
@@ -68,8 +71,8 @@ def content_words(text: str) -> list[str]:
     return list(seen.values())
 
 
-def _key(word: str) -> str:
-    """A crude stem so "raid" and "raids", "arrest" and "arrested" count as the same word."""
+def word_key(word: str) -> str:
+    """A crude stem so "raid" and "raids", "arrest" and "arrested" count as the same word (lower case)."""
     word = word.lower()
     for suffix in ("ing", "ed", "s"):
         if len(word) > len(suffix) + 2 and word.endswith(suffix):
@@ -90,13 +93,13 @@ def _hits(question: str, corpus: "Corpus", k: int = LOOKAHEAD) -> list[str]:
 
 
 def _covers(sentence: str, terms: Sequence[str]) -> bool:
-    found = {_key(w) for w in words(sentence)}
-    return all(_key(t) in found for t in terms)
+    found = {word_key(w) for w in words(sentence)}
+    return all(word_key(t) in found for t in terms)
 
 
 def _mentions(sentence: str, terms: Sequence[str]) -> bool:
-    found = {_key(w) for w in words(sentence)}
-    return any(_key(t) in found for t in terms)
+    found = {word_key(w) for w in words(sentence)}
+    return any(word_key(t) in found for t in terms)
 
 
 def retrieves_well(question: str, corpus: "Corpus") -> bool:
@@ -120,8 +123,8 @@ def _with_context(question: str, context: Sequence[str]) -> str:
 
 def context_words(question: str, previous: str) -> list[str]:
     """The previous question's key content words that the question does not already use."""
-    mine = {_key(w) for w in content_words(question)}
-    return [w for w in content_words(previous) if _key(w) not in mine][:MAX_CONTEXT_WORDS]
+    mine = {word_key(w) for w in content_words(question)}
+    return [w for w in content_words(previous) if word_key(w) not in mine][:MAX_CONTEXT_WORDS]
 
 
 def frame(question: str) -> str:
@@ -193,6 +196,6 @@ def _resolve_one(question: str, before: str, topic: str, corpus: "Corpus | None"
         if corpus is not None and finds_topic(core, context, corpus):
             return question  # the question alone already finds the earlier topic
         return _with_context(core, context)
-    if len(own) < SHORT + 2 and corpus is not None and not retrieves_well(question, corpus):
+    if len(own) < SHORT and corpus is not None and not retrieves_well(question, corpus):
         return _with_context(question, context)
-    return question
+    return question  # a complete question is never rewritten

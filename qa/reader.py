@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from index.embedder import base_model_path, load_tokenizer
 from index.onnx_session import CORES, ENCODER_INPUTS, cached_sessions, encoder_graph, graph_key
@@ -35,6 +35,8 @@ CONFIG_FILE = "reader.json"
 FROZEN_PREFIX = "encoder.embeddings.word_embeddings."
 MAX_LENGTH = 192
 MAX_QUESTION_TOKENS = 48
+MAX_HEADER_TOKENS = 24
+HEADER_END = " | "  # between the article header and the window, so the reader knows where the window starts
 MAX_ANSWER_TOKENS = 30
 BACKENDS = ("onnxruntime", "torch")
 
@@ -56,6 +58,19 @@ class WindowSpan:
     start: int
     end: int
     margin: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A logistic model of the probability that an answer is right, over named features (``reader.json``)."""
+
+    weights: dict[str, float]
+    intercept: float
+
+    def probability(self, features: Mapping[str, float]) -> float:
+        """The probability for these features (``qa.ranking.ANSWER_FEATURES``)."""
+        logit = self.intercept + sum(w * features[name] for name, w in self.weights.items())
+        return 1.0 / (1.0 + math.exp(-logit)) if logit >= 0 else math.exp(logit) / (1.0 + math.exp(logit))
 
 
 def build_model() -> "torch.nn.Module":
@@ -152,16 +167,33 @@ class OnnxSpanModel:
         return cls(*cached_sessions(key, export, threads=(1, CORES)))
 
 
-def encode(tokenizer: "PreTrainedTokenizerFast", questions: list[str], contexts: list[str]) -> dict:
-    """Tokenize question/context pairs, truncating only the context.
+def passage_header(title: str, date: str | None) -> str:
+    """What the reader is told of a window's article: its title and date."""
+    return f"{title} ({date})" if date else title
+
+
+def _cut(tokenizer: "PreTrainedTokenizerFast", text: str, tokens: int) -> str:
+    return tokenizer.convert_tokens_to_string(tokenizer.tokenize(text)[:tokens])
+
+
+def context_prefixes(tokenizer: "PreTrainedTokenizerFast", headers: list[str]) -> list[str]:
+    """The text put before each window: its header cut to ``MAX_HEADER_TOKENS``, then ``HEADER_END``; "" without one."""
+    cut = {h: _cut(tokenizer, h, MAX_HEADER_TOKENS) + HEADER_END for h in set(headers) if h.strip()}
+    return [cut.get(h, "") for h in headers]
+
+
+def encode(
+    tokenizer: "PreTrainedTokenizerFast", questions: list[str], windows: list[str], prefixes: list[str] | None = None
+) -> dict:
+    """Tokenize question/context pairs, the context being each prefix then its window; truncates only the context.
 
     Questions are cut to ``MAX_QUESTION_TOKENS`` first so a long question
-    cannot crowd the context out.
+    cannot crowd the window out.
     """
-    cut = {q: tokenizer.convert_tokens_to_string(tokenizer.tokenize(q)[:MAX_QUESTION_TOKENS]) for q in set(questions)}
+    cut = {q: _cut(tokenizer, q, MAX_QUESTION_TOKENS) for q in set(questions)}
     return tokenizer(
         [cut[q] for q in questions],
-        contexts,
+        [p + w for p, w in zip(prefixes or [""] * len(windows), windows)],
         truncation="only_second",
         max_length=MAX_LENGTH,
         padding="longest",
@@ -170,21 +202,22 @@ def encode(tokenizer: "PreTrainedTokenizerFast", questions: list[str], contexts:
     )
 
 
-def context_sentences(batch: dict, sentence_starts: list[list[int]]) -> "torch.Tensor":
-    """The sentence number of each context token in an encoded batch, -1 for other tokens.
+def context_sentences(batch: dict, sentence_starts: list[list[int]], prefix_lengths: list[int]) -> "torch.Tensor":
+    """The sentence number of each window token in an encoded batch, -1 for other tokens (question, header, padding).
 
     Args:
-        batch: The encoded question/window pairs.
+        batch: The encoded question/context pairs.
         sentence_starts: Where each window's sentences start, in window offsets.
+        prefix_lengths: Characters of each context before its window.
     """
     import torch
 
     rows = []
-    for i, starts in enumerate(sentence_starts):
+    for i, (starts, prefix) in enumerate(zip(sentence_starts, prefix_lengths)):
         starts = starts or [0]
         offsets = batch["offset_mapping"][i].tolist()
         rows.append([
-            max(0, bisect.bisect_right(starts, offsets[t][0]) - 1) if sid == 1 else -1
+            max(0, bisect.bisect_right(starts, offsets[t][0] - prefix) - 1) if sid == 1 and offsets[t][0] >= prefix else -1
             for t, sid in enumerate(batch.sequence_ids(i))
         ])
     return torch.tensor(rows, dtype=torch.long)
@@ -254,20 +287,15 @@ class Reader:
 
     @property
     def _settings(self) -> dict:
-        """The shipped config (calibration, threshold, rank penalty, stop probability), loaded with the weights."""
+        """The shipped config (calibration, threshold, stop probability), loaded with the weights."""
         if self._model is None:
             self._load()
         return self.config
 
-    def probability(self, margin: float) -> float:
-        """Calibrated probability that a span with this margin is right."""
+    def probability(self, features: Mapping[str, float]) -> float:
+        """Calibrated probability that an answer with these features (``qa.ranking.ANSWER_FEATURES``) is right."""
         calibration = self._settings["calibration"]
-        return 1.0 / (1.0 + math.exp(-(calibration["slope"] * margin + calibration["intercept"])))
-
-    @property
-    def rank_penalty(self) -> float:
-        """Margin taken off per unit of ln(retrieval rank) of a span's window (0 without retrieval)."""
-        return float(self._settings.get("rank_penalty", 0.0))
+        return Calibration(calibration["weights"], calibration["intercept"]).probability(features)
 
     @property
     def stop_probability(self) -> float:
@@ -280,7 +308,11 @@ class Reader:
         return float(self._settings["threshold"])
 
     def read(
-        self, question: str, windows: list[str], sentence_starts: list[list[int]] | None = None
+        self,
+        question: str,
+        windows: list[str],
+        sentence_starts: list[list[int]] | None = None,
+        headers: list[str] | None = None,
     ) -> list[WindowSpan | None]:
         """Find the best span in each window, reading all windows at once.
 
@@ -289,6 +321,8 @@ class Reader:
             windows: Window texts.
             sentence_starts: Where each window's sentences start (window
                 offsets); spans never cross them. Default: split the windows here.
+            headers: What each window's article is (``passage_header``), read
+                before the window; spans never come from it. Default: none.
 
         Returns:
             One entry per window: its best span, or ``None`` when no span fits
@@ -298,10 +332,11 @@ class Reader:
             return []
         if self._model is None:
             self._load()
-        batch = encode(self._tokenizer, [question] * len(windows), windows)
+        prefixes = context_prefixes(self._tokenizer, headers or [""] * len(windows))
+        batch = encode(self._tokenizer, [question] * len(windows), windows, prefixes)
         if sentence_starts is None:
             sentence_starts = [[s.start for s in split_sentences(w)] for w in windows]
-        sentences = context_sentences(batch, sentence_starts)
+        sentences = context_sentences(batch, sentence_starts, [len(p) for p in prefixes])
         start_logits, end_logits = self._logits(batch)
         starts, ends, margins = best_spans(start_logits, end_logits, sentences)
         offsets = batch["offset_mapping"]
@@ -310,8 +345,8 @@ class Reader:
             if not bool((sentences[row] >= 0).any()):
                 spans.append(None)
                 continue
-            s, e = int(starts[row]), int(ends[row])
-            spans.append(WindowSpan(int(offsets[row, s, 0]), int(offsets[row, e, 1]), float(margins[row])))
+            s, e, shift = int(starts[row]), int(ends[row]), len(prefixes[row])
+            spans.append(WindowSpan(int(offsets[row, s, 0]) - shift, int(offsets[row, e, 1]) - shift, float(margins[row])))
         return spans
 
     def _logits(self, batch: dict) -> tuple["torch.Tensor", "torch.Tensor"]:

@@ -28,6 +28,8 @@ class Passage:
         sentences: (start, end) of every sentence in the window, in article offsets.
         score: Fused retrieval score (higher is better).
         text: The window text, ``article.text[start:end]``.
+        title: The article's title.
+        date: The article's date (``YYYY-MM-DD``), when known.
     """
 
     article_id: str
@@ -39,6 +41,8 @@ class Passage:
     sentences: tuple[tuple[int, int], ...]
     score: float
     text: str
+    title: str = ""
+    date: str | None = None
 
 
 def reciprocal_rank_fusion(
@@ -66,6 +70,7 @@ def retrieve(corpus: Corpus, question: str, k: int = 5) -> list[Passage]:
     fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in keyword]], [DENSE_WEIGHT, 1.0])
     passages: list[Passage] = []
     covered: set[int] = set()
+    articles = {}
     for chunk in range(0, len(fused), 4 * k):
         batch = fused[chunk : chunk + 4 * k]
         rows = corpus.sentence_rows([i for i, _ in batch])
@@ -77,8 +82,10 @@ def retrieve(corpus: Corpus, question: str, k: int = 5) -> list[Passage]:
             covered.update(w.id for w in window)
             text = corpus.article_text(row.article_id)
             start, end = window[0].start, window[-1].end
+            article = articles.get(row.article_id) or articles.setdefault(row.article_id, corpus.article(row.article_id))
             passages.append(Passage(row.article_id, row.id, start, end, row.start, row.end,
-                                    tuple((w.start, w.end) for w in window), score, text[start:end]))
+                                    tuple((w.start, w.end) for w in window), score, text[start:end],
+                                    article.title, article.date))
             if len(passages) == k:
                 return passages
     return passages

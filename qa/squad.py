@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import gzip
+import zlib
 import json
 import re
 import string
@@ -19,6 +20,28 @@ def load_squad(path: str | Path) -> list[dict]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         return json.load(fh)["data"]
+
+
+# A fixed split of a file's articles by a hash of their title, in tenths: training, calibration and test.
+# The news set's quizzes are split this way (qa eval --part test); SQuAD keeps its own train/dev files.
+PARTS = {"train": range(0, 4), "calibration": range(4, 6), "test": range(6, 10)}
+
+
+def part_of(article: dict) -> str:
+    """The part (``PARTS``) a SQuAD-format article belongs to."""
+    tenth = zlib.crc32(article["title"].encode()) % 10
+    return next(name for name, tenths in PARTS.items() if tenth in tenths)
+
+
+def article_title(article: dict) -> str:
+    """A SQuAD-format article's title as a reader sees it ("Super_Bowl_50" -> "Super Bowl 50")."""
+    return article["title"].replace("_", " ")
+
+
+def article_date(article: dict) -> str | None:
+    """A SQuAD-format article's date as ``YYYY-MM-DD`` (the news set has ``2020/01/24``); SQuAD has none."""
+    date = article.get("date")
+    return date.replace("/", "-") if date else None
 
 
 def normalize_answer(text: str) -> str:

@@ -1,14 +1,26 @@
 import math
 import time
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from index.articles import read_file
 from index.corpus import Corpus
-from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, READER, QuestionError, Span, answer, merge_spans, pick_spans, score_spans
+from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, UNSURE, QuestionError, answer, pick_spans
+from qa.ranking import Reading, coverage, group_answers, latest, newest_date, rank_answers, type_fit
 from qa.reader import WindowSpan
 from qa.retriever import Passage
+
+PORT_ELLIS = """# Harbour bridge reopens in Port Ellis
+
+PORT ELLIS, 12 June 2026. The harbour bridge reopened to traffic on Saturday after two years of repairs.
+
+Mayor Ana Reyes cut the ribbon in front of a crowd of several hundred people. She said the repairs cost 48 million pounds and were finished on time.
+
+Ferries that had carried commuters across the harbour will stop running next month.
+"""
 
 
 def test_how_many_raids(seeded_dir: Path) -> None:
@@ -50,60 +62,117 @@ def test_empty_index_says_so(tmp_path: Path) -> None:
     assert not result.found and result.message == EMPTY_INDEX
 
 
-def _span(article: str, passage_start: int, text: str, at: int, score: float) -> Span:
-    passage = Passage(article, 0, passage_start, passage_start + len(text), passage_start, passage_start + len(text),
-                      ((passage_start, passage_start + len(text)),), 1.0, text)
-    return Span(passage, at, at + 3, score)
+def test_port_ellis_is_answered_from_the_title_and_the_window(index_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "port-ellis.md"
+    path.write_text(PORT_ELLIS)
+    Corpus(index_dir).add(read_file(path))
+    mayor = answer("Who is the mayor of Port Ellis?", index_dir=index_dir)
+    assert mayor.text == "Ana Reyes" and mayor.article.title == "Harbour bridge reopens in Port Ellis"
+    assert answer("How much did the bridge repairs cost?", index_dir=index_dir).text == "48 million pounds"
 
 
-def test_merging_counts_a_place_once_and_repeated_answers_as_evidence() -> None:
+def test_strictness_setting_turns_an_answer_into_an_unsure_candidate(seeded_dir: Path) -> None:
+    sure = answer("How many raids?", index_dir=seeded_dir)
+    assert sure.text == "128" and sure.candidate is None
+    strict = answer("How many raids?", index_dir=seeded_dir, min_confidence=1.0)
+    assert strict.text == "" and not strict.found and strict.message == UNSURE
+    assert strict.candidate is not None and strict.candidate.text == "128" and strict.candidate.score == sure.score
+    assert "128" in strict.candidate.sentence and strict.candidate.article.id == sure.article.id
+    data = strict.to_dict()
+    assert data["answer"] == "" and data["candidate"]["answer"] == "128" and "candidate" not in data["candidate"]
+    assert answer("How many raids?", index_dir=seeded_dir, min_confidence=0.0).text == "128"
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        answer("How many raids?", index_dir=seeded_dir, min_confidence=1.5)
+
+
+def _reading(article: str, text: str, at: int, margin: float, rank: int = 1) -> Reading:
+    passage = Passage(article, 0, 0, len(text), 0, len(text), ((0, len(text)),), 1.0, text)
+    return Reading(passage, at, at + 3, margin, rank)
+
+
+class _Calibrated:
+    """A reader stand-in whose probability is the logistic of margin - log_rank + log_places."""
+
+    stop_probability = 0.5
+
+    def __init__(self) -> None:
+        self.reads: list[int] = []
+
+    @staticmethod
+    def probability(features: dict) -> float:
+        return 1 / (1 + math.exp(-(features["margin"] - features["log_rank"] + features["log_places"])))
+
+
+def test_grouping_counts_a_place_once_and_one_answer_in_several_places_once() -> None:
     text = "xx 128 yy 160 zz"
-    spans = [
-        _span("a", 0, text, 10, 0.48),   # "160"
-        _span("a", 0, text, 3, 0.44),    # "128" ...
-        _span("a", 0, text, 3, 0.40),    # ... the same place again, from an overlapping window
-        _span("b", 100, text, 3, 0.42),  # "128" in another article
-        _span("a", 0, text, 4, 0.30),    # "28 " overlaps the better "128" with other bounds
+    readings = [
+        _reading("a", text, 10, 0.48),  # "160"
+        _reading("a", text, 3, 0.44),   # "128" ...
+        _reading("a", text, 3, 0.40),   # ... the same place again, from an overlapping window
+        _reading("b", text, 3, 0.42),   # "128" in another article
+        _reading("a", text, 4, 0.30),   # "28 " overlaps the better "128" with other bounds
     ]
-    merged = merge_spans(spans)
-    assert [m.text for m in merged] == ["128", "160"]
-    assert merged[0].score == pytest.approx(1 - (1 - 0.44) * (1 - 0.42))
-    assert merged[0].passage.article_id == "a" and merged[1].score == 0.48
+    groups = group_answers(readings)
+    assert [[(r.passage.article_id, r.text, r.margin) for r in g] for g in groups] == [
+        [("a", "160", 0.48)], [("a", "128", 0.44), ("b", "128", 0.42)]]
 
 
-def test_rank_penalty_weighs_retrieval_rank_against_reader_margin() -> None:
-    text = "xx 128 yy 160 zz"
-    passages = [_span(a, 0, text, 0, 1.0).passage for a in ("first", "second", "third")]
-    found = [WindowSpan(3, 6, 2.0), WindowSpan(10, 13, 2.5), None]
-    unpenalised = score_spans(passages, found, READER, rank_penalty=0.0)
-    assert [s.passage.article_id for s in unpenalised] == ["second", "first"]  # no span in the third
-    assert unpenalised[0].score == pytest.approx(READER.probability(2.5))
-    penalised = score_spans(passages, found, READER, rank_penalty=1.0)  # 2.5 - ln 2 < 2.0
-    assert [s.passage.article_id for s in penalised] == ["first", "second"]
-    assert penalised[0].score == pytest.approx(READER.probability(2.0))
+def test_answers_are_scored_from_their_features() -> None:
+    found = [_reading("first", "xx 128 yy 555 zz", 3, 2.0, rank=1), _reading("second", "xx 777 yy 160 zz", 10, 2.5, rank=2),
+             _reading("third", "xx 128 yy 555 zz", 3, 0.0, rank=3)]
+    ranked = rank_answers("q", found, _Calibrated())
+    assert [(s.text, s.places) for s in ranked] == [("128", 2), ("160", 1)]
+    assert ranked[0].score == pytest.approx(1 / (1 + math.exp(-(2.0 + math.log(2)))))
+    assert ranked[1].score == pytest.approx(1 / (1 + math.exp(-(2.5 - math.log(2)))))
+    # An answer's rank is the best of the windows holding its text, whatever the reader picked there.
+    found[0] = _reading("first", "xx 128 yy 160 zz", 3, 2.0, rank=1)
+    scores = {s.text: s.score for s in rank_answers("q", found, _Calibrated())}
+    assert scores["160"] == pytest.approx(1 / (1 + math.exp(-2.5)))
 
 
-def test_best_answer_only_stops_reading_at_a_confident_first_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    passages = [_span(a, 0, f"{a} 128", 0, 1.0).passage for a in ("one", "two", "six")]
-    stop = READER.stop_probability
-    calibration = READER.config["calibration"]
-    at_stop = (math.log(stop / (1 - stop)) - calibration["intercept"]) / calibration["slope"]  # margin of probability `stop`
-    margins = {"two 128": at_stop + 1.0, "six 128": at_stop + 2.0}
-    reads: list[int] = []
+def test_the_kind_of_answer_must_fit_the_question() -> None:
+    assert type_fit("How many raids were there?", "128") == 1.0
+    assert type_fit("How many raids were there?", "the police") == -1.0
+    assert type_fit("When did the attacks happen?", "13 November") == 1.0
+    assert type_fit("When did the attacks happen?", "Paris") == -1.0
+    assert type_fit("Who is the mayor of Port Ellis?", "Ana Reyes") == 1.0
+    assert type_fit("Who is the mayor of Port Ellis?", "the bridge") == -1.0
+    assert type_fit("Which app did they use?", "Signal") == 0.0
 
-    def read(question: str, windows: list[str], sentence_starts: list[list[int]]) -> list[WindowSpan]:
-        reads.append(len(windows))
-        return [WindowSpan(4, 7, margins[w]) for w in windows]
 
-    monkeypatch.setattr(READER, "read", read)
-    for first, expected_reads, expected_articles in (
-        (at_stop + 0.1, [1], {"one"}),  # confident: windows two and six stay unread
-        (at_stop - 0.1, [1, 2], {"one", "two", "six"}),
-    ):
+def test_coverage_and_recency_of_a_passage() -> None:
+    text = "Mayor Ana Reyes cut the ribbon."
+    passage = Passage("a", 0, 0, len(text), 0, len(text), ((0, len(text)),), 1.0, text,
+                      "Harbour bridge reopens in Port Ellis", "2026-06-12")
+    assert coverage("Who is the mayor of Port Ellis?", passage) == 1.0  # "Port Ellis" is only in the title
+    assert coverage("How much did the bridge repairs cost?", passage) == pytest.approx(1 / 3)
+    assert coverage("Who?", passage) == 1.0
+    older, later = replace(passage, date="2026-05-01"), replace(passage, date="2026-07-01")
+    today = date(2026, 6, 20)
+    newest = newest_date([passage, older, later, replace(passage, date=None)], today)
+    assert newest == date(2026, 6, 12)  # the article dated after the question does not count
+    assert latest(passage, newest, today) == 1.0 and latest(replace(passage, date="2026-06-06"), newest, today) == 1.0
+    assert latest(older, newest, today) == 0.0 and latest(later, newest, today) == 0.0
+    assert latest(replace(passage, date=None), newest, today) == 1.0  # nothing to tell it by
+    assert latest(older, newest_date([older], today), today) == 1.0  # the only article is the latest, however old
+
+
+def test_best_answer_only_stops_reading_at_a_confident_first_window() -> None:
+    windows = ("one 128", "two 128", "six 128")
+    passages = [Passage(w[:3], 0, 0, len(w), 0, len(w), ((0, len(w)),), 1.0, w) for w in windows]
+    margins = {"two 128": 1.0, "six 128": 2.0}
+    reader = _Calibrated()
+
+    def read(question: str, texts: list[str], sentence_starts: list, headers: list) -> list[WindowSpan]:
+        reader.reads.append(len(texts))
+        return [WindowSpan(4, 7, margins[w]) for w in texts]
+
+    reader.read = read
+    for first, expected_reads, places in ((0.1, [1], 1), (-0.1, [1, 2], 3)):  # probability 0.5 is margin 0
         margins["one 128"] = first
-        reads.clear()
-        spans = pick_spans("q", passages, stop_early=True)
-        assert reads == expected_reads and {s.passage.article_id for s in spans} == expected_articles
-    reads.clear()
-    pick_spans("q", passages)  # alternatives need every window
-    assert reads == [3]
+        reader.reads.clear()
+        [span] = pick_spans("q", passages, stop_early=True, reader=reader)
+        assert reader.reads == expected_reads and span.places == places
+    reader.reads.clear()
+    pick_spans("q", passages, reader=reader)  # alternatives need every window
+    assert reader.reads == [3]

@@ -37,6 +37,19 @@ def test_ask_plain_names_sentence_and_article(capsys: pytest.CaptureFixture, see
     assert any(line.strip().startswith("article:") and "2015-11-17" in line for line in rest)
 
 
+def test_min_confidence_makes_answers_unsure(capsys: pytest.CaptureFixture, seeded_dir: Path) -> None:
+    code, out, _ = run(capsys, "ask", "How many raids?", "--min-confidence", "1", "--index", str(seeded_dir))
+    first, second, *_ = out.splitlines()
+    assert code == 0 and first.startswith("Possibly: 128 (") and first.endswith("%, unsure)")
+    assert second.strip().startswith("sentence:") and "128" in second and "don't say for sure" in out
+    code, out, _ = run(capsys, "ask", "--json", "How many raids?", "--min-confidence", "0", "--index", str(seeded_dir))
+    assert json.loads(out)["answer"] == "128" and json.loads(out)["candidate"] is None
+    for bad in ("2", "much"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["ask", "How many raids?", "--min-confidence", bad, "--index", str(seeded_dir)])
+        assert exit_.value.code == 2 and "--min-confidence" in capsys.readouterr().err
+
+
 def test_blank_question_exits_non_zero(capsys: pytest.CaptureFixture, seeded_dir: Path) -> None:
     code, out, err = run(capsys, "ask", "  ", "--index", str(seeded_dir))
     assert code == 2 and out == "" and err.strip() == "error: the question is empty"

@@ -93,3 +93,10 @@ def test_a_short_question_that_stands_alone_starts_a_new_topic(seeded_dir: Path)
     earlier = ["Who is the French interior minister?", "How many raids were there?"]
     resolved = resolve_followup("And how many were arrested?", earlier, Corpus(seeded_dir))
     assert resolved == "How many were arrested (raids)?"
+
+
+def test_a_complete_question_is_never_rewritten(seeded_dir: Path) -> None:
+    corpus = Corpus(seeded_dir)
+    for question in ("How many passengers did the ferry carry?", "Who won the election?",
+                     "Which app did the officials use for their group chat?"):
+        assert resolve_followup(question, [RAIDS, "Did the parks council approve the plan?"], corpus) == question

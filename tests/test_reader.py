@@ -9,7 +9,9 @@ from safetensors.torch import load_file, save_file
 import qa.reader
 from index.onnx_session import graph_key
 from qa.answer import answer
-from qa.reader import CONFIG_FILE, READER_DIR, WEIGHTS_FILE, Reader, ReaderError, best_spans
+from qa.ranking import ANSWER_FEATURES, rank_answers, readings
+from qa.reader import CONFIG_FILE, READER_DIR, WEIGHTS_FILE, Reader, ReaderError, best_spans, passage_header
+from qa.retriever import Passage
 
 SEED_WINDOW = (
     "He vowed to boost funding for police equipment, which he said had fallen by 17% in 2007-12. "
@@ -62,6 +64,19 @@ def test_spans_never_cross_the_sentence_bounds_they_are_given(reader: Reader) ->
     assert bounded.end <= cut or bounded.start >= cut
 
 
+def test_header_is_read_but_never_answered_from(reader: Reader) -> None:
+    question = "Who is the mayor of Port Ellis?"
+    window = "Mayor Ana Reyes cut the ribbon on Saturday."
+    header = passage_header("Harbour bridge reopens in Port Ellis", "2026-06-12")
+    [plain], [titled] = reader.read(question, [window]), reader.read(question, [window], headers=[header])
+    assert window[titled.start : titled.end] == "Ana Reyes"
+    assert titled.margin > plain.margin  # the title says where the window is
+    # The header can hold a better-looking answer: spans still come from the window only.
+    for header in ("The mayor of Port Ellis is Tom Baker", "x " * 200):
+        [span] = reader.read(question, [window], headers=[header])
+        assert 0 <= span.start < span.end <= len(window)
+
+
 def test_onnx_reader_matches_the_torch_model(reader: Reader) -> None:
     # Windows of different lengths: the torch reader pads them into one batch, ONNX Runtime reads each unpadded.
     windows = [SEED_WINDOW, "Seven people were detained in Belgium over the weekend.", "x"]
@@ -97,23 +112,32 @@ def test_unknown_backend_is_refused() -> None:
         Reader(backend="tensorflow")
 
 
+def _score(reader: Reader, question: str, window: str) -> float:
+    passage = Passage("a", 0, 0, len(window), 0, len(window), ((0, len(window)),), 1.0, window)
+    [best] = rank_answers(question, readings([passage], reader.read(question, [window])), reader)
+    return best.score
+
+
 def test_window_without_the_answer_is_not_answered(reader: Reader) -> None:
-    [span] = reader.read("How many raids were carried out?", ["Seven people were detained in Belgium over the weekend."])
-    assert reader.probability(span.margin) < reader.threshold
-    [span] = reader.read("How many raids were carried out?", [SEED_WINDOW])
-    assert reader.probability(span.margin) >= reader.threshold
+    question = "How many raids were carried out?"
+    assert _score(reader, question, "Seven people were detained in Belgium over the weekend.") < reader.threshold
+    assert _score(reader, question, SEED_WINDOW) >= reader.threshold
 
 
 def test_calibration_is_monotonic_and_bounded(reader: Reader) -> None:
-    probs = [reader.probability(m) for m in range(-20, 21)]
+    base = {name: 0.0 for name in ANSWER_FEATURES}
+    probs = [reader.probability({**base, "margin": m}) for m in range(-20, 21)]
     assert all(0 <= p <= 1 for p in probs)
     assert all(a < b for a, b in zip(probs, probs[1:]))
+    # A later retrieval rank never raises an answer's score; more places giving it never lower it.
+    assert reader.probability({**base, "log_rank": 1.0}) <= reader.probability(base)
+    assert reader.probability({**base, "log_places": 1.0}) >= reader.probability(base)
     assert 0 < reader.threshold < 1
 
 
 def test_unanswerable_question_comes_back_empty(seeded_dir: Path) -> None:
     result = answer("What is the capital of Peru?", index_dir=seeded_dir)
-    assert result.text == "" and not result.found
+    assert result.text == "" and not result.found and result.candidate is None  # said plainly, no unsure guess
     assert result.closest and all(ev.sentence for ev in result.closest)
     assert "don't say" in result.message
 
@@ -137,5 +161,5 @@ def test_corrupt_or_mismatched_weights_are_a_clear_error(tmp_path: Path) -> None
 
 def test_shipped_config_is_complete() -> None:
     config = json.loads((READER_DIR / CONFIG_FILE).read_text())
-    assert {"slope", "intercept"} <= set(config["calibration"]) and config["calibration"]["slope"] > 0
-    assert 0 < config["threshold"] < 1
+    assert set(config["calibration"]["weights"]) == set(ANSWER_FEATURES) and config["calibration"]["weights"]["margin"] > 0
+    assert 0 < config["threshold"] < 1 and 0 < config["stop_probability"] <= 1

@@ -1,19 +1,26 @@
+"""Training examples (qa.reader_examples) and calibration (qa.calibrate), on small hand-made data: no training here."""
+
+import math
 import random
 
 import numpy as np
 
+from index.embedder import load_tokenizer
 from index.sentences import split_sentences
-from qa.reader import Reader
-from qa.train_reader import (
+from qa.calibrate import CalibrationRead, best_answers, domain_weights, fit_calibration, mixed_f1
+from qa.evaluate import expected_calibration_error, reliability
+from qa.ranking import Reading
+from qa.reader import Calibration
+from qa.reader_examples import (
+    Example,
     article_examples,
     article_terms,
-    heldout_open_reads,
-    open_f1,
-    reliability,
+    foreign_examples,
     resolve_answer_start,
     swapped_question,
-    unanswerable_context,
+    tokenize,
 )
+from qa.retriever import Passage
 
 CONTEXT = (
     "Police carried out 128 raids overnight. The minister said 23 people were arrested. "
@@ -53,11 +60,29 @@ def test_examples_hold_their_answer_and_negatives_do_not() -> None:
     assert len(offsets) > 1
 
 
-def test_unanswerable_context_never_holds_the_answer() -> None:
-    para = ARTICLE["paragraphs"][0]
-    texts = {unanswerable_context(ARTICLE, para, ["23"], random.Random(seed)) for seed in range(20)}
-    assert all("23" not in t and t for t in texts)
-    assert any("128 raids" in t for t in texts) and any("storm" in t for t in texts)
+def test_examples_carry_their_articles_header() -> None:
+    news = {"title": "CNN news quiz 2020/01/24", "date": "2020/01/24", "paragraphs": ARTICLE["paragraphs"]}
+    assert {e.header for e in article_examples(ARTICLE, random.Random(0), 1.0)} == {"Raids"}
+    assert {e.header for e in article_examples(news, random.Random(0), 1.0)} == {"CNN news quiz 2020/01/24 (2020-01-24)"}
+
+
+def test_foreign_examples_ask_over_another_articles_window() -> None:
+    examples = [Example("How many raids?", "Police carried out 128 raids.", 19, 22, "Raids"),
+                Example("Where was the quake?", "A quake struck Turkey.", 16, 22, "Quake"),
+                Example("How many raids?", "Nothing here.", -1, -1, "Raids")]
+    foreign = foreign_examples(examples, random.Random(0), rate=1.0)
+    assert foreign and all(e.start == e.end == -1 for e in foreign)
+    asked = {e.question: e for e in foreign}
+    assert all((e.header == "Quake") == (q == "How many raids?") for q, e in asked.items())  # never its own article
+
+
+def test_tokenized_answer_positions_point_past_the_header() -> None:
+    tokenizer = load_tokenizer()
+    window = "Mayor Ana Reyes cut the ribbon."
+    [(ids, types, start, end)] = tokenize(tokenizer, [Example("Who is the mayor of Port Ellis?", window, 6, 15,
+                                                              "Harbour bridge reopens in Port Ellis")])
+    assert tokenizer.decode(ids[start : end + 1]) == "ana reyes"
+    assert "port ellis |" in tokenizer.decode(ids) and types[start] == 1
 
 
 def test_article_terms_are_names_and_numbers_not_words_also_written_lower_case() -> None:
@@ -80,7 +105,7 @@ def test_swapped_question_asks_about_a_term_the_window_does_not_mention() -> Non
 
 def test_swapped_questions_become_no_answer_examples_on_the_answering_window() -> None:
     question = "What did police raid in Lyon?"
-    article = {"paragraphs": [
+    article = {"title": "Lyon", "paragraphs": [
         {"context": "Police raided a flat in Lyon.", "qas": [
             {"id": "1", "question": question, "answers": [{"text": "a flat", "answer_start": 14}]}]},
         {"context": "Police found guns in Marseille.", "qas": []},
@@ -90,22 +115,52 @@ def test_swapped_questions_become_no_answer_examples_on_the_answering_window() -
     assert examples[0].window == examples[1].window
 
 
-def test_open_f1_ranks_heldout_reads_as_answer_does() -> None:
-    articles = [ARTICLE, {"title": "Quake", "paragraphs": [{"context": "A magnitude 7.8 earthquake struck Turkey. "
-        "Rescue teams from 24 countries came to Gaziantep.", "qas": [
-            {"id": "3", "question": "How many countries sent rescue teams?", "answers": [{"text": "24", "answer_start": 60}]}]}]}]
-    reader = Reader()
-    reads = heldout_open_reads(reader, articles, random.Random(0), limit=10)
-    assert len(reads) == 3 and all(len(passages) == len(found) for _, passages, found in reads)
-    assert open_f1(reads, reader, windows=5, penalty=0.0) == 100.0  # the three questions are answered right
-    # Stopping at probability 0 always stops after the first window: the same as reading one window.
-    assert open_f1(reads, reader, windows=5, penalty=1.0, stop_at=0.0) == open_f1(reads, reader, windows=1, penalty=0.0)
+def _read(question: str, golds: list[str], domain: str, spans: list[tuple[str, float]]) -> CalibrationRead:
+    """A calibration read whose windows (ranks 1, 2, ...) each hold one span with its margin."""
+    found = []
+    for rank, (text, margin) in enumerate(spans, 1):
+        window = f"w{rank} {text}."
+        passage = Passage(f"{domain}{rank}", rank, 0, len(window), 0, len(window), ((0, len(window)),), 1.0, window)
+        found.append(Reading(passage, 3, 3 + len(text), margin, rank))
+    return CalibrationRead(question, golds, domain, found)
+
+
+def test_calibration_fit_scores_higher_margins_higher_and_sets_stop_and_threshold() -> None:
+    rng = random.Random(0)
+    reads = []
+    for i in range(300):
+        margin = rng.uniform(-6, 6)
+        right = rng.random() < 1 / (1 + math.exp(-margin))  # right as often as the margin's logistic says
+        domain = "news" if i % 3 == 0 else "squad"
+        reads.append(_read(f"What is {i}?", ["gold"], domain, [("gold" if right else "other", margin), ("third", -8.0)]))
+    fit = fit_calibration(reads)
+    assert fit["weights"]["margin"] > 0.5 and fit["answers"] == 300  # the best answer of each read
+
+    scorer = Calibration(fit["weights"], fit["intercept"])
+    best = best_answers(reads, scorer)
+    assert all(text in ("gold", "other") for text, _ in best)  # the margin-8 third window never wins
+    # Answering everything gets the right ones; answering nothing gets none of these answerable questions.
+    assert mixed_f1(reads, best, 0.0) > 30 and mixed_f1(reads, best, 1.01) == 0.0
+    # Stopping at probability 0 always stops after the first window.
+    assert best_answers(reads, scorer, stop_at=1e-9) == best
+
+
+def test_domains_weigh_the_same() -> None:
+    reads = [_read("q", ["a"], "squad", [("a", 1.0)])] * 3 + [_read("q", ["a"], "news", [("a", 1.0)])]
+    weights = domain_weights(reads)
+    assert weights[:3].sum() == weights[3:].sum() and weights.sum() == len(reads)
+
+
+def test_expected_calibration_error() -> None:
+    assert expected_calibration_error(np.array([0.75] * 4), np.array([1, 1, 1, 0.0])) == 0.0
+    assert math.isclose(expected_calibration_error(np.array([0.9, 0.9, 0.15, 0.15]), np.array([0, 1, 0, 0.0])),
+                        0.5 * 0.4 + 0.5 * 0.15)
 
 
 def test_reliability_reports_the_share_right_in_each_score_band() -> None:
     scores = np.array([0.1, 0.15, 0.5, 0.9, 0.95, 1.0])
     right = np.array([False, True, True, True, True, False])
-    bands = reliability(scores, right)
+    bands = reliability(scores, right, bins=5)
     assert [b["scores"] for b in bands] == ["0.0-0.2", "0.4-0.6", "0.8-1.0"]  # empty bands are left out
     assert [b["answers"] for b in bands] == [2, 1, 3]  # a score of 1.0 falls in the top band
     assert bands[0]["right"] == 0.5 and bands[2]["right"] == round(2 / 3, 3)

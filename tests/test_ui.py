@@ -158,6 +158,27 @@ def test_abstention_shows_the_closest_sentences() -> None:
     assert NO_ANSWER in empty and "Articles tab" in empty
 
 
+def test_unsure_answer_is_shown_as_possible_with_its_sentence() -> None:
+    sentence = "Intel received an <b>$8.5 billion</b> grant."
+    unsure = Answer("q", "Intel", 0.31, sentence=sentence, window=sentence, article=_source("Chips"),
+                    context_start=0, context_end=5)
+    result = Answer("Which tech company received a grant?", "", 0.31, candidate=unsure,
+                    message="The articles don't say for sure.")
+    reply = render_answer(result, asked="Which tech company received a grant?")
+    assert reply.startswith("Possibly: <strong>Intel</strong> (31%)") and "don't say for sure" in reply
+    assert "<strong>Intel</strong> received an &#60;b&#62;" in reply and "Chips" in reply
+    assert NO_ANSWER not in reply and "<b>" not in reply
+
+
+def test_chat_strictness(app_dir: Path) -> None:
+    chat = ChatApp(Corpus(app_dir))
+    assert "<strong>128</strong>" in chat.ask("How many raids?", [], min_confidence=0.0)
+    assert chat.ask("How many raids?", [], min_confidence=1.0).startswith("Possibly: <strong>128</strong>")
+    strict = ChatApp(Corpus(app_dir), min_confidence=1.0)
+    assert strict.ask("How many raids?", []).startswith("Possibly:")
+    assert strict.answer_api("How many raids?")["candidate"]["answer"] == "128"
+
+
 def test_chat_follows_up_and_says_how_it_read_the_question(app_dir: Path) -> None:
     chat = ChatApp(Corpus(app_dir))
     first = chat.ask("How many raids were there?", [])

@@ -30,7 +30,7 @@ import gradio as gr  # noqa: E402
 from index.articles import SUFFIXES, IngestError, make_article  # noqa: E402
 from index.corpus import ADDED, UNCHANGED, Corpus, default_dir  # noqa: E402
 from index.ingest import Outcome, add_files  # noqa: E402
-from qa.answer import SHOWN_ANSWERS, Answer, QuestionError, Source, answer, open_corpus  # noqa: E402
+from qa.answer import READER, SHOWN_ANSWERS, Answer, QuestionError, Source, answer, open_corpus  # noqa: E402
 from qa.followup import resolve_followup  # noqa: E402
 from ui.examples import ExampleQuestions  # noqa: E402
 
@@ -141,6 +141,13 @@ def render_answer(result: Answer, asked: str | None = None) -> str:
                 f"<details><summary>Other possible answers ({len(result.alternatives)})</summary>\n\n{items}\n\n</details>"
             )
         return "\n\n".join(parts)
+    if result.candidate is not None:
+        unsure = result.candidate
+        parts.append(f"Possibly: <strong>{esc(unsure.text)}</strong> ({confidence(unsure.score)}), "
+                     "but the articles don't say for sure.")
+        parts.append(f"> {highlight(unsure)}")
+        parts.append(f'<span class="qa-meta">{_source_line(unsure.article)}</span>')
+        return "\n\n".join(parts)
     parts.append(NO_ANSWER)
     if result.closest:
         items = "\n".join(f"- “{esc(ev.sentence)}” — {_source_line(ev.article)}" for ev in result.closest)
@@ -189,17 +196,27 @@ def _message_text(message: dict) -> str:
 class ChatApp:
     """The handlers of the app, bound to one corpus."""
 
-    def __init__(self, corpus: Corpus) -> None:
+    def __init__(self, corpus: Corpus, min_confidence: float | None = None) -> None:
+        """Handlers over ``corpus``; ``min_confidence`` is the default strictness (None: the reader's threshold)."""
         self.corpus = corpus
-        self.examples = ExampleQuestions(corpus, lambda q: answer(q, corpus=corpus).found)
+        self.min_confidence = min_confidence
+        self.examples = ExampleQuestions(corpus, lambda q: answer(q, corpus=corpus, min_confidence=min_confidence).found)
 
     # chat
 
-    def ask(self, question: str, previous: list[str]) -> str:
-        """The reply to a question in a chat with these earlier questions (escaped Markdown)."""
+    def ask(self, question: str, previous: list[str], min_confidence: float | None = None) -> str:
+        """The reply to a question in a chat with these earlier questions (escaped Markdown).
+
+        Args:
+            question: The question as typed.
+            previous: Earlier questions of the chat, oldest first.
+            min_confidence: How sure an answer must be (None: the app's default).
+        """
+        strictness = self.min_confidence if min_confidence is None else min_confidence
         try:
             resolved = resolve_followup(question, previous, self.corpus)
-            return render_answer(answer(resolved, top_k=SHOWN_ANSWERS, corpus=self.corpus), asked=question)
+            result = answer(resolved, top_k=SHOWN_ANSWERS, corpus=self.corpus, min_confidence=strictness)
+            return render_answer(result, asked=question)
         except QuestionError:
             return "Please type a question."
         except Exception as exc:  # noqa: BLE001 - the user gets a readable line, the log gets the traceback
@@ -211,11 +228,11 @@ class ChatApp:
             return message, history
         return "", history + [{"role": "user", "content": esc(message.strip())}]
 
-    def add_bot_message(self, history: list[dict]) -> list[dict]:
+    def add_bot_message(self, history: list[dict], min_confidence: float | None = None) -> list[dict]:
         if not history or history[-1].get("role") != "user":
             return history
         questions = [unesc(_message_text(m)) for m in history if m.get("role") == "user"]
-        reply = self.ask(questions[-1], questions[:-1])
+        reply = self.ask(questions[-1], questions[:-1], min_confidence)
         return history + [{"role": "assistant", "content": reply}]
 
     # API
@@ -223,7 +240,7 @@ class ChatApp:
     def answer_api(self, question: str) -> dict:
         """``/answer``: the ``qa ask --json`` object for a question."""
         try:
-            return answer(question, top_k=SHOWN_ANSWERS, corpus=self.corpus).to_dict()
+            return answer(question, top_k=SHOWN_ANSWERS, corpus=self.corpus, min_confidence=self.min_confidence).to_dict()
         except QuestionError as exc:
             raise gr.Error(f"Cannot answer: {exc}.") from None
         except Exception as exc:  # noqa: BLE001
@@ -304,10 +321,13 @@ class ChatApp:
         return "\n".join([esc(head), ""] + [f"- {esc(o.line())}" for o in outcomes])
 
 
-def build_app(index_dir: Path | str | None = None) -> gr.Blocks:
-    """The Gradio app over the index in ``index_dir`` (default ``$QA_INDEX_DIR`` or ``data/index``)."""
+def build_app(index_dir: Path | str | None = None, min_confidence: float | None = None) -> gr.Blocks:
+    """The Gradio app over the index in ``index_dir`` (default ``$QA_INDEX_DIR`` or ``data/index``).
+
+    ``min_confidence`` is where the chat's strictness slider starts (default: the reader's threshold).
+    """
     corpus = open_corpus(index_dir)
-    chat = ChatApp(corpus)
+    chat = ChatApp(corpus, min_confidence)
     questions = chat.examples.get()
     write = {"concurrency_id": "index", "concurrency_limit": 1}
     reading = {"concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}
@@ -338,6 +358,11 @@ def build_app(index_dir: Path | str | None = None) -> gr.Blocks:
             examples = gr.Dataset(
                 components=[question], samples=[[q] for q in questions], label="Try asking", visible=bool(questions),
                 elem_id="examples",
+            )
+            strictness = gr.Slider(
+                0.0, 1.0, step=0.01, value=READER.threshold if min_confidence is None else min_confidence,
+                label="Minimum confidence", info="Answer only when at least this sure; below it, unsure answers are "
+                "shown as such. Higher is stricter.", elem_id="min-confidence",
             )
         with gr.Tab("Articles", id="articles"):
             stats = gr.Markdown(esc(chat.stats_line()), elem_id="stats")
@@ -374,11 +399,11 @@ def build_app(index_dir: Path | str | None = None) -> gr.Blocks:
         panel = [table, remove_choice, stats, examples]
         for trigger in (question.submit, send.click):
             trigger(chat.add_user_message, [question, chatbot], [question, chatbot], queue=False, **private).then(
-                chat.add_bot_message, chatbot, chatbot, show_progress="minimal", **reading, **private
+                chat.add_bot_message, [chatbot, strictness], chatbot, show_progress="minimal", **reading, **private
             )
         examples.click(lambda sample, history: chat.add_user_message(sample[0], history), [examples, chatbot],
                        [question, chatbot], queue=False, **private).then(
-            chat.add_bot_message, chatbot, chatbot, show_progress="minimal", **reading, **private
+            chat.add_bot_message, [chatbot, strictness], chatbot, show_progress="minimal", **reading, **private
         )
         files.upload(chat.upload, files, [files, report, *panel], **write, **private)
         paste_button.click(chat.paste, [paste_title, paste_text, paste_date],
@@ -409,12 +434,14 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860) -> dict:
     }
 
 
-def serve(host: str = "127.0.0.1", port: int = 7860, index_dir: Path | str | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1", port: int = 7860, index_dir: Path | str | None = None, min_confidence: float | None = None
+) -> None:
     """Start the web chat; builds the index from ``data/articles/`` first when it is empty."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     corpus = open_corpus(index_dir if index_dir is not None else default_dir())
     if not corpus.stats()["articles"]:
         seed_index(corpus)
     print("Loading the models and preparing example questions ...", flush=True)
-    app = build_app(index_dir)
+    app = build_app(index_dir, min_confidence)
     app.launch(**launch_options(host, port))

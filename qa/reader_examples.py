@@ -1,0 +1,202 @@
+"""Training examples for the reader, built from SQuAD-format articles.
+
+Examples look like what the reader sees at answer time: a window of up to three sentences around a
+sentence, with the answer sentence at any position of the window, read after the article's title
+and date (``qa.reader.passage_header``); plus no-answer windows from the same article (half of them
+the sentences sharing the most words with the question, as retrieval would rank them), and, with
+``foreign_examples``, the question over a window of another article. Questions with one name or
+number swapped for another of the article (``swapped_question``) can be added as no-answer examples
+over the window that answered the original; the shipped reader is trained without them, as they taught
+it to abstain whenever a question names something in other words than its window.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+from index.sentences import split_sentences
+from qa.reader import context_prefixes, encode, passage_header
+from qa.squad import article_date, article_title
+
+# The last training articles, kept out of training for calibration.
+HOLDOUT_ARTICLES = 20
+WINDOW = 3
+_WORD = re.compile(r"\w+")
+# Names and numbers: capitalised words with a lower-case letter, and figures.
+_TERM = re.compile(r"\b(?:[A-Z][\w'-]*[a-z][\w'-]*|\d(?:[\d,.]*\d)?)\b")
+_STOP = frozenset(
+    "a an the of in on at to for by with from and or is are was were be been what which who whom whose when "
+    "where why how did do does many much that this these those it its as".split()
+)
+
+
+@dataclass
+class Example:
+    """One training input: a question, a window of text, the answer's char span in it or (-1, -1), and the
+    header of the window's article (``passage_header``)."""
+
+    question: str
+    window: str
+    start: int
+    end: int
+    header: str = ""
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def article_terms(article: dict) -> list[str]:
+    """The distinct names and numbers of an article, in order of appearance; words the
+    article also writes in lower case ("Their", "Fish") are not names.
+    """
+    texts = [p["context"] for p in article["paragraphs"]]
+    lower = {w for t in texts for w in _WORD.findall(t) if w.islower()}
+    terms = (m.group() for t in texts for m in _TERM.finditer(t))
+    return list(dict.fromkeys(t for t in terms if t.lower() not in lower))
+
+
+def swapped_question(question: str, window: str, terms: list[str], rng: random.Random) -> str | None:
+    """The question with one name or number that ``window`` mentions replaced by one
+    of ``terms`` that it does not mention: a near miss the window cannot answer,
+    like SQuAD v2's unanswerable questions. None when the question has no such term.
+    """
+    found = [m for m in _TERM.finditer(question) if m.start() > 0 and m.group() in window]
+    if not found:
+        return None
+    match = rng.choice(found)
+    lowered = window.lower()
+    numeric = match.group()[0].isdigit()
+    options = [t for t in terms if t[0].isdigit() == numeric and t.lower() not in lowered]
+    if not options:
+        return None
+    return question[: match.start()] + rng.choice(options) + question[match.end() :]
+
+
+def _sentence_of(sentences: list, offset: int) -> int:
+    for i, s in enumerate(sentences):
+        if offset < s.end:
+            return i
+    return len(sentences) - 1
+
+
+def resolve_answer_start(context: str, sentences: list, question: str, text: str, given: int) -> int:
+    """Pick the occurrence of ``text`` whose sentence shares the most words with the question."""
+    starts = [m.start() for m in re.finditer(re.escape(text), context)]
+    if len(starts) <= 1:
+        return starts[0] if starts else given
+    q = _words(question)
+
+    def overlap(start: int) -> tuple[int, int]:
+        s = sentences[_sentence_of(sentences, start)]
+        return len(q & _words(context[s.start : s.end])), -abs(start - given)
+
+    return max(starts, key=overlap)
+
+
+def _window(sentences: list, first: int) -> tuple[int, int]:
+    last = min(first + WINDOW, len(sentences)) - 1
+    return sentences[first].start, sentences[last].end
+
+
+def article_examples(
+    article: dict, rng: random.Random, negative_rate: float, swap_rate: float = 0.0
+) -> list[Example]:
+    """Turn one SQuAD article into positive and no-answer window examples."""
+    terms = article_terms(article)
+    header = passage_header(article_title(article), article_date(article))
+    paragraphs = []
+    for para in article["paragraphs"]:
+        sentences = split_sentences(para["context"])
+        if sentences:
+            paragraphs.append((para, sentences))
+    # Each sentence's window, with the words of the sentence and the window's lower-cased text.
+    pool = []
+    for para, sentences in paragraphs:
+        ctx = para["context"]
+        for i, sent in enumerate(sentences):
+            cs, ce = _window(sentences, max(0, min(i - 1, len(sentences) - WINDOW)))
+            pool.append((ctx, cs, ce, _words(ctx[sent.start : sent.end]), ctx[cs:ce].lower()))
+    examples: list[Example] = []
+    for para, sentences in paragraphs:
+        context = para["context"]
+        for qa in para["qas"]:
+            answer = qa["answers"][0]
+            text = answer["text"].strip()
+            if not text:
+                continue
+            start = resolve_answer_start(context, sentences, qa["question"], text, answer["answer_start"])
+            end = start + len(text)
+            g0, g1 = _sentence_of(sentences, start), _sentence_of(sentences, end - 1)
+            if g1 - g0 >= WINDOW:
+                continue
+            lo, hi = max(0, g1 - WINDOW + 1), max(0, min(g0, len(sentences) - WINDOW))
+            ws, we = _window(sentences, rng.randint(min(lo, hi), hi))
+            if ws <= start and end <= we:
+                examples.append(Example(qa["question"], context[ws:we], start - ws, end - ws, header))
+                swapped = swapped_question(qa["question"], context[ws:we], terms, rng) if rng.random() < swap_rate else None
+                if swapped:
+                    examples.append(Example(swapped, context[ws:we], -1, -1, header))
+            if rng.random() >= negative_rate:
+                continue
+            lowered = text.lower()
+            candidates = [
+                c for c in pool
+                if not (c[0] is context and c[1] < end and start < c[2]) and lowered not in c[4]
+            ]
+            if not candidates:
+                continue
+            if rng.random() < 0.5:
+                q = _words(qa["question"])
+                pick = max(candidates, key=lambda c: (len(q & c[3]), rng.random()))
+            else:
+                pick = rng.choice(candidates)
+            ctx, cs, ce = pick[:3]
+            examples.append(Example(qa["question"], ctx[cs:ce], -1, -1, header))
+    return examples
+
+
+def foreign_examples(examples: list[Example], rng: random.Random, rate: float) -> list[Example]:
+    """No-answer examples for a share ``rate`` of the answered questions: the question over a window of
+    another article, with that article's header (a question about another story, as open retrieval finds)."""
+    answered = [e for e in examples if e.start >= 0]
+    out = []
+    for example in answered:
+        if rng.random() < rate:
+            other = rng.choice(answered)
+            if other.header != example.header:
+                out.append(Example(example.question, other.window, -1, -1, other.header))
+    return out
+
+
+def tokenize(tokenizer, examples: list[Example]) -> list[tuple[list[int], list[int], int, int]]:  # noqa: ANN001
+    """Encode examples and map answer characters to token positions (0 = no answer)."""
+    out = []
+    for i in range(0, len(examples), 512):
+        chunk = examples[i : i + 512]
+        prefixes = context_prefixes(tokenizer, [e.header for e in chunk])
+        batch = encode(tokenizer, [e.question for e in chunk], [e.window for e in chunk], prefixes)
+        for row, (ex, prefix) in enumerate(zip(chunk, prefixes)):
+            n = int(batch["attention_mask"][row].sum())
+            ids = batch["input_ids"][row, :n].tolist()
+            types = batch["token_type_ids"][row, :n].tolist()
+            if ex.start < 0:
+                out.append((ids, types, 0, 0))
+                continue
+            seq = batch.sequence_ids(row)
+            offsets = batch["offset_mapping"][row].tolist()
+            start, end = ex.start + len(prefix), ex.end + len(prefix)
+            s_tok = e_tok = None
+            for t in range(n):
+                if seq[t] != 1:
+                    continue
+                a, b = offsets[t]
+                if s_tok is None and b > start:
+                    s_tok = t
+                if a < end:
+                    e_tok = t
+            if s_tok is not None and e_tok is not None and s_tok <= e_tok and offsets[e_tok][1] >= end:
+                out.append((ids, types, s_tok, e_tok))
+    return out
