@@ -17,7 +17,6 @@ maximises F1 over this mix, in which most questions are answerable, as most ques
 from __future__ import annotations
 
 import json
-import math
 import pickle
 import random
 import tempfile
@@ -198,12 +197,11 @@ def calibrate(
     threshold = min(t for t, f in by_threshold.items() if f >= max(by_threshold.values()) - THRESHOLD_TOLERANCE)
     answerable = [r for r in reads if r.golds]
     full = best_answers(answerable, scorer)
-    full_f1 = {r.question: best_score(f1_score, t, r.golds) for r, (t, _) in zip(answerable, full)}
     by_stop = {}
     for t in STOP_PROBABILITIES:
         stopped = best_answers(answerable, scorer, stop_at=t)
         by_stop[t] = 100 * float(np.mean([best_score(f1_score, text, r.golds) for r, (text, _) in zip(answerable, stopped)]))
-    whole = 100 * float(np.mean(list(full_f1.values())))
+    whole = 100 * float(np.mean([best_score(f1_score, text, r.golds) for r, (text, _) in zip(answerable, full)]))
     stop = min((t for t, f in by_stop.items() if f >= whole - STOP_F1_TOLERANCE), default=1.0)
     heldout = {"questions": {d: sum(r.domain == d for r in reads) for d in ("squad", "news")},
                "unanswerable": sum(not r.golds for r in reads),
