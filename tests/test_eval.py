@@ -99,3 +99,27 @@ def test_limit_is_a_fixed_sample() -> None:
 def test_coverage_curve() -> None:
     curve = coverage_curve([(0.9, 1.0), (0.2, 0.0), (0.5, 1.0), (0.1, 0.0)])
     assert curve == [(0.25, 1.0), (0.5, 1.0), (0.75, 2 / 3), (1.0, 0.5)]
+
+
+def test_parts_are_a_fixed_split_and_only_their_questions_are_asked(squad_file: Path) -> None:
+    from qa.squad import PARTS, part_of
+
+    counts = {name: 0 for name in PARTS}
+    for i in range(2000):
+        counts[part_of({"title": f"CNN news quiz {i}"})] += 1
+    assert 0.35 < counts["train"] / 2000 < 0.45 and 0.15 < counts["calibration"] / 2000 < 0.25
+    for name in {part_of(a) for a in SQUAD["data"]}:
+        asked = sum(len(p["qas"]) for a in SQUAD["data"] if part_of(a) == name for p in a["paragraphs"])
+        report = evaluate(squad_file, part=name)
+        assert report["questions"] == asked and report["part"] == name
+    with pytest.raises(ValueError, match="part must be one of"):
+        evaluate(squad_file, part="dev")
+
+
+def test_report_has_calibration_and_a_kept_index_counts_repeated_texts_once(tmp_path: Path) -> None:
+    repeated = tmp_path / "repeated.json"
+    repeated.write_text(json.dumps({"version": "1.1", "data": SQUAD["data"] + [dict(SQUAD["data"][1], title="Quake again")]}))
+    first = evaluate(repeated, index_dir=tmp_path / "kept")
+    assert evaluate(repeated, index_dir=tmp_path / "kept")["f1"] == first["f1"]  # reused, not "another corpus"
+    assert 0 <= first["ece"] <= 1 and sum(row["answers"] for row in first["reliability"]) == first["questions"]
+    assert first["threshold"] > 0
