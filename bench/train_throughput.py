@@ -20,23 +20,19 @@ from index.embedder import load_tokenizer
 from qa.reader import build_model
 from qa.reader_examples import article_examples, foreign_examples, tokenize
 from qa.squad import load_squad
-from qa.train_reader import collate, length_batches
+from qa.train_reader import collate, length_batches, span_loss
 
 SQUAD_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "train-v1.1.json.gz"
 
 
 def step_rate(model, optim, batches: list[list]) -> dict:  # noqa: ANN001
     """Examples and tokens per second of ``batches``' training steps (the first two warm up, untimed)."""
-    import torch
-
-    ce = torch.nn.CrossEntropyLoss()
     examples = tokens = 0
     elapsed = 0.0
     for i, batch in enumerate(batches):
         ids, mask, types, starts, ends = collate(batch)
         tick = time.perf_counter()
-        s_logits, e_logits = model(ids, mask, types)
-        loss = (ce(s_logits, starts) + ce(e_logits, ends)) / 2
+        loss = span_loss(model, ids, mask, types, starts, ends)
         optim.zero_grad()
         loss.backward()
         optim.step()

@@ -28,16 +28,7 @@ import numpy as np
 
 from qa.answer import WINDOWS, read_passages
 from qa.evaluate import Question, build_corpus, expected_calibration_error, questions_of, reliability
-from qa.ranking import (
-    ANSWER_FEATURES,
-    Reading,
-    Scorer,
-    answer_features,
-    group_answers,
-    newest_date,
-    rank_answers,
-    readings,
-)
+from qa.ranking import ANSWER_FEATURES, Reading, Scorer, featured_answers, rank_answers, readings
 from qa.reader import CONFIG_FILE, Calibration, Reader
 from qa.reader_examples import HOLDOUT_ARTICLES, article_terms, swapped_question
 from qa.retriever import retrieve
@@ -113,12 +104,9 @@ def calibration_reads(squad_path: Path, news_path: Path, reader: Reader, limit: 
 
 def _answers(read: CalibrationRead) -> list[tuple[list[float], bool]]:
     """Features of every distinct answer of a read, and whether it is right."""
-    as_of = read.as_of or date.today()
-    newest = newest_date([r.passage for r in read.found], as_of)
     return [
-        ([answer_features(read.question, group, read.found, as_of, newest)[name] for name in ANSWER_FEATURES],
-         bool(read.golds) and best_score(f1_score, group[0].text, read.golds) >= RIGHT)
-        for group in group_answers(read.found)
+        ([features[name] for name in ANSWER_FEATURES], bool(read.golds) and best_score(f1_score, group[0].text, read.golds) >= RIGHT)
+        for group, features in featured_answers(read.question, read.found, read.as_of)
     ]
 
 

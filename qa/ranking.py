@@ -209,6 +209,19 @@ def group_answers(found: list[Reading]) -> list[list[Reading]]:
     return list(groups.values())
 
 
+def featured_answers(question: str, found: list[Reading], as_of: date | None = None) -> list[tuple[list[Reading], dict[str, float]]]:
+    """The distinct answers of the reader's spans (``group_answers``), each with its ``ANSWER_FEATURES``.
+
+    Args:
+        question: The question.
+        found: The reader's spans in the retrieved windows.
+        as_of: The day the question is asked (default: today).
+    """
+    as_of = as_of or date.today()
+    newest = newest_date([r.passage for r in found], as_of)
+    return [(group, answer_features(question, group, found, as_of, newest)) for group in group_answers(found)]
+
+
 def rank_answers(question: str, found: list[Reading], scorer: Scorer, as_of: date | None = None) -> list[Span]:
     """Distinct answers, best first, each scored by calibrated probability.
 
@@ -218,11 +231,8 @@ def rank_answers(question: str, found: list[Reading], scorer: Scorer, as_of: dat
         scorer: The reader (its calibration) or a calibration.
         as_of: The day the question is asked (default: today).
     """
-    as_of = as_of or date.today()
-    newest = newest_date([r.passage for r in found], as_of)
     spans = [
-        Span(group[0].passage, group[0].start, group[0].end,
-             scorer.probability(answer_features(question, group, found, as_of, newest)), len(group))
-        for group in group_answers(found)
+        Span(group[0].passage, group[0].start, group[0].end, scorer.probability(features), len(group))
+        for group, features in featured_answers(question, found, as_of)
     ]
     return sorted(spans, key=lambda s: -s.score)

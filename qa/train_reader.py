@@ -60,6 +60,17 @@ def collate(batch: list):  # noqa: ANN202
     return ids, mask, types, starts, ends
 
 
+def span_loss(model, ids, mask, types, starts, ends):  # noqa: ANN001, ANN201
+    """The mean start/end cross-entropy of a collated batch; question and padding tokens are never a span
+    (position 0 stands for no answer)."""
+    import torch
+
+    s_logits, e_logits = model(ids, mask, types)
+    invalid = (types == 0) & (torch.arange(ids.shape[1]) > 0) | (mask == 0)
+    ce = torch.nn.functional.cross_entropy
+    return (ce(s_logits.masked_fill(invalid, -1e4), starts) + ce(e_logits.masked_fill(invalid, -1e4), ends)) / 2
+
+
 def trainable_state(model) -> dict:  # noqa: ANN001
     """The parameters training changes: everything but the frozen word embeddings."""
     return {k: v for k, v in model.state_dict().items() if not k.startswith(FROZEN_PREFIX)}
@@ -129,18 +140,13 @@ def train(args: argparse.Namespace) -> None:
         tmp.replace(ckpt_path)
 
     model.train()
-    ce = torch.nn.CrossEntropyLoss()
     last_save, seen, losses = time.time(), 0, []
     while elapsed < budget and step < len(batches):
         tick = time.time()
         ids, mask, types, starts, ends = collate(batches[step])
         for g in optim.param_groups:
             g["lr"] = lr_at(step)
-        s_logits, e_logits = model(ids, mask, types)
-        invalid = (types == 0) & (torch.arange(ids.shape[1]) > 0) | (mask == 0)
-        s_logits = s_logits.masked_fill(invalid, -1e4)
-        e_logits = e_logits.masked_fill(invalid, -1e4)
-        loss = (ce(s_logits, starts) + ce(e_logits, ends)) / 2
+        loss = span_loss(model, ids, mask, types, starts, ends)
         optim.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
