@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
+import os
 import re
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
+from datetime import date as Date
 from pathlib import Path
 
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
+# One size limit for every way text comes in (files, uploads, pasted text, the API), in MB.
+DEFAULT_MAX_MB = 5.0
+MAX_MB_VARIABLE = "QA_MAX_MB"
+# Byte-order marks and their codecs, longest first (UTF-32 LE starts like UTF-16 LE).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Control characters that have no place in stored text (tab and line breaks stay) or on a terminal line.
+_TEXT_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
 _DATE_LINE = re.compile(r"\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*")
 _HEADING = re.compile(r"#{1,6}\s+(.+)")
 TITLE_CHARS = 90
@@ -44,20 +58,72 @@ class Article:
         return self.source if self.source.startswith(("http://", "https://")) else None
 
 
+def max_bytes() -> int:
+    """The size limit of one file or article: ``$QA_MAX_MB`` megabytes, or 5."""
+    value = os.environ.get(MAX_MB_VARIABLE, "")
+    try:
+        megabytes = float(value) if value.strip() else DEFAULT_MAX_MB
+    except ValueError:
+        megabytes = DEFAULT_MAX_MB
+    return int(max(megabytes, 0.001) * 2**20)
+
+
+def megabytes(size: int) -> str:
+    """A byte count in MB, for messages."""
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 // 10 else f"{size / 2**20:.2f} MB"
+
+
+def valid_text(text: str) -> str:
+    """``text`` with lone surrogates (undecodable file-name bytes, broken input) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on one terminal line: no control characters or escape codes."""
+    return _LINE_CONTROLS.sub("\ufffd", valid_text(str(text)))
+
+
 def article_id(text: str) -> str:
     """Content hash of an article's text, white space normalised."""
     return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:16]
 
 
-def make_article(title: str, text: str, source: str, date: str | None = None) -> Article:
-    """Build an article, rejecting one without text."""
-    text = text.strip()
+def make_article(title: str, text: str, source: str, date: str | None = None, limit: int | None = None) -> Article:
+    """Build an article from its parts, cleaned and checked.
+
+    Args:
+        title: Headline; the start of the text when empty.
+        text: The article text (control characters other than line breaks and tabs are dropped).
+        source: Where it came from.
+        date: ``YYYY-MM-DD`` (a longer ISO timestamp is cut to its day), or ``None``.
+        limit: Largest text in bytes (default :func:`max_bytes`).
+
+    Raises:
+        IngestError: No text, text over the size limit, or a date that is not a real day.
+    """
+    limit = max_bytes() if limit is None else limit
+    text = _TEXT_CONTROLS.sub("", valid_text(text)).strip()
     if not text:
         raise IngestError("no text")
-    if date is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(date)[:10]):
-        raise IngestError(f"date {date!r} is not YYYY-MM-DD")
-    title = " ".join((title or "").split()) or _short_title(text)
-    return Article(article_id(text), title, text, str(date)[:10] if date else None, source)
+    size = len(text.encode())
+    if size > limit:
+        raise IngestError(f"the text is {megabytes(size)}, over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
+    title = " ".join(_LINE_CONTROLS.sub(" ", valid_text(title or "")).split()) or _short_title(text)
+    return Article(article_id(text), title, text, _day(date), valid_text(source))
+
+
+def _day(date: str | None) -> str | None:
+    """A date as ``YYYY-MM-DD``, checked to be a real day."""
+    if date is None or date == "":
+        return None
+    day = str(date)[:10]
+    try:
+        if len(day) != 10:
+            raise ValueError
+        Date.fromisoformat(day)
+    except ValueError:
+        raise IngestError(f"date {printable(str(date))[:40]!r} is not a real YYYY-MM-DD day") from None
+    return day
 
 
 def _short_title(text: str) -> str:
@@ -100,62 +166,135 @@ def parse_html(raw: str, source: str) -> Article:
     return make_article(doc.title or "", text, doc.url or source, doc.date)
 
 
-def parse_records(records: list, source: str) -> list[Article]:
-    """Parse JSON records with ``title``, ``text`` and optional ``date``, ``url``, ``source``."""
-    articles = []
-    for n, record in enumerate(records, 1):
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise IngestError(f"record {n} has no 'text' string")
-        origin = record.get("url") or record.get("source") or f"{source}#{n}"
-        try:
-            articles.append(make_article(str(record.get("title") or ""), record["text"], str(origin), record.get("date")))
-        except IngestError as exc:
-            raise IngestError(f"record {n}: {exc}") from None
-    return articles
-
-
-def read_file(path: Path) -> list[Article]:
-    """Read the articles of one file.
+def parse_record(record: object, origin: str, limit: int | None = None) -> Article:
+    """One JSON record with ``text`` and optional ``title``, ``date``, ``url`` and ``source`` strings.
 
     Raises:
-        IngestError: The file is missing, unreadable, binary, not UTF-8,
-            malformed, of an unsupported type or holds no text.
+        IngestError: The record is not an object, lacks a text string or has a field of the wrong type.
     """
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise IngestError(f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUFFIXES)}")
+    if not isinstance(record, dict):
+        raise IngestError(f"a {type(record).__name__}, not an object with a 'text' string")
+    if not isinstance(record.get("text"), str):
+        raise IngestError("no 'text' string")
+    for key in ("title", "date", "url", "source"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            raise IngestError(f"'{key}' is a {type(record[key]).__name__}, not a string")
+    where = record.get("url") or record.get("source") or origin
+    return make_article(record.get("title") or "", record["text"], where, record.get("date"), limit)
+
+
+@dataclass(frozen=True)
+class FileArticles:
+    """What one file holds: its articles, and why any of its records could not be read."""
+
+    articles: list[Article]
+    problems: list[str] = field(default_factory=list)
+
+
+def load_file(path: Path, limit: int | None = None) -> FileArticles:
+    """Read the articles of one file; a bad record of a JSON or JSONL file is a problem, the rest are read.
+
+    Args:
+        path: A .txt, .md, .html, .htm, .json or .jsonl file.
+        limit: Largest file in bytes (default :func:`max_bytes`).
+
+    Raises:
+        IngestError: The file is missing, not a regular file, too large,
+            unreadable, binary, not UTF-8/16/32 text, malformed, of an
+            unsupported type or holds no article.
+    """
+    limit = max_bytes() if limit is None else limit
     try:
-        data = path.read_bytes()
+        info = path.stat()
     except FileNotFoundError:
-        raise IngestError("no such file") from None
+        raise IngestError("no such file or folder") from None
     except OSError as exc:
         raise IngestError(f"cannot read: {exc.strerror}") from None
-    if b"\x00" in data:
-        raise IngestError("binary file")
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+        raise IngestError("not a regular file")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise IngestError(f"unsupported file type {printable(suffix) or '(none)'}; use one of {', '.join(SUFFIXES)}")
+    if info.st_size > limit:
+        raise IngestError(f"{megabytes(info.st_size)} is over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
     try:
-        raw = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise IngestError("not UTF-8 text") from None
-    source = str(path)
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise IngestError(f"cannot read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise IngestError(f"over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
+    raw = _decode(data)
+    source = valid_text(str(path))
     if suffix in (".txt", ".md"):
-        return [parse_text(raw, source)]
+        return FileArticles([parse_text(raw, source)])
     if suffix in (".html", ".htm"):
-        return [parse_html(raw, source)]
-    try:
-        if suffix == ".json":
-            loaded = json.loads(raw)
-            records = loaded if isinstance(loaded, list) else [loaded]
-        else:
-            records = [json.loads(line) for line in raw.splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise IngestError(f"malformed JSON: {exc.msg} at line {exc.lineno}") from None
-    if not records:
+        return FileArticles([parse_html(raw, source)])
+    problems: list[str] = []
+    if suffix == ".json":
+        loaded = _json(raw)
+        records = loaded if isinstance(loaded, list) else [loaded]
+        numbered = [(f"record {n}", record) for n, record in enumerate(records, 1)]
+    else:
+        numbered = []
+        for n, line in enumerate(raw.splitlines(), 1):
+            if line.strip():
+                try:
+                    numbered.append((f"line {n}", _json(line, lines=False)))
+                except IngestError as exc:
+                    problems.append(f"line {n}: {exc}")
+    if not numbered and not problems:
         raise IngestError("no records")
-    return parse_records(records, source)
+    articles = []
+    for where, record in numbered:
+        try:
+            articles.append(parse_record(record, f"{source}#{where.split()[-1]}", limit))
+        except IngestError as exc:
+            problems.append(f"{where}: {exc}")
+    if not articles:
+        raise IngestError(problems[0] + (f" (and {len(problems) - 1} more bad records)" if len(problems) > 1 else ""))
+    return FileArticles(articles, problems)
+
+
+def read_file(path: Path, limit: int | None = None) -> list[Article]:
+    """Read the articles of one file, all or none.
+
+    Raises:
+        IngestError: As :func:`load_file`, or the first bad record.
+    """
+    loaded = load_file(path, limit)
+    if loaded.problems:
+        raise IngestError(loaded.problems[0])
+    return loaded.articles
+
+
+def _decode(data: bytes) -> str:
+    """File bytes as text: UTF-8, or UTF-16/32 with a byte-order mark."""
+    codec = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError:
+        raise IngestError("binary file" if b"\x00" in data else f"not {codec.upper().replace('-SIG', '')} text") from None
+    if "\x00" in text:
+        raise IngestError("binary file")
+    return text
+
+
+def _json(raw: str, lines: bool = True) -> object:
+    """Parse JSON, with a one-line reason for anything it raises (``lines``: say the line of an error)."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}" if lines else f"column {exc.colno}"
+        raise IngestError(f"malformed JSON: {exc.msg} at {where}") from None
+    except RecursionError:
+        raise IngestError("malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise IngestError(f"malformed JSON: {str(exc).split(';')[0][:120]}") from None
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
-    """Files named directly, plus the supported files found under named folders."""
+    """Files named directly, plus the supported regular files found under named folders."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():

@@ -12,9 +12,13 @@ import os
 import re
 import sqlite3
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -28,6 +32,9 @@ DB_FILE = "index.sqlite"
 ADDED, UNCHANGED, NO_SENTENCES = "added", "unchanged", "no sentences"
 PROGRESS_FROM = 500  # sentences; show a progress bar on longer embedding runs
 WINDOW_RADIUS = 1  # neighbours each side of a sentence in its window
+BUSY_TIMEOUT_S = 120  # how long a write waits for another process's write to commit
+CACHED_TEXTS = 256  # article texts kept in memory for answering
+T = TypeVar("T")
 _TERM = re.compile(r"\w+")
 _STOPWORDS = frozenset(
     "a an and are as at be been but by did do does for from had has have he her his how i in is it its many "
@@ -43,14 +50,31 @@ CREATE TABLE IF NOT EXISTS sentences(
     id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
     position INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS sentences_by_article ON sentences(article_id, position);
--- BM25 over each sentence's window (the sentence and its neighbours), keyed by sentence id:
--- a question's words are often spread over neighbouring sentences.
-CREATE VIRTUAL TABLE IF NOT EXISTS window_fts USING fts5(text, tokenize='porter unicode61');
 """
+# BM25 over each sentence's window (the sentence and its neighbours), keyed by sentence id:
+# a question's words are often spread over neighbouring sentences.
+_FTS_TABLE = "CREATE VIRTUAL TABLE IF NOT EXISTS window_fts USING fts5(text, tokenize='porter unicode61')"
+_SCHEMA += _FTS_TABLE + ";"
 
 
-class IndexMismatchError(RuntimeError):
+class CorpusError(RuntimeError):
+    """The index cannot be used as asked; the message is one line that says what to do."""
+
+
+class IndexMismatchError(CorpusError):
     """The index on disk was built with another embedding model or dimension."""
+
+
+class IndexDamagedError(CorpusError):
+    """A file of the index is missing or cannot be read."""
+
+
+class IndexReadOnlyError(CorpusError):
+    """A write was asked of an index on a read-only folder or file system."""
+
+
+class IndexWriteError(CorpusError):
+    """A write failed (disk full, I/O error); the index is as it was before it."""
 
 
 @dataclass(frozen=True)
@@ -93,30 +117,80 @@ def _embed_sentences(split: list[tuple[Article, list[Sentence]]], progress: bool
 
 
 class Corpus:
-    """The articles of one index folder, their sentences and sentence vectors."""
+    """The articles of one index folder, their sentences and sentence vectors.
 
-    def __init__(self, directory: Path | str | None = None, check_model: bool = True) -> None:
+    Several processes may open one folder. SQLite's write lock serialises their
+    writes, and each write starts from the generation committed last, so no
+    writer loses another's vectors; readers pick up new generations in
+    :meth:`refresh`. The previous generation's FAISS file is kept one write
+    longer so a reader that has just read the generation number can still open
+    its file.
+    """
+
+    def __init__(self, directory: Path | str | None = None, check_model: bool = True, read_only: bool | None = None) -> None:
+        """Open (or create) the index in ``directory``.
+
+        Args:
+            directory: The index folder (default ``$QA_INDEX_DIR`` or ``data/index``).
+            check_model: Refuse an index built with another embedding model.
+            read_only: Open for searching only (default: when the folder is not writable).
+
+        Raises:
+            CorpusError: The folder is a file, cannot be created, or its database is damaged.
+        """
         self.directory = Path(directory) if directory is not None else default_dir()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise CorpusError(f"the index folder {self.directory} is a file, not a folder")
+        self.read_only = read_only if read_only is not None else self.directory.is_dir() and not _writable(self.directory)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.directory / DB_FILE, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
-        self._texts: dict[str, str] = {}
-        meta = self._meta()
-        if not meta:
-            self._db.executemany(
-                "INSERT INTO meta VALUES (?, ?)",
-                [("model", MODEL_NAME), ("dimension", str(DIMENSION)), ("generation", "0")],
-            )
+        self._texts: OrderedDict[str, str] = OrderedDict()
+        self.damage: str | None = None
+        self._db = self._connect()
+        with self._sql():
             meta = self._meta()
+            if not meta:
+                self._db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [("model", MODEL_NAME), ("dimension", str(DIMENSION)), ("generation", "0")],
+                )
+                meta = self._meta()
         if check_model and (meta["model"] != MODEL_NAME or int(meta["dimension"]) != DIMENSION):
             raise IndexMismatchError(
                 f"index in {self.directory} was built with {meta['model']} ({meta['dimension']} dimensions), "
                 f"this version embeds with {MODEL_NAME} ({DIMENSION}); run `qa index rebuild`"
             )
-        self._load_vectors()
+        with self._sql():
+            self._load_vectors()
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.directory / DB_FILE
+        try:
+            if self.read_only:
+                if not path.is_file():
+                    raise CorpusError(f"there is no index in {self.directory}, and the folder is read-only")
+                # immutable: no -shm/-wal file is written or needed, so a read-only file system can be searched
+                db = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False,
+                                     isolation_level=None)
+            else:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+            db.execute("PRAGMA foreign_keys=ON")
+            return db
+        except OSError as exc:
+            raise CorpusError(f"cannot open the index folder {self.directory}: {exc.strerror or exc}") from None
+        except sqlite3.Error as exc:
+            raise _sql_error(exc, path) from None
+
+    @contextmanager
+    def _sql(self) -> Iterator[None]:
+        """Hold the connection's lock and turn SQLite errors into one-line ``CorpusError``s."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise _sql_error(exc, self.directory / DB_FILE) from None
 
     # -- reading -------------------------------------------------------------
 
@@ -127,39 +201,98 @@ class Corpus:
         return self.directory / f"vectors.{generation}.faiss"
 
     def _load_vectors(self) -> None:
-        self.generation = int(self._meta()["generation"])
-        path = self._vector_path(self.generation)
-        if path.exists():
-            self.vectors = VectorIndex.load(path)
-            if self.vectors.dimension != DIMENSION:
-                raise IndexMismatchError(f"{path} holds {self.vectors.dimension}-dimension vectors; run `qa index rebuild`")
-        else:
-            self.vectors = VectorIndex(DIMENSION)
+        """Load the vectors of the committed generation; a missing or unreadable file is recorded in ``damage``."""
+        generation = int(self._meta()["generation"])
+        while True:
+            path = self._vector_path(generation)
+            try:
+                vectors = VectorIndex.load(path) if generation else VectorIndex(DIMENSION)
+                damage = None if vectors.dimension == DIMENSION else f"{path.name} holds {vectors.dimension}-dimension vectors"
+                break
+            except FileNotFoundError:
+                # Two writes may have committed since the generation was read; read it again.
+                latest = int(self._meta()["generation"])
+                if latest != generation:
+                    generation = latest
+                    continue
+                vectors, damage = VectorIndex(DIMENSION), f"{path.name} is missing"
+                break
+            except RuntimeError as exc:
+                vectors, damage = VectorIndex(DIMENSION), f"{path.name} cannot be read ({_first_line(exc)})"
+                break
+        self.generation, self.vectors, self.damage = generation, vectors, damage
         self._texts.clear()
 
     def refresh(self) -> None:
         """Reload the vectors when another process has written the index."""
-        with self._lock:
+        with self._sql():
             if int(self._meta()["generation"]) != self.generation:
                 self._load_vectors()
 
     def stats(self) -> dict:
-        """Counts of articles and sentences, with the model and FAISS index in use."""
-        with self._lock:
+        """Counts of articles, sentences and vectors, with the model and FAISS index in use.
+
+        A ``warning`` entry says when the counts disagree or the vectors are damaged.
+        """
+        with self._sql():
             articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
             sentences = self._db.execute("SELECT count(*) FROM sentences").fetchone()[0]
-        return {
+            vectors = len(self.vectors)
+        stats = {
             "articles": articles,
             "sentences": sentences,
-            "vectors": len(self.vectors),
+            "vectors": vectors,
             "model": MODEL_NAME,
             "faiss_index": self.vectors.factory,
             "directory": str(self.directory),
         }
+        if self.damage:
+            stats["warning"] = f"{self.damage}; run `qa index rebuild`"
+        elif vectors != sentences:
+            stats["warning"] = f"{sentences} sentences but {vectors} vectors; run `qa index check`"
+        return stats
+
+    def check(self) -> list[str]:
+        """Compare SQLite, its full-text index and FAISS; what is wrong, or nothing when they agree."""
+        with self._sql():
+            self._db.execute("BEGIN")  # one snapshot of the database for the whole check
+            try:
+                self._load_vectors()
+                problems = [] if self.damage is None else [self.damage]
+                integrity = [row[0] for row in self._db.execute("PRAGMA quick_check")]
+                if integrity != ["ok"]:
+                    problems.append(f"database: {'; '.join(integrity[:3])}")
+                meta = self._meta()
+                if meta["model"] != MODEL_NAME or int(meta["dimension"]) != DIMENSION:
+                    problems.append(f"built with {meta['model']}, this version embeds with {MODEL_NAME}")
+                sentences = {row[0] for row in self._db.execute("SELECT id FROM sentences")}
+                try:
+                    windows_ = {row[0] for row in self._db.execute("SELECT rowid FROM window_fts")}
+                except sqlite3.DatabaseError as exc:
+                    windows_ = sentences
+                    problems.append(f"full-text index: {exc}")
+                empty = self._db.execute(
+                    "SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM sentences s WHERE s.article_id = a.id)"
+                ).fetchone()[0]
+            finally:
+                self._db.execute("COMMIT")
+        vector_ids = self.vectors.ids()
+        vectors = set(vector_ids.tolist())
+        for count, what in (
+            (len(sentences - vectors), "sentences have no vector"),
+            (len(vectors - sentences), "vectors belong to no sentence"),
+            (len(vector_ids) - len(vectors), "vectors are duplicates"),
+            (len(sentences - windows_), "sentences are missing from the full-text index"),
+            (len(windows_ - sentences), "full-text entries belong to no sentence"),
+            (empty, "articles have no sentences"),
+        ):
+            if count:
+                problems.append(f"{count} {what}")
+        return problems
 
     def list_articles(self) -> list[ArticleInfo]:
         """All indexed articles, oldest first."""
-        with self._lock:
+        with self._sql():
             rows = self._db.execute(
                 "SELECT a.id, a.title, a.date, a.source, count(s.id) FROM articles a "
                 "LEFT JOIN sentences s ON s.article_id = a.id GROUP BY a.id ORDER BY a.added, a.rowid"
@@ -168,19 +301,23 @@ class Corpus:
 
     def article(self, article_id: str) -> Article | None:
         """The article with this id, or ``None``."""
-        with self._lock:
+        with self._sql():
             row = self._db.execute(
                 "SELECT id, title, text, date, source FROM articles WHERE id = ?", (article_id,)
             ).fetchone()
         return Article(*row) if row else None
 
     def article_text(self, article_id: str) -> str:
-        """An article's text, cached for the hot path of answering."""
-        text = self._texts.get(article_id)
-        if text is None:
-            with self._lock:
+        """An article's text, cached (the most recent few) for the hot path of answering."""
+        with self._sql():
+            text = self._texts.get(article_id)
+            if text is None:
                 text = self._db.execute("SELECT text FROM articles WHERE id = ?", (article_id,)).fetchone()[0]
-            self._texts[article_id] = text
+                self._texts[article_id] = text
+                if len(self._texts) > CACHED_TEXTS:
+                    self._texts.popitem(last=False)
+            else:
+                self._texts.move_to_end(article_id)
         return text
 
     def sentence_rows(self, ids: list[int]) -> dict[int, SentenceRow]:
@@ -188,7 +325,7 @@ class Corpus:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        with self._lock:
+        with self._sql():
             rows = self._db.execute(
                 f"SELECT id, article_id, position, start, end FROM sentences WHERE id IN ({marks})", ids
             ).fetchall()
@@ -196,7 +333,7 @@ class Corpus:
 
     def neighbours(self, row: SentenceRow, radius: int) -> list[SentenceRow]:
         """The sentences within ``radius`` positions of ``row`` in its article, in order."""
-        with self._lock:
+        with self._sql():
             rows = self._db.execute(
                 "SELECT id, article_id, position, start, end FROM sentences "
                 "WHERE article_id = ? AND position BETWEEN ? AND ? ORDER BY position",
@@ -206,7 +343,7 @@ class Corpus:
 
     def article_sentences(self, article_id: str) -> list[SentenceRow]:
         """All sentences of an article, in order."""
-        with self._lock:
+        with self._sql():
             rows = self._db.execute(
                 "SELECT id, article_id, position, start, end FROM sentences WHERE article_id = ? ORDER BY position",
                 (article_id,),
@@ -214,8 +351,14 @@ class Corpus:
         return [SentenceRow(*r) for r in rows]
 
     def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Sentence ids nearest to a unit query vector, best first."""
+        """Sentence ids nearest to a unit query vector, best first.
+
+        Raises:
+            IndexDamagedError: The vectors file is missing or unreadable.
+        """
         with self._lock:
+            if self.damage:
+                raise IndexDamagedError(f"the index's {self.damage}; run `qa index rebuild`")
             if not len(self.vectors):
                 return []
             scores, ids = self.vectors.search(query_vector.reshape(1, -1), k)
@@ -226,7 +369,7 @@ class Corpus:
         query = fts_query(question)
         if not query:
             return []
-        with self._lock:
+        with self._sql():
             rows = self._db.execute(
                 "SELECT rowid, bm25(window_fts) AS rank FROM window_fts WHERE window_fts MATCH ? "
                 "ORDER BY rank LIMIT ?",
@@ -236,61 +379,133 @@ class Corpus:
 
     # -- writing -------------------------------------------------------------
 
-    def _write(self, change) -> None:  # noqa: ANN001
-        """Run ``change(next_vectors)`` inside one transaction and commit it with a new FAISS file."""
+    def _write(self, change: Callable[[], T], replaces_vectors: bool = False) -> T:
+        """Run ``change()`` in one transaction and commit it with a new FAISS file.
+
+        The transaction takes SQLite's write lock first, then starts from the
+        generation committed last (another process may have written since this
+        one loaded), so concurrent writers never save over each other's vectors.
+
+        Args:
+            change: Changes the database and ``self.vectors``; its result is returned.
+            replaces_vectors: ``change`` builds the vectors anew (a rebuild), so
+                damaged vectors on disk do not stop it.
+
+        Raises:
+            IndexReadOnlyError: The index was opened read-only.
+            IndexDamagedError: The vectors on disk are damaged and ``change`` would keep them.
+            IndexWriteError: The disk is full or another I/O error; nothing was changed.
+        """
+        if self.read_only:
+            raise IndexReadOnlyError(f"the index in {self.directory} is read-only; it can be searched but not changed")
         with self._lock:
-            next_generation = self.generation + 1
-            new_path = self._vector_path(next_generation)
-            self._db.execute("BEGIN IMMEDIATE")
+            new_path: Path | None = None
             try:
-                change()
+                self._db.execute("BEGIN IMMEDIATE")
+                if int(self._meta()["generation"]) != self.generation or self.damage:
+                    self._load_vectors()
+                if self.damage and not replaces_vectors:
+                    raise IndexDamagedError(f"the index's {self.damage}; run `qa index rebuild`")
+                new_path = self._vector_path(self.generation + 1)
+                result = change()
                 self.vectors.save(new_path)
-                self._db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(next_generation),))
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(self.generation + 1),))
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                new_path.unlink(missing_ok=True)
-                self._load_vectors()
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                if new_path is not None:  # never a committed generation: the write lock was held since BEGIN
+                    new_path.unlink(missing_ok=True)
+                with suppress(Exception):
+                    self._load_vectors()
+                if isinstance(exc, sqlite3.Error):
+                    raise _sql_error(exc, self.directory / DB_FILE) from None
+                if isinstance(exc, OSError):
+                    raise IndexWriteError(f"cannot write the index in {self.directory}: {exc.strerror or exc}; "
+                                          "it is unchanged") from None
                 raise
-            old_path = self._vector_path(self.generation)
-            self.generation = next_generation
-            old_path.unlink(missing_ok=True)
+            self.generation += 1
+            self.damage = None
+            self._remove_old_files()
+            return result
+
+    def _remove_old_files(self) -> None:
+        """Delete FAISS files older than the previous generation, and temporary files a crash left."""
+        for path in self.directory.glob("vectors.*.faiss*"):
+            parts = path.name.split(".")
+            if len(parts) < 3 or not parts[1].isdigit():
+                continue
+            generation, temporary = int(parts[1]), path.suffix == ".tmp"
+            # a writer that started after this commit writes generation + 1 only
+            if generation < self.generation - 1 or (temporary and generation <= self.generation):
+                path.unlink(missing_ok=True)
+
+    def _known(self, ids: list[str]) -> set[str]:
+        """Which of these article ids are indexed."""
+        known: set[str] = set()
+        for at in range(0, len(ids), 500):
+            chunk = ids[at : at + 500]
+            marks = ",".join("?" * len(chunk))
+            known |= {row[0] for row in self._db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)}
+        return known
 
     def add(self, articles: list[Article], progress: bool = False) -> list[tuple[Article, str]]:
         """Index new articles; ones already indexed (same content hash) are left alone.
+
+        Articles another process indexes while these are embedded count as
+        already indexed.
 
         Returns:
             Each article with its status: ``ADDED``, ``UNCHANGED`` (already
             indexed) or ``NO_SENTENCES`` (nothing to index, skipped).
         """
-        with self._lock:
-            known = {row[0] for row in self._db.execute("SELECT id FROM articles")}
-        result, split = [], []
+        if self.read_only:
+            raise IndexReadOnlyError(f"the index in {self.directory} is read-only; it can be searched but not changed")
+        with self._sql():
+            known = self._known([a.id for a in articles])
+        statuses, split = [], []
         for article in articles:
             if article.id in known:
-                result.append((article, UNCHANGED))
+                statuses.append(UNCHANGED)
                 continue
             sentences = split_sentences(article.text)
             if not sentences:
-                result.append((article, NO_SENTENCES))
+                statuses.append(NO_SENTENCES)
                 continue
             known.add(article.id)
             split.append((article, sentences))
-            result.append((article, ADDED))
+            statuses.append(ADDED)
+        added: set[str] = set()
         if split:
             vectors = _embed_sentences(split, progress)
-            self._write(lambda: self._insert(split, vectors))
-        return result
 
-    def _insert(self, split: list[tuple[Article, list[Sentence]]], vectors: np.ndarray) -> None:
+            def change() -> set[str]:
+                already = self._known([a.id for a, _ in split])
+                rows = np.cumsum([0] + [len(s) for _, s in split])
+                keep = [i for i, (a, _) in enumerate(split) if a.id not in already]
+                self._insert_articles([split[i][0] for i in keep])
+                self._insert_sentences([split[i] for i in keep],
+                                       np.concatenate([vectors[rows[i] : rows[i + 1]] for i in keep]) if keep else vectors[:0])
+                return {split[i][0].id for i in keep}
+
+            added = self._write(change)
+        return [
+            (article, UNCHANGED if status == ADDED and article.id not in added else status)
+            for article, status in zip(articles, statuses)
+        ]
+
+    def _insert_articles(self, articles: list[Article]) -> None:
         added = datetime.now(timezone.utc).isoformat()
+        self._db.executemany(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)",
+            [(a.id, a.title, a.date, a.source, a.text, added) for a in articles],
+        )
+
+    def _insert_sentences(self, split: list[tuple[Article, list[Sentence]]], vectors: np.ndarray) -> None:
         ids, window_texts = [], []
         for article, sentences in split:
             window_texts += [article.text[w.start : w.end] for w in windows(sentences, WINDOW_RADIUS)]
-            self._db.execute(
-                "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)",
-                (article.id, article.title, article.date, article.source, article.text, added),
-            )
             for position, s in enumerate(sentences):
                 cursor = self._db.execute(
                     "INSERT INTO sentences(article_id, position, start, end) VALUES (?, ?, ?, ?)",
@@ -298,47 +513,121 @@ class Corpus:
                 )
                 ids.append(cursor.lastrowid)
         self._db.executemany("INSERT INTO window_fts(rowid, text) VALUES (?, ?)", zip(ids, window_texts))
-        self.vectors.add(np.array(ids, dtype=np.int64), vectors)
+        if ids:
+            self.vectors.add(np.array(ids, dtype=np.int64), vectors)
 
     def remove(self, article_id: str) -> ArticleInfo | None:
         """Remove an article and its sentences; returns what was removed, or ``None``."""
-        with self._lock:
-            info = next((a for a in self.list_articles() if a.id == article_id), None)
-            if info is None:
+
+        def change() -> ArticleInfo | None:
+            row = self._db.execute(
+                "SELECT a.id, a.title, a.date, a.source, count(s.id) FROM articles a "
+                "LEFT JOIN sentences s ON s.article_id = a.id WHERE a.id = ? GROUP BY a.id",
+                (article_id,),
+            ).fetchone()
+            if row is None:
                 return None
-            ids = [r.id for r in self.article_sentences(article_id)]
+            ids = [r[0] for r in self._db.execute("SELECT id FROM sentences WHERE article_id = ?", (article_id,))]
+            self._db.executemany("DELETE FROM window_fts WHERE rowid = ?", [(i,) for i in ids])
+            self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+            self.vectors.remove(np.array(ids, dtype=np.int64))
+            return ArticleInfo(*row)
 
-            def change() -> None:
-                self._db.executemany("DELETE FROM window_fts WHERE rowid = ?", [(i,) for i in ids])
-                self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
-                self.vectors.remove(np.array(ids, dtype=np.int64))
-
-            self._write(change)
-            self._texts.pop(article_id, None)
-        return info
+        with self._sql():
+            if self._db.execute("SELECT 1 FROM articles WHERE id = ?", (article_id,)).fetchone() is None:
+                return None
+        return self._write(change)
 
     def rebuild(self, progress: bool = False) -> dict:
-        """Re-split and re-embed every stored article with the current model."""
-        with self._lock:
-            rows = self._db.execute("SELECT id, title, text, date, source FROM articles ORDER BY added, rowid").fetchall()
-            articles = [Article(*row) for row in rows]
-            split = [(article, split_sentences(article.text)) for article in articles]
-            vectors = _embed_sentences(split, progress)
+        """Re-split and re-embed every stored article with the current model.
 
-            def change() -> None:
-                self._db.execute("DELETE FROM window_fts")
-                self._db.execute("DELETE FROM articles")
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                    [("model", MODEL_NAME), ("dimension", str(DIMENSION))],
-                )
-                self.vectors = VectorIndex(DIMENSION)
-                self._insert(split, vectors)
+        Works from the database alone: the FAISS files may be missing or
+        damaged, and the full-text index is made anew. Articles other processes
+        add or remove meanwhile are taken into account.
+        """
+        if self.read_only:
+            raise IndexReadOnlyError(f"the index in {self.directory} is read-only; it can be searched but not changed")
+        with self._sql():
+            articles = self._articles()
+        split = [(article, split_sentences(article.text)) for article in articles]
+        vectors = _embed_sentences(split, progress)
 
-            self._write(change)
+        def change() -> None:
+            current = {a.id: a for a in self._articles()}
+            rows = np.cumsum([0] + [len(s) for _, s in split])
+            keep = [i for i, (a, _) in enumerate(split) if a.id in current]
+            fresh = [(a, split_sentences(a.text)) for a in current.values() if a.id not in {x.id for x, _ in split}]
+            all_split = [split[i] for i in keep] + fresh
+            all_vectors = np.concatenate(
+                [vectors[rows[i] : rows[i + 1]] for i in keep] + [_embed_sentences(fresh, False)]
+            )
+            self._db.execute("DELETE FROM sentences")
+            # made anew rather than emptied, so a damaged full-text index is repaired too
+            self._db.execute("DROP TABLE IF EXISTS window_fts")
+            self._db.execute(_FTS_TABLE)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [("model", MODEL_NAME), ("dimension", str(DIMENSION))],
+            )
+            self.vectors = VectorIndex(DIMENSION)
+            self._insert_sentences([(a, s) for a, s in all_split if s], all_vectors)
+
+        self._write(change, replaces_vectors=True)
+        with self._sql():
             self._texts.clear()
         return self.stats()
+
+    def _articles(self) -> list[Article]:
+        rows = self._db.execute("SELECT id, title, text, date, source FROM articles ORDER BY added, rowid").fetchall()
+        return [Article(*row) for row in rows]
 
     def close(self) -> None:
         """Close the database connection."""
         self._db.close()
+
+
+def set_aside(directory: Path) -> Path | None:
+    """Rename an index folder out of the way (``NAME.old-YYYYmmddTHHMMSS``) so a new one can be built.
+
+    Returns:
+        Where the old folder is now, or ``None`` when there was none (or it was empty).
+    """
+    if not directory.exists() or (directory.is_dir() and not any(directory.iterdir())):
+        return None
+    target = directory.with_name(f"{directory.name}.old-{datetime.now().strftime('%Y%m%dT%H%M%S')}")
+    try:
+        directory.rename(target)
+    except OSError as exc:
+        raise CorpusError(f"cannot move {directory} aside: {exc.strerror or exc}") from None
+    return target
+
+
+def _writable(directory: Path) -> bool:
+    """Whether files can be written in ``directory`` (``access`` also says no on a read-only file system)."""
+    database = directory / DB_FILE
+    return os.access(directory, os.W_OK) and (not database.exists() or os.access(database, os.W_OK))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1][:200] if text else type(exc).__name__
+
+
+def _sql_error(exc: sqlite3.Error, path: Path) -> CorpusError:
+    """A one-line error for what SQLite raised on the index database at ``path``."""
+    message = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+        return IndexWriteError(f"the index in {path.parent} is busy with another write (waited {BUSY_TIMEOUT_S} s); "
+                               "try again")
+    if "full" in message:
+        return IndexWriteError(f"cannot write the index in {path.parent}: the disk is full; it is unchanged")
+    if "readonly" in message or "read-only" in message:
+        return IndexReadOnlyError(f"the index in {path.parent} is read-only; it can be searched but not changed")
+    if isinstance(exc, sqlite3.IntegrityError):
+        return IndexWriteError(f"cannot write the index in {path.parent}: {message}; it is unchanged")
+    if isinstance(exc, sqlite3.OperationalError) and ("disk I/O" in message or "unable to open" in message):
+        return IndexWriteError(f"cannot use the index database {path}: {message}")
+    return IndexDamagedError(
+        f"the index database {path} is damaged ({message}); move the folder aside and index the articles again, "
+        f"or run `qa index rebuild --from PATH...` with the article files"
+    )

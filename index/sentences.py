@@ -18,6 +18,10 @@ _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\s*\n\s*\n|\s*$)", re.S)
 # A dateline: an upper-case place name ending in a full stop ("LONDON.", "NEW YORK.").
 _WORDY = re.compile(r"\w")
 _DATELINE = re.compile(r"[A-Z][A-Z .'-]*[A-Z]\.")
+# Longer "sentences" (a table, a run-on paste) are cut at white space into pieces of at most this
+# many characters, so one giant sentence cannot make every answer that retrieves it slow and huge.
+MAX_SENTENCE_CHARS = 1500
+_LAST_SPACE = re.compile(r".*\s", re.S)
 
 
 class Sentence(NamedTuple):
@@ -58,10 +62,24 @@ def split_sentences(text: str) -> list[Sentence]:
             elif _DATELINE.fullmatch(piece):
                 pending = start
                 continue
-            sentences.append(Sentence(para.start + start, para.start + end))
+            sentences += _capped(text, Sentence(para.start + start, para.start + end))
         if pending is not None:
-            sentences.append(Sentence(para.start + pending, para.end))
+            sentences += _capped(text, Sentence(para.start + pending, para.end))
     return sentences
+
+
+def _capped(text: str, sentence: Sentence) -> list[Sentence]:
+    """``sentence`` cut at white space into pieces of at most ``MAX_SENTENCE_CHARS``."""
+    pieces = []
+    start, end = sentence
+    while end - start > MAX_SENTENCE_CHARS:
+        space = _LAST_SPACE.match(text, start, start + MAX_SENTENCE_CHARS)
+        cut = space.end() if space and space.end() > start + MAX_SENTENCE_CHARS // 2 else start + MAX_SENTENCE_CHARS
+        piece = text[start:cut].rstrip()
+        pieces.append(Sentence(start, start + len(piece)))
+        start = cut + len(text[cut:end]) - len(text[cut:end].lstrip())
+    pieces.append(Sentence(start, end))
+    return pieces
 
 
 def windows(sentences: list[Sentence], radius: int = 1) -> list[Sentence]:

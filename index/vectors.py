@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -40,8 +41,12 @@ class VectorIndex:
         """The factory string of the current index."""
         return factory_for(0) if isinstance(faiss.downcast_index(self.index.index), faiss.IndexFlat) else factory_for(HNSW_FROM)
 
+    def ids(self) -> np.ndarray:
+        """The ids of the stored vectors, in storage order."""
+        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+
     def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        ids = self.ids()
         return ids, self.index.reconstruct_n(0, len(ids)) if len(ids) else np.zeros((0, self.dimension), np.float32)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -72,15 +77,33 @@ class VectorIndex:
         return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, max(len(self), 1)))
 
     def save(self, path: Path) -> None:
-        """Write the index to ``path`` atomically (temporary file, fsync, rename)."""
+        """Write the index to ``path`` atomically (temporary file, fsync, rename).
+
+        Raises:
+            OSError: The write failed (a full disk); no temporary file is left.
+        """
         tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            try:
+                faiss.write_index(self.index, str(tmp))
+            except RuntimeError as exc:  # FAISS reports a failed fwrite as a RuntimeError
+                raise OSError(errno.EIO, f"writing {tmp.name} failed: {str(exc).strip().splitlines()[-1]}") from None
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: Path) -> "VectorIndex":
-        """Read an index written by :meth:`save`."""
+        """Read an index written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: There is no file at ``path``.
+            RuntimeError: The file is not a readable FAISS index.
+        """
+        if not path.is_file():
+            raise FileNotFoundError(path)
         index = faiss.read_index(str(path))
         return cls(index.d, index)

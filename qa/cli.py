@@ -27,21 +27,42 @@ def confidence(value: str) -> float:
     return number
 
 
+def megabytes(value: str) -> float:
+    """An argparse type: a positive size in MB."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive size")
+    return number
+
+
 def _corpus(args: argparse.Namespace, check_model: bool = True):  # noqa: ANN202
     from index.corpus import Corpus
 
     return Corpus(args.index, check_model=check_model)
 
 
-def cmd_index_add(args: argparse.Namespace) -> int:
+def _limit(args: argparse.Namespace) -> int | None:
+    return None if args.max_mb is None else int(args.max_mb * 2**20)
+
+
+def _add_paths(corpus, paths: list[str], limit: int | None) -> list:  # noqa: ANN001
+    """Add files and folders to ``corpus``, printing one line per file or article."""
     from index.articles import expand_paths
     from index.ingest import add_files
 
-    corpus = _corpus(args)
-    files = [(path, str(path)) for path in expand_paths([Path(p) for p in args.paths])]
-    outcomes = add_files(corpus, files, progress_bar=True)
+    files = [(path, str(path)) for path in expand_paths([Path(p) for p in paths])]
+    outcomes = add_files(corpus, files, limit, progress_bar=True)
     for outcome in outcomes:
         print(outcome.line(), file=sys.stderr if outcome.status == "error" else sys.stdout)
+    return outcomes
+
+
+def cmd_index_add(args: argparse.Namespace) -> int:
+    corpus = _corpus(args)
+    outcomes = _add_paths(corpus, args.paths, _limit(args))
     added = sum(o.status == "added" for o in outcomes)
     stats = corpus.stats()
     print(
@@ -61,13 +82,42 @@ def cmd_index_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_index_rebuild(args: argparse.Namespace) -> int:
+    if args.sources:
+        from index.corpus import Corpus, default_dir, set_aside
+
+        directory = Path(args.index) if args.index else default_dir()
+        old = set_aside(directory)
+        if old:
+            print(f"the old index is kept in {old}")
+        corpus = Corpus(directory)
+        outcomes = _add_paths(corpus, args.sources, _limit(args))
+        stats = corpus.stats()
+        print(f"rebuilt from files: {stats['articles']} articles, {stats['sentences']} sentences")
+        return 1 if any(o.status == "error" for o in outcomes) else 0
     stats = _corpus(args, check_model=False).rebuild(progress=True)
     print(f"rebuilt: {stats['articles']} articles, {stats['sentences']} sentences")
     return 0
 
 
+def cmd_index_check(args: argparse.Namespace) -> int:
+    corpus = _corpus(args, check_model=False)
+    problems = corpus.check()
+    stats = corpus.stats()
+    counts = f"{stats['articles']} articles, {stats['sentences']} sentences, {stats['vectors']} vectors"
+    if not problems:
+        print(f"ok: {counts}")
+        return 0
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    print(f"the index does not agree with itself ({counts}); `qa index rebuild` rebuilds it from its articles",
+          file=sys.stderr)
+    return 1
+
+
 def cmd_index_list(args: argparse.Namespace) -> int:
     from dataclasses import asdict
+
+    from index.articles import printable
 
     articles = _corpus(args).list_articles()
     if args.json:
@@ -75,13 +125,15 @@ def cmd_index_list(args: argparse.Namespace) -> int:
     elif not articles:
         print("no articles indexed yet")
     for a in [] if args.json else articles:
-        print(f"{a.id}  {a.date or '----------'}  {a.sentences:5d} sentences  {a.title}")
+        print(printable(f"{a.id}  {a.date or '----------'}  {a.sentences:5d} sentences  {a.title}"))
     return 0
 
 
 def cmd_index_stats(args: argparse.Namespace) -> int:
     stats = _corpus(args).stats()
-    print(json.dumps(stats) if args.json else "\n".join(f"{k}: {v}" for k, v in stats.items()))
+    print(json.dumps(stats) if args.json else "\n".join(f"{k}: {v}" for k, v in stats.items() if k != "warning"))
+    if "warning" in stats:
+        print(f"warning: {stats['warning']}", file=sys.stderr)
     return 0
 
 
@@ -154,9 +206,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ui.app import serve
+    from ui.server import is_loopback, serve
 
-    serve(host=args.host, port=args.port, index_dir=args.index, min_confidence=args.min_confidence)
+    login = args.auth or os.environ.get("QA_AUTH")
+    if login is not None and (":" not in login or not login.split(":", 1)[0] or not login.split(":", 1)[1]):
+        raise CliError("--auth (or $QA_AUTH) must be USER:PASSWORD")
+    auth = tuple(login.split(":", 1)) if login else None
+    if not is_loopback(args.host) and auth is None and not args.insecure_no_auth:
+        raise CliError(f"refusing to serve on {args.host} without a login: anyone who can reach it could change the "
+                       "index; pass --auth USER:PASSWORD (or set $QA_AUTH), or --insecure-no-auth")
+    serve(host=args.host, port=args.port, index_dir=args.index, min_confidence=args.min_confidence, auth=auth,
+          read_only=args.read_only, extra_hosts=args.allowed_host, limit=_limit(args))
     return 0
 
 
@@ -182,14 +242,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = sub.add_parser("index", help="build and inspect the index", parents=[common])
     isub = index.add_subparsers(dest="index_command", required=True)
-    p = isub.add_parser("add", help="index .txt/.md/.html/.json/.jsonl files and folders", parents=[common])
+    size = argparse.ArgumentParser(add_help=False)
+    size.add_argument("--max-mb", type=megabytes, metavar="MB",
+                      help="largest file or article to read (default: $QA_MAX_MB or 5)")
+    p = isub.add_parser("add", help="index .txt/.md/.html/.json/.jsonl files and folders", parents=[common, size])
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.set_defaults(func=cmd_index_add)
     p = isub.add_parser("remove", help="remove an article by id", parents=[common])
     p.add_argument("id")
     p.set_defaults(func=cmd_index_remove)
-    p = isub.add_parser("rebuild", help="re-embed every stored article", parents=[common])
+    p = isub.add_parser("rebuild", help="re-embed every stored article, or index files anew with --from",
+                        parents=[common, size])
+    p.add_argument("--from", dest="sources", nargs="+", metavar="PATH",
+                   help="set the index folder aside (kept, renamed) and build a new index from these files and folders")
     p.set_defaults(func=cmd_index_rebuild)
+    p = isub.add_parser("check", help="check that the database, full-text index and vectors agree", parents=[common])
+    p.set_defaults(func=cmd_index_check)
     for name, func, text in (("list", cmd_index_list, "list indexed articles"),
                              ("stats", cmd_index_stats, "article and sentence counts")):
         p = isub.add_parser(name, help=text, parents=[common])
@@ -216,9 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ask only the questions of this fixed part of the file's articles (all stay indexed)")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("serve", help="start the web chat", parents=[common, strictness])
-    p.add_argument("--host", default="127.0.0.1")
+    p = sub.add_parser("serve", help="start the web chat", parents=[common, strictness, size])
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (default: $QA_AUTH; needed beyond 127.0.0.1)")
+    p.add_argument("--insecure-no-auth", action="store_true", help="serve beyond 127.0.0.1 without a login")
+    p.add_argument("--read-only", action="store_true", help="no adding or removing articles from the web")
+    p.add_argument("--allowed-host", action="append", metavar="NAME",
+                   help="another name clients reach the server under (checked against the Host header); repeatable")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("train-reader", help="train, export or calibrate the reader", add_help=False)
@@ -230,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``qa`` command; returns the exit status."""
     from index.articles import IngestError
-    from index.corpus import IndexMismatchError
+    from index.corpus import CorpusError
     from qa.answer import QuestionError
     from qa.reader import ReaderError
 
@@ -239,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         args.index = None
     try:
         return args.func(args)
-    except (CliError, QuestionError, IngestError, IndexMismatchError, ReaderError, FileNotFoundError) as exc:
+    except (CliError, QuestionError, IngestError, CorpusError, ReaderError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, QuestionError) else 1
     except KeyboardInterrupt:

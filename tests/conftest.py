@@ -72,14 +72,30 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(index: Path) -> Iterator[str]:
-    """The web chat over ``index`` on a free local port; yields its URL."""
-    from ui.app import build_app, launch_options
+def running_app(index: Path, **options) -> Iterator[str]:  # noqa: ANN003
+    """The web chat over ``index`` on a free local port, served as ``qa serve`` serves it; yields its URL.
 
-    app = build_app(index)
+    ``options`` go to ``ui.app.build_app`` (``read_only``) and ``ui.server.web_app`` (``auth``).
+    """
+    import threading
+    import time
+
+    import uvicorn
+
+    from ui.app import build_app
+    from ui.server import web_app
+
+    auth = options.pop("auth", None)
     port = free_port()
-    app.launch(**launch_options("127.0.0.1", port), prevent_thread_lock=True, quiet=True)
+    server = uvicorn.Server(uvicorn.Config(web_app(build_app(index, **options), auth=auth), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
-        app.close()
+        server.should_exit = True
+        thread.join(10)

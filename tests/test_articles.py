@@ -69,7 +69,7 @@ def test_json_and_jsonl_records(tmp_path: Path) -> None:
         ("notext.jsonl", b'{"title": "x"}\n', "no 'text'"),
         ("empty.txt", b"   \n\n", "no text"),
         ("image.png", b"\x89PNG", "unsupported file type"),
-        ("baddate.json", b'{"text": "Hello there.", "date": "yesterday"}', "not YYYY-MM-DD"),
+        ("baddate.json", b'{"text": "Hello there.", "date": "yesterday"}', "not a real YYYY-MM-DD day"),
     ],
 )
 def test_bad_files_raise_a_one_line_reason(tmp_path: Path, name: str, content: bytes, reason: str) -> None:

@@ -98,6 +98,6 @@ def test_console_script_never_shows_a_traceback(tmp_path: Path) -> None:
     qa = [sys.executable, "-m", "qa.cli"]
     proc = subprocess.run([*qa, "index", "add", str(tmp_path / "nothing.txt")], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == f"error: {tmp_path / 'nothing.txt'}: no such file"
+    assert proc.stderr.strip() == f"error: {tmp_path / 'nothing.txt'}: no such file or folder"
     proc = subprocess.run([*qa, "ask", ""], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip() == "error: the question is empty"

@@ -17,7 +17,7 @@ def test_files_are_added_in_batches_and_reported(index_dir: Path, tmp_path: Path
     big = tmp_path / "big.txt"
     big.write_text("x" * 2000)
     steps: list[str] = []
-    outcomes = add_files(Corpus(index_dir), files + [(big, "big.txt")], max_bytes=1000,
+    outcomes = add_files(Corpus(index_dir), files + [(big, "big.txt")], limit=1000,
                          progress=lambda done, what: steps.append(what))
     assert [o.status for o in outcomes if o.name.startswith("upload/")] == ["added"] * 5
     [too_big] = [o for o in outcomes if o.name == "big.txt"]

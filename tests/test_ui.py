@@ -10,17 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from index.articles import make_article, read_file
+from index.articles import make_article, max_bytes, read_file
 from index.corpus import Corpus
 from qa.answer import SHOWN_ANSWERS, Answer, Evidence, Source, answer
 from tests.conftest import QUAKE, SEED, running_app
 
 from ui.app import (  # noqa: E402  (ui.app sets GRADIO_ANALYTICS_ENABLED before importing gradio)
-    MAX_FILE_BYTES,
     NO_ANSWER,
     ChatApp,
     esc,
-    launch_options,
     render_answer,
     seed_index,
     unesc,
@@ -97,7 +95,7 @@ def test_bad_files_are_reported_and_change_nothing(client, app_dir: Path, tmp_pa
     with pytest.raises(Exception, match="Invalid file type"):
         client.predict(gradio_client.handle_file(str(wrong)), api_name="/add_article")
     big = tmp_path / "big.txt"
-    big.write_text("word. " * (MAX_FILE_BYTES // 6 + 10))
+    big.write_text("word. " * (max_bytes() // 6 + 10))
     with pytest.raises(Exception, match="maximum file size"):
         client.predict(gradio_client.handle_file(str(big)), api_name="/add_article")
     assert Corpus(app_dir).stats()["articles"] == before
@@ -227,8 +225,12 @@ def test_seed_index_builds_an_empty_index(tmp_path: Path, capsys: pytest.Capture
     assert [a.id for a in corpus.list_articles()] == [read_file(SEED)[0].id]
 
 
-def test_launch_is_local_and_private() -> None:
-    options = launch_options()
-    assert options["server_name"] == "127.0.0.1" and options["share"] is False
-    assert options["max_file_size"] == 5 * 1024 * 1024
+def test_serving_is_local_and_private() -> None:
+    import inspect
+
+    from qa.cli import build_parser
+    from ui.server import serve
+
+    assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
+    assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"

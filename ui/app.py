@@ -9,7 +9,9 @@ a reply, and the chat sanitises what it renders on top of that.
 Named API endpoints (``gradio_client``):
 
 * ``/answer``: a question in, the ``qa ask --json`` object out.
-* ``/add_article``: an article file in, a short report out.
+* ``/add_article``: an article file in, a short report out (not in a read-only app).
+
+``ui.server`` serves it with the checks on who may call it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import html
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -27,7 +31,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import gradio as gr  # noqa: E402
 
-from index.articles import SUFFIXES, IngestError, make_article  # noqa: E402
+from index.articles import SUFFIXES, IngestError, make_article, max_bytes, megabytes  # noqa: E402
 from index.corpus import ADDED, UNCHANGED, Corpus, default_dir  # noqa: E402
 from index.ingest import Outcome, add_files  # noqa: E402
 from qa.answer import READER, SHOWN_ANSWERS, Answer, QuestionError, Source, answer, open_corpus  # noqa: E402
@@ -38,13 +42,14 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLES_DIR = ROOT / "data" / "articles"
-MAX_FILE_MB = 5
-MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
+MAX_UPLOAD_FILES = 50  # files in one upload
+QUEUE_SIZE = 64  # requests waiting at most; more are refused at once ("queue full")
 # Answers computed at once; more users wait in the queue. Three keep the reader's window threads
 # busy on 2 cores: 16 users got 9.1-9.3 answers/s at 3 (three runs), 8.4 at 4 and 7.5 at 2
 # (bench/ui_concurrency.py).
 ANSWER_CONCURRENCY = 3
 NO_ANSWER = "I could not find the answer in the articles."
+READ_ONLY = "This app is read-only: articles cannot be added or removed here."
 TITLE = "News QA"
 TABLE_HEADERS = ["Title", "Date", "Sentences", "Source", "ID"]
 CSS = """
@@ -171,7 +176,7 @@ def seed_index(corpus: Corpus, folder: Path = ARTICLES_DIR, out: Callable[[str],
         return 0
     out(f"The index is empty: indexing {len(files)} files from {folder} ...")
     named = [(p, str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)) for p in files]
-    outcomes = add_files(corpus, named, MAX_FILE_BYTES, progress=lambda f, what: out(f"  {f:4.0%} {what}"))
+    outcomes = add_files(corpus, named, progress=lambda f, what: out(f"  {f:4.0%} {what}"))
     for outcome in outcomes:
         out(f"  {outcome.line()}")
     added = sum(o.status == ADDED for o in outcomes)
@@ -193,13 +198,34 @@ def _message_text(message: dict) -> str:
     return ""
 
 
+def _remove_uploads(paths: list[str]) -> None:
+    """Delete uploaded files from Gradio's temporary folder once they are indexed (or refused)."""
+    temp = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+    for path in map(Path, paths):
+        if path.resolve().is_relative_to(temp):
+            path.unlink(missing_ok=True)
+            with suppress(OSError):
+                path.parent.rmdir()  # Gradio keeps each upload in a folder of its own
+
+
 class ChatApp:
     """The handlers of the app, bound to one corpus."""
 
-    def __init__(self, corpus: Corpus, min_confidence: float | None = None) -> None:
-        """Handlers over ``corpus``; ``min_confidence`` is the default strictness (None: the reader's threshold)."""
+    def __init__(
+        self, corpus: Corpus, min_confidence: float | None = None, read_only: bool = False, limit: int | None = None
+    ) -> None:
+        """Handlers over ``corpus``.
+
+        Args:
+            corpus: The index.
+            min_confidence: The default strictness (None: the reader's threshold).
+            read_only: Refuse to add or remove articles.
+            limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
+        """
         self.corpus = corpus
         self.min_confidence = min_confidence
+        self.read_only = read_only
+        self.limit = max_bytes() if limit is None else limit
         self.examples = ExampleQuestions(corpus, lambda q: answer(q, corpus=corpus, min_confidence=min_confidence).found)
 
     # chat
@@ -249,9 +275,14 @@ class ChatApp:
 
     def add_article_api(self, path: str | None) -> str:
         """``/add_article``: index one file; a short report."""
+        if self.read_only:
+            raise gr.Error(READ_ONLY)
         if not path:
             raise gr.Error("No file was given.")
-        outcomes = add_files(self.corpus, [(Path(path), Path(path).name)], MAX_FILE_BYTES)
+        try:
+            outcomes = add_files(self.corpus, [(Path(path), Path(path).name)], self.limit)
+        finally:
+            _remove_uploads([path])
         return "\n".join([o.line() for o in outcomes] + [self.stats_line()])
 
     # articles panel
@@ -282,13 +313,23 @@ class ChatApp:
     def upload(self, paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
         if not paths:
             return (None, "No files chosen.", *self.panel())
-        files = [(Path(p), Path(p).name) for p in paths]
-        outcomes = add_files(self.corpus, files, MAX_FILE_BYTES, progress=lambda f, what: progress(f, desc=what))
+        try:
+            if self.read_only:
+                return (None, esc(READ_ONLY), *self.panel())
+            if len(paths) > MAX_UPLOAD_FILES:
+                return (None, esc(f"Not added: {len(paths)} files at once; upload at most {MAX_UPLOAD_FILES}."),
+                        *self.panel())
+            files = [(Path(p), Path(p).name) for p in paths]
+            outcomes = add_files(self.corpus, files, self.limit, progress=lambda f, what: progress(f, desc=what))
+        finally:
+            _remove_uploads(paths)
         return (None, self._report(outcomes), *self.panel())
 
     def paste(self, title: str, text: str, date: str) -> tuple:
+        if self.read_only:
+            return title, text, date, esc(READ_ONLY), *self.panel()
         try:
-            article = make_article(title or "", text or "", "pasted", (date or "").strip() or None)
+            article = make_article(title or "", text or "", "pasted", (date or "").strip() or None, self.limit)
             status = self.corpus.add([article])[0][1]
         except IngestError as exc:
             return title, text, date, esc(f"Not added: {exc}."), *self.panel()
@@ -304,6 +345,8 @@ class ChatApp:
         return "", "", "", esc(message), *self.panel()
 
     def remove(self, article_id: str | None) -> tuple:
+        if self.read_only:
+            return (esc(READ_ONLY), *self.panel())
         if not article_id:
             return ("Choose an article to remove.", *self.panel())
         try:
@@ -321,19 +364,29 @@ class ChatApp:
         return "\n".join([esc(head), ""] + [f"- {esc(o.line())}" for o in outcomes])
 
 
-def build_app(index_dir: Path | str | None = None, min_confidence: float | None = None) -> gr.Blocks:
+def build_app(
+    index_dir: Path | str | None = None,
+    min_confidence: float | None = None,
+    read_only: bool = False,
+    limit: int | None = None,
+) -> gr.Blocks:
     """The Gradio app over the index in ``index_dir`` (default ``$QA_INDEX_DIR`` or ``data/index``).
 
-    ``min_confidence`` is where the chat's strictness slider starts (default: the reader's threshold).
+    Args:
+        index_dir: The index folder.
+        min_confidence: Where the chat's strictness slider starts (default: the reader's threshold).
+        read_only: Show the articles but offer no way to add or remove them (no ``/add_article``).
+        limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
     """
     corpus = open_corpus(index_dir)
-    chat = ChatApp(corpus, min_confidence)
+    chat = ChatApp(corpus, min_confidence, read_only, limit)
     questions = chat.examples.get()
     write = {"concurrency_id": "index", "concurrency_limit": 1}
     reading = {"concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}
     private = {"api_visibility": "private"}
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+    # Uploads that were never indexed (an abandoned upload) are deleted after a day.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as app:
         gr.Markdown(f"## {TITLE}\nAsk about the indexed news articles. Answers are copied from the articles, with their source.")
         with gr.Tab("Chat", id="chat"):
             chatbot = gr.Chatbot(
@@ -366,16 +419,18 @@ def build_app(index_dir: Path | str | None = None, min_confidence: float | None 
             )
         with gr.Tab("Articles", id="articles"):
             stats = gr.Markdown(esc(chat.stats_line()), elem_id="stats")
-            with gr.Row():
+            with gr.Row(visible=not read_only):
                 with gr.Column():
                     files = gr.File(
-                        label=f"Upload articles ({', '.join(SUFFIXES)}; at most {MAX_FILE_MB} MB each)",
+                        label=f"Upload articles ({', '.join(SUFFIXES)}; at most {megabytes(chat.limit)} each, "
+                        f"{MAX_UPLOAD_FILES} at once)",
                         file_count="multiple", file_types=list(SUFFIXES), type="filepath", elem_id="upload",
                     )
                 with gr.Column():
                     paste_title = gr.Textbox(label="Title", elem_id="paste-title")
                     paste_date = gr.Textbox(label="Date (YYYY-MM-DD, optional)", elem_id="paste-date")
-                    paste_text = gr.Textbox(label="Article text", lines=6, elem_id="paste-text")
+                    paste_text = gr.Textbox(label="Article text", lines=6, elem_id="paste-text",
+                                            max_length=chat.limit)
                     paste_button = gr.Button("Add pasted article", elem_id="paste-add")
             report = gr.Markdown(elem_id="report")
             table = gr.Dataframe(
@@ -385,7 +440,7 @@ def build_app(index_dir: Path | str | None = None, min_confidence: float | None 
                 column_widths=["39%", "13%", "13%", "17%", "18%"],
                 interactive=False, label="Indexed articles", wrap=True, elem_id="articles-table",
             )
-            with gr.Row():
+            with gr.Row(visible=not read_only):
                 remove_choice = gr.Dropdown(label="Article to remove", choices=chat.choices(), value=None, scale=4, elem_id="remove-choice")
                 remove_button = gr.Button("Remove", variant="stop", scale=1, elem_id="remove")
         with gr.Column(visible=False):
@@ -405,43 +460,15 @@ def build_app(index_dir: Path | str | None = None, min_confidence: float | None 
                        [question, chatbot], queue=False, **private).then(
             chat.add_bot_message, [chatbot, strictness], chatbot, show_progress="minimal", **reading, **private
         )
-        files.upload(chat.upload, files, [files, report, *panel], **write, **private)
-        paste_button.click(chat.paste, [paste_title, paste_text, paste_date],
-                           [paste_title, paste_text, paste_date, report, *panel], **write, **private)
-        remove_button.click(chat.remove, remove_choice, [report, *panel], **write, **private)
         app.load(chat.panel, None, panel, **private)
-
         api_answer_button.click(chat.answer_api, api_question, api_answer, api_name="answer", **reading,
                                 api_description="Answer a question: the `qa ask --json` object.")
-        api_add_button.click(chat.add_article_api, api_file, api_report, api_name="add_article", **write,
-                             api_description="Index one article file (.txt .md .html .htm .json .jsonl); a short report.")
-    app.queue(default_concurrency_limit=ANSWER_CONCURRENCY)
+        if not read_only:  # a read-only app has no handler that writes, so none can be called
+            files.upload(chat.upload, files, [files, report, *panel], **write, **private)
+            paste_button.click(chat.paste, [paste_title, paste_text, paste_date],
+                               [paste_title, paste_text, paste_date, report, *panel], **write, **private)
+            remove_button.click(chat.remove, remove_choice, [report, *panel], **write, **private)
+            api_add_button.click(chat.add_article_api, api_file, api_report, api_name="add_article", **write,
+                                 api_description="Index one article file (.txt .md .html .htm .json .jsonl); a short report.")
+    app.queue(default_concurrency_limit=ANSWER_CONCURRENCY, max_size=QUEUE_SIZE)
     return app
-
-
-def launch_options(host: str = "127.0.0.1", port: int = 7860) -> dict:
-    """The ``launch()`` arguments of the app: local only, no sharing, upload limit, no SSR."""
-    return {
-        "server_name": host,
-        "server_port": port,
-        "share": False,
-        "inbrowser": False,
-        "show_error": True,
-        "max_file_size": MAX_FILE_BYTES,
-        "ssr_mode": False,
-        "css": CSS,
-        "footer_links": ["api", "settings"],
-    }
-
-
-def serve(
-    host: str = "127.0.0.1", port: int = 7860, index_dir: Path | str | None = None, min_confidence: float | None = None
-) -> None:
-    """Start the web chat; builds the index from ``data/articles/`` first when it is empty."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    corpus = open_corpus(index_dir if index_dir is not None else default_dir())
-    if not corpus.stats()["articles"]:
-        seed_index(corpus)
-    print("Loading the models and preparing example questions ...", flush=True)
-    app = build_app(index_dir, min_confidence)
-    app.launch(**launch_options(host, port))
