@@ -148,9 +148,9 @@ class Corpus:
         self._db = self._connect()
         with self._sql():
             meta = self._meta()
-            if not meta:
+            if not meta:  # a new index; another process may be creating it at the same moment
                 self._db.executemany(
-                    "INSERT INTO meta VALUES (?, ?)",
+                    "INSERT OR IGNORE INTO meta VALUES (?, ?)",
                     [("model", MODEL_NAME), ("dimension", str(DIMENSION)), ("generation", "0")],
                 )
                 meta = self._meta()
