@@ -23,6 +23,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # Control characters that have no place in stored text (tab and line breaks stay) or on a terminal line.
 _TEXT_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Terminal escape sequences (colours, cursor moves, window titles), dropped whole.
+_ESCAPE_SEQUENCE = re.compile("\\x1b(?:\\[[0-?]*[ -/]*[@-~]|\\][^\\x07\\x1b]*(?:\\x07|\\x1b\\\\)?|[@-Z\\\\-_])")
 _DATE_LINE = re.compile(r"\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*")
 _HEADING = re.compile(r"#{1,6}\s+(.+)")
 TITLE_CHARS = 90
@@ -80,7 +82,7 @@ def valid_text(text: str) -> str:
 
 def printable(text: str) -> str:
     """``text`` safe to print on one terminal line: no control characters or escape codes."""
-    return _LINE_CONTROLS.sub("\ufffd", valid_text(str(text)))
+    return _LINE_CONTROLS.sub("\ufffd", _ESCAPE_SEQUENCE.sub("", valid_text(str(text))))
 
 
 def article_id(text: str) -> str:
@@ -102,13 +104,13 @@ def make_article(title: str, text: str, source: str, date: str | None = None, li
         IngestError: No text, text over the size limit, or a date that is not a real day.
     """
     limit = max_bytes() if limit is None else limit
-    text = _TEXT_CONTROLS.sub("", valid_text(text)).strip()
+    text = _TEXT_CONTROLS.sub("", _ESCAPE_SEQUENCE.sub("", valid_text(text))).strip()
     if not text:
         raise IngestError("no text")
     size = len(text.encode())
     if size > limit:
         raise IngestError(f"the text is {megabytes(size)}, over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
-    title = " ".join(_LINE_CONTROLS.sub(" ", valid_text(title or "")).split()) or _short_title(text)
+    title = " ".join(_LINE_CONTROLS.sub(" ", _ESCAPE_SEQUENCE.sub("", valid_text(title or ""))).split()) or _short_title(text)
     return Article(article_id(text), title, text, _day(date), valid_text(source))
 
 
@@ -210,6 +212,8 @@ def load_file(path: Path, limit: int | None = None) -> FileArticles:
         raise IngestError("no such file or folder") from None
     except OSError as exc:
         raise IngestError(f"cannot read: {exc.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise IngestError(f"a folder without {', '.join(SUFFIXES)} files")
     if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
         raise IngestError("not a regular file")
     suffix = path.suffix.lower()
@@ -294,11 +298,12 @@ def _json(raw: str, lines: bool = True) -> object:
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
-    """Files named directly, plus the supported regular files found under named folders."""
+    """Files named directly, plus the files with a supported suffix under named folders.
+
+    Non-regular files among them (a FIFO, a broken link) are kept so that :func:`load_file` reports them.
+    """
     files: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-        else:
-            files.append(path)
+        found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and not p.is_dir()) if path.is_dir() else []
+        files += found or [path]  # a folder without articles is reported by load_file
     return files

@@ -148,11 +148,13 @@ class Corpus:
         self._db = self._connect()
         with self._sql():
             meta = self._meta()
-            if not meta:  # a new index; another process may be creating it at the same moment
+            if len(meta) < 3 and not self.read_only:  # a new index; another process may be creating it too
+                self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
                     "INSERT OR IGNORE INTO meta VALUES (?, ?)",
                     [("model", MODEL_NAME), ("dimension", str(DIMENSION)), ("generation", "0")],
                 )
+                self._db.execute("COMMIT")
                 meta = self._meta()
         if check_model and (meta["model"] != MODEL_NAME or int(meta["dimension"]) != DIMENSION):
             raise IndexMismatchError(
@@ -217,8 +219,8 @@ class Corpus:
                     continue
                 vectors, damage = VectorIndex(DIMENSION), f"{path.name} is missing"
                 break
-            except RuntimeError as exc:
-                vectors, damage = VectorIndex(DIMENSION), f"{path.name} cannot be read ({_first_line(exc)})"
+            except RuntimeError:  # FAISS's message names its own source files, not the problem
+                vectors, damage = VectorIndex(DIMENSION), f"{path.name} cannot be read (damaged or incomplete)"
                 break
         self.generation, self.vectors, self.damage = generation, vectors, damage
         self._texts.clear()
@@ -606,11 +608,6 @@ def _writable(directory: Path) -> bool:
     """Whether files can be written in ``directory`` (``access`` also says no on a read-only file system)."""
     database = directory / DB_FILE
     return os.access(directory, os.W_OK) and (not database.exists() or os.access(database, os.W_OK))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[-1][:200] if text else type(exc).__name__
 
 
 def _sql_error(exc: sqlite3.Error, path: Path) -> CorpusError:

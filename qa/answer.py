@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 
+from index.articles import printable
 from index.corpus import Corpus, default_dir
 from qa.ranking import Span, rank_answers, readings
 from qa.reader import Reader, WindowSpan, passage_header
@@ -114,7 +115,9 @@ def clean_question(question: str) -> tuple[str, str]:
     """Strip and bound a question; returns it with a notice when it was truncated."""
     if not isinstance(question, str) or not question.strip():
         raise QuestionError("the question is empty")
-    question = " ".join(question.split())
+    question = " ".join(printable(question).replace("\ufffd", " ").split())
+    if not question:
+        raise QuestionError("the question is empty")
     if len(question) > MAX_QUESTION_CHARS:
         return question[:MAX_QUESTION_CHARS], f"question truncated to {MAX_QUESTION_CHARS} characters"
     return question, ""
