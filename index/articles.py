@@ -57,7 +57,12 @@ class Article:
     @property
     def url(self) -> str | None:
         """The source when it is a web address."""
-        return self.source if self.source.startswith(("http://", "https://")) else None
+        return web_address(self.source)
+
+
+def web_address(source: str) -> str | None:
+    """``source`` when it is a web address, else ``None``."""
+    return source if source.startswith(("http://", "https://")) else None
 
 
 def max_bytes() -> int:

@@ -269,9 +269,9 @@ class Corpus:
                     problems.append(f"built with {meta['model']}, this version embeds with {MODEL_NAME}")
                 sentences = {row[0] for row in self._db.execute("SELECT id FROM sentences")}
                 try:
-                    windows_ = {row[0] for row in self._db.execute("SELECT rowid FROM window_fts")}
+                    full_text = {row[0] for row in self._db.execute("SELECT rowid FROM window_fts")}
                 except sqlite3.DatabaseError as exc:
-                    windows_ = sentences
+                    full_text = sentences
                     problems.append(f"full-text index: {exc}")
                 empty = self._db.execute(
                     "SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM sentences s WHERE s.article_id = a.id)"
@@ -284,8 +284,8 @@ class Corpus:
             (len(sentences - vectors), "sentences have no vector"),
             (len(vectors - sentences), "vectors belong to no sentence"),
             (len(vector_ids) - len(vectors), "vectors are duplicates"),
-            (len(sentences - windows_), "sentences are missing from the full-text index"),
-            (len(windows_ - sentences), "full-text entries belong to no sentence"),
+            (len(sentences - full_text), "sentences are missing from the full-text index"),
+            (len(full_text - sentences), "full-text entries belong to no sentence"),
             (empty, "articles have no sentences"),
         ):
             if count:
@@ -558,7 +558,8 @@ class Corpus:
             current = {a.id: a for a in self._articles()}
             rows = np.cumsum([0] + [len(s) for _, s in split])
             keep = [i for i, (a, _) in enumerate(split) if a.id in current]
-            fresh = [(a, split_sentences(a.text)) for a in current.values() if a.id not in {x.id for x, _ in split}]
+            embedded = {a.id for a, _ in split}
+            fresh = [(a, split_sentences(a.text)) for a in current.values() if a.id not in embedded]
             all_split = [split[i] for i in keep] + fresh
             all_vectors = np.concatenate(
                 [vectors[rows[i] : rows[i + 1]] for i in keep] + [_embed_sentences(fresh, False)]

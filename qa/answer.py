@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from index.articles import printable
+from index.articles import printable, web_address
 from index.corpus import Corpus, default_dir
 from qa.ranking import Span, rank_answers, readings
 from qa.reader import Reader, WindowSpan, passage_header
@@ -137,9 +137,9 @@ def open_corpus(index_dir: Path | str | None = None) -> Corpus:
         return _corpora[key]
 
 
-def _source(corpus: Corpus, article_id: str) -> Source:
-    article = corpus.article(article_id)
-    return Source(article.id, article.title, article.date, article.source, article.url)
+def _source(passage: Passage) -> Source:
+    """The article of a passage (read with it, so a removal by another process meanwhile cannot break it)."""
+    return Source(passage.article_id, passage.title, passage.date, passage.source, web_address(passage.source))
 
 
 def _sentence_at(passage: Passage, offset: int) -> tuple[int, int]:
@@ -147,11 +147,10 @@ def _sentence_at(passage: Passage, offset: int) -> tuple[int, int]:
     return next((s for s in passage.sentences if offset < s[1]), passage.sentences[-1])
 
 
-def _evidence(corpus: Corpus, passage: Passage) -> Evidence:
+def _evidence(passage: Passage) -> Evidence:
     """The retrieved sentence of a passage as evidence."""
-    text = corpus.article_text(passage.article_id)
     start, end = passage.sentence_start, passage.sentence_end
-    return Evidence(text[start:end], passage.text, _source(corpus, passage.article_id), start, end)
+    return Evidence(passage.slice(start, end), passage.text, _source(passage), start, end)
 
 
 def read_passages(question: str, passages: list[Passage], reader: Reader = READER) -> list[WindowSpan | None]:
@@ -186,18 +185,17 @@ def pick_spans(
     return spans
 
 
-def _make_answer(corpus: Corpus, question: str, span: Span, notice: str = "") -> Answer:
+def _make_answer(question: str, span: Span, notice: str = "") -> Answer:
     passage = span.passage
     start, end = passage.start + span.start, passage.start + span.end
     s_start, s_end = _sentence_at(passage, start)
-    text = corpus.article_text(passage.article_id)
     return Answer(
         question=question,
-        text=text[start:end],
+        text=passage.slice(start, end),
         score=round(span.score, 4),
-        sentence=text[s_start:s_end],
+        sentence=passage.slice(s_start, s_end),
         window=passage.text,
-        article=_source(corpus, passage.article_id),
+        article=_source(passage),
         start=start,
         end=end,
         context_start=span.start,
@@ -206,9 +204,9 @@ def _make_answer(corpus: Corpus, question: str, span: Span, notice: str = "") ->
     )
 
 
-def _abstain(corpus: Corpus, question: str, passages: list[Passage], best: Span | None, notice: str) -> Answer:
-    closest = tuple(_evidence(corpus, p) for p in passages[:3])
-    candidate = _make_answer(corpus, question, best) if best is not None and best.score >= UNSURE_FLOOR else None
+def _abstain(question: str, passages: list[Passage], best: Span | None, notice: str) -> Answer:
+    closest = tuple(_evidence(p) for p in passages[:3])
+    candidate = _make_answer(question, best) if best is not None and best.score >= UNSURE_FLOOR else None
     return Answer(
         question=question,
         text="",
@@ -266,7 +264,7 @@ def answer(
     threshold = READER.threshold if min_confidence is None else min_confidence
     accepted = [s for s in candidates if s.score >= threshold]
     if not accepted:
-        return _abstain(corpus, question, passages, candidates[0] if candidates else None, notice)
+        return _abstain(question, passages, candidates[0] if candidates else None, notice)
     best, *others = accepted[: max(1, top_k)]
-    alternatives = tuple(_make_answer(corpus, question, s) for s in others)
-    return replace(_make_answer(corpus, question, best, notice), alternatives=alternatives)
+    alternatives = tuple(_make_answer(question, s) for s in others)
+    return replace(_make_answer(question, best, notice), alternatives=alternatives)

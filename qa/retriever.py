@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from index.articles import Article
 from index.corpus import WINDOW_RADIUS, Corpus
 from index.embedder import embed_query
 
@@ -30,6 +31,7 @@ class Passage:
         text: The window text, ``article.text[start:end]``.
         title: The article's title.
         date: The article's date (``YYYY-MM-DD``), when known.
+        source: Where the article came from (file path or URL).
     """
 
     article_id: str
@@ -43,6 +45,11 @@ class Passage:
     text: str
     title: str = ""
     date: str | None = None
+    source: str = ""
+
+    def slice(self, start: int, end: int) -> str:
+        """The article's text between two article offsets inside the window."""
+        return self.text[start - self.start : end - self.start]
 
 
 def reciprocal_rank_fusion(
@@ -70,7 +77,7 @@ def retrieve(corpus: Corpus, question: str, k: int = 5) -> list[Passage]:
     fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in keyword]], [DENSE_WEIGHT, 1.0])
     passages: list[Passage] = []
     covered: set[int] = set()
-    articles = {}
+    articles: dict[str, Article | None] = {}
     for chunk in range(0, len(fused), 4 * k):
         batch = fused[chunk : chunk + 4 * k]
         rows = corpus.sentence_rows([i for i, _ in batch])
@@ -78,14 +85,17 @@ def retrieve(corpus: Corpus, question: str, k: int = 5) -> list[Passage]:
             row = rows.get(sentence_id)
             if row is None or sentence_id in covered:  # removed since the search, or already shown
                 continue
+            if row.article_id not in articles:
+                articles[row.article_id] = corpus.article(row.article_id)
+            article = articles[row.article_id]
+            if article is None:  # another process removed it since the search
+                continue
             window = corpus.neighbours(row, WINDOW_RADIUS)
             covered.update(w.id for w in window)
-            text = corpus.article_text(row.article_id)
             start, end = window[0].start, window[-1].end
-            article = articles.get(row.article_id) or articles.setdefault(row.article_id, corpus.article(row.article_id))
             passages.append(Passage(row.article_id, row.id, start, end, row.start, row.end,
-                                    tuple((w.start, w.end) for w in window), score, text[start:end],
-                                    article.title, article.date))
+                                    tuple((w.start, w.end) for w in window), score, article.text[start:end],
+                                    article.title, article.date, article.source))
             if len(passages) == k:
                 return passages
     return passages

@@ -327,3 +327,15 @@ def test_corpus_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(CorpusError) as info:
         Corpus(tmp_path / "nope" / "x", read_only=True)
     assert "\n" not in str(info.value)
+
+
+def test_an_article_removed_during_retrieval_is_skipped(index_dir: Path, quake_file: Path) -> None:
+    from qa.retriever import retrieve
+
+    corpus = Corpus(index_dir)
+    [(quake, _)] = corpus.add(read_file(quake_file))
+    found = corpus.article
+    corpus.article = lambda article_id: None if article_id == quake.id else found(article_id)  # removed meanwhile
+    passages = retrieve(corpus, "How strong was the earthquake in Turkey?")
+    assert passages and all(p.article_id != quake.id for p in passages)
+    assert answer("How strong was the earthquake in Turkey?", corpus=corpus).article.id != quake.id
