@@ -75,9 +75,11 @@ def add(index: Path, folder: Path) -> subprocess.Popen:
 def writers_round(articles: Articles, scratch: Path, count: int) -> dict:
     index = scratch / f"index-{time.monotonic_ns()}"
     procs = [add(index, articles.folder()) for _ in range(count)]
-    codes = [p.wait() for p in procs]
+    outputs = [p.communicate()[0] for p in procs]
+    codes = [p.returncode for p in procs]
     result = check(index)
     result.update(writers=count, exit_codes=codes, expected_articles=count * articles.per_folder,
+                  failures=[out.strip().splitlines()[-3:] for out, code in zip(outputs, codes) if code],
                   ok=result["clean"] and result["articles"] == count * articles.per_folder and set(codes) == {0})
     shutil.rmtree(index)
     return result

@@ -12,6 +12,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -156,6 +157,8 @@ class Corpus:
                 )
                 self._db.execute("COMMIT")
                 meta = self._meta()
+        if len(meta) < 3:
+            raise IndexDamagedError(f"the index database in {self.directory} has no model or generation recorded")
         if check_model and (meta["model"] != MODEL_NAME or int(meta["dimension"]) != DIMENSION):
             raise IndexMismatchError(
                 f"index in {self.directory} was built with {meta['model']} ({meta['dimension']} dimensions), "
@@ -176,8 +179,7 @@ class Corpus:
             else:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)
+                _create(db)
             db.execute("PRAGMA foreign_keys=ON")
             return db
         except OSError as exc:
@@ -587,6 +589,23 @@ class Corpus:
     def close(self) -> None:
         """Close the database connection."""
         self._db.close()
+
+
+def _create(db: sqlite3.Connection) -> None:
+    """Switch to WAL and create the tables, retrying while another process does the same.
+
+    Two processes creating one new index at once can get "database is locked" at
+    once from these statements: SQLite does not wait for a lock here as it does in a transaction.
+    """
+    for attempt in range(40):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 39:
+                raise
+            time.sleep(min(0.01 * 2**attempt, 0.5))
 
 
 def set_aside(directory: Path) -> Path | None:

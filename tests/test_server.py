@@ -47,9 +47,8 @@ def test_request_bodies_are_bounded(served: str) -> None:
         for _ in range(too_big.__len__() // 65536 + 1):
             yield b"x" * 65536
 
-    with pytest.raises(httpx.HTTPError):
-        response = httpx.post(served + "gradio_api/upload", content=chunks())
-        response.raise_for_status()
+    response = httpx.post(served + "gradio_api/queue/join", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
 
 
 def test_login_and_read_only(seeded_dir: Path, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -99,17 +100,35 @@ class RequestGuard:
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             await _refuse(scope, send, 413, "Request body too large")
             return
-        received = 0
+        if length is not None:
+            await self.app(scope, receive, send)
+            return
+        received, started, refused = 0, False, False
 
-        async def bounded() -> Message:
-            nonlocal received
+        async def bounded() -> Message:  # a chunked body without a length is counted as it arrives
+            nonlocal received, refused
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_body:  # a chunked body without a length
-                raise ValueError("request body too large")
+            if received > self.max_body:
+                if not started and not refused:
+                    refused = True
+                    await _refuse(scope, send, 413, "Request body too large")
+                raise _BodyTooLarge
             return message
 
-        await self.app(scope, bounded if length is None else receive, send)
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if refused:  # the app's own reply to the aborted body is dropped
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        with suppress(_BodyTooLarge):
+            await self.app(scope, bounded, tracked)
+
+
+class _BodyTooLarge(Exception):
+    """A request body grew past the limit while it was read."""
 
 
 async def _refuse(scope: Scope, send: Send, status: int, text: str) -> None:
