@@ -10,6 +10,7 @@ from index.articles import Article, IngestError, load_file, printable, valid_tex
 from index.corpus import ADDED, UNCHANGED, Corpus, CorpusError
 
 BATCH = 200  # articles embedded and committed together
+BATCH_CHARS = 1_000_000  # or this much text (about a minute of embedding on 2 cores)
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,14 @@ def add_files(
     limit: int | None = None,
     progress: Callable[[float, str], None] | None = None,
     progress_bar: bool = False,
+    on_outcome: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Read files and index their articles; a bad file or record is reported and the others go on.
+
+    Articles are embedded and committed in batches of at most ``BATCH``
+    articles or ``BATCH_CHARS`` characters, and a long file starts a batch of
+    its own, so what came before it is stored before its long embedding starts
+    (an interrupt then loses only the batch in progress).
 
     Args:
         corpus: The index to add to (nothing in it is removed or changed).
@@ -58,6 +65,7 @@ def add_files(
         limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
         progress: Called with (fraction done, what is happening).
         progress_bar: Show a terminal progress bar while embedding many sentences.
+        on_outcome: Called with each outcome as soon as it is known.
 
     When the index cannot be written (read-only, disk full, damaged) the
     articles not yet stored and the files not yet read are reported with the
@@ -66,54 +74,78 @@ def add_files(
     outcomes: list[Outcome] = []
     pending: list[tuple[Article, str]] = []
 
+    def report(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+
     def store(batch: list[tuple[Article, str]]) -> None:
         for (article, name), (_, status) in zip(batch, corpus.add([a for a, _ in batch], progress=progress_bar)):
             if status in (ADDED, UNCHANGED):
-                outcomes.append(Outcome(name, status, article.title, article.id))
+                report(Outcome(name, status, article.title, article.id))
             else:
-                outcomes.append(Outcome(name, "error", f"“{article.title}” has {status}", article.id))
+                report(Outcome(name, "error", f"“{article.title}” has {status}", article.id))
 
     def flush(done: float) -> CorpusError | None:
+        """Store the pending articles; the error that stopped all writing, if one did."""
+        if not pending:
+            return None
         if progress:
             progress(done, f"Indexing {len(pending)} articles")
         try:
             store(pending)
         except CorpusError as exc:
-            outcomes.extend(Outcome(name, "error", f"not indexed: {exc}", a.id) for a, name in pending)
+            for article, name in pending:
+                report(Outcome(name, "error", f"not indexed: {exc}", article.id))
             return exc
         except Exception:  # noqa: BLE001 - one article that cannot be stored must not sink its batch
-            for at, one in enumerate(pending):
+            for at, (article, name) in enumerate(pending):
                 try:
-                    store([one])
+                    store([(article, name)])
                 except CorpusError as exc:
-                    outcomes.extend(Outcome(name, "error", f"not indexed: {exc}", a.id) for a, name in pending[at:])
+                    for rest, rest_name in pending[at:]:
+                        report(Outcome(rest_name, "error", f"not indexed: {exc}", rest.id))
                     return exc
                 except Exception as exc:  # noqa: BLE001
-                    outcomes.append(Outcome(one[1], "error", f"cannot index “{one[0].title}”: {_reason(exc)}", one[0].id))
+                    report(Outcome(name, "error", f"cannot index “{article.title}”: {_reason(exc)}", article.id))
         finally:
             pending.clear()
         return None
 
     for n, (path, name) in enumerate(files):
         name = printable(name)
+        done = n / max(1, len(files))
         if progress:
-            progress(n / max(1, len(files)), f"Reading {name}")
+            progress(done, f"Reading {name}")
         try:
             loaded = load_file(path, limit)
-            pending += [(_named(a, path, name), name) for a in loaded.articles]
-            outcomes += [Outcome(name, "error", problem) for problem in loaded.problems]
         except IngestError as exc:
-            outcomes.append(Outcome(name, "error", str(exc)))
+            report(Outcome(name, "error", str(exc)))
+            continue
         except Exception as exc:  # noqa: BLE001 - whatever a file raises, the rest go on
-            outcomes.append(Outcome(name, "error", f"cannot read: {_reason(exc)}"))
-        if len(pending) >= BATCH and flush(n / max(1, len(files))):
-            outcomes += [Outcome(printable(rest), "error", "not read: the index cannot be written") for _, rest in files[n + 1 :]]
+            report(Outcome(name, "error", f"cannot read: {_reason(exc)}"))
+            continue
+        for problem in loaded.problems:
+            report(Outcome(name, "error", problem))
+        articles = [(_named(a, path, name), name) for a in loaded.articles]
+        # A long file starts a batch of its own: what came before it is stored before its long embedding.
+        if _chars(pending) + _chars(articles) > BATCH_CHARS and flush(done):
+            unread = files[n:]
+        else:
+            pending += articles
+            unread = files[n + 1 :] if len(pending) >= BATCH and flush(done) else []
+        for _, rest in unread:
+            report(Outcome(printable(rest), "error", "not read: the index cannot be written"))
+        if unread:
             break
-    if pending:
-        flush(1.0)
+    flush(1.0)
     if progress:
         progress(1.0, "Done")
     return outcomes
+
+
+def _chars(batch: list[tuple[Article, str]]) -> int:
+    return sum(len(article.text) for article, _ in batch)
 
 
 def _reason(exc: BaseException) -> str:

@@ -54,10 +54,8 @@ def _add_paths(corpus, paths: list[str], limit: int | None) -> list:  # noqa: AN
     from index.ingest import add_files
 
     files = [(path, str(path)) for path in expand_paths([Path(p) for p in paths])]
-    outcomes = add_files(corpus, files, limit, progress_bar=True)
-    for outcome in outcomes:
-        print(outcome.line(), file=sys.stderr if outcome.status == "error" else sys.stdout)
-    return outcomes
+    return add_files(corpus, files, limit, progress_bar=True, on_outcome=lambda outcome: print(
+        outcome.line(), file=sys.stderr if outcome.status == "error" else sys.stdout, flush=True))
 
 
 def cmd_index_add(args: argparse.Namespace) -> int:
@@ -316,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, QuestionError) else 1
     except KeyboardInterrupt:
+        print("\ninterrupted" + ("; the index holds what was reported added, nothing else changed"
+                                  if args.command == "index" else ""), file=sys.stderr)
         return 130
 
 

@@ -339,3 +339,27 @@ def test_an_article_removed_during_retrieval_is_skipped(index_dir: Path, quake_f
     passages = retrieve(corpus, "How strong was the earthquake in Turkey?")
     assert passages and all(p.article_id != quake.id for p in passages)
     assert answer("How strong was the earthquake in Turkey?", corpus=corpus).article.id != quake.id
+
+
+def test_an_interrupt_during_a_long_file_keeps_the_files_before_it(index_dir: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("index.ingest.BATCH_CHARS", 2000)
+    files = []
+    for n in range(3):
+        path = tmp_path / f"small{n}.txt"
+        path.write_text(f"Small {n}\n\nThe village of Brook{n} has {n + 3} bakeries.\n")
+        files.append((path, path.name))
+    long = tmp_path / "long.txt"
+    long.write_text("Long\n\n" + " ".join(f"Sentence {k} of a long report." for k in range(200)))
+    corpus = Corpus(index_dir)
+    store = corpus.add
+
+    def interrupted(articles, progress=False):  # noqa: ANN001, ANN202 - Ctrl-C while the long file is embedded
+        if any(a.title == "Long" for a in articles):
+            raise KeyboardInterrupt
+        return store(articles, progress)
+
+    corpus.add = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        add_files(corpus, [*files, (long, long.name)])
+    assert {"Small 0", "Small 1", "Small 2"} <= {a.title for a in Corpus(index_dir).list_articles()}
