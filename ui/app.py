@@ -385,8 +385,8 @@ def build_app(
     reading = {"concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}
     private = {"api_visibility": "private"}
 
-    # Uploads that were never indexed (an abandoned upload) are deleted after a day.
-    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as app:
+    # Uploads never indexed (sent to /gradio_api/upload and abandoned) are deleted after an hour.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(600, 3600)) as app:
         gr.Markdown(f"## {TITLE}\nAsk about the indexed news articles. Answers are copied from the articles, with their source.")
         with gr.Tab("Chat", id="chat"):
             chatbot = gr.Chatbot(
