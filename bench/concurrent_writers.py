@@ -7,6 +7,7 @@ SQLite, the full-text index and the FAISS vectors. Rounds:
 * ``writers``: 2, 4 and 8 processes, each adding its own folder of articles, into a fresh index;
 * ``same``: 2 processes adding the same folder (one adds it, the other says "already indexed");
 * ``serve``: ``qa serve`` running on the index while a CLI add and a web upload (``/add_article``) go on;
+* ``kill-single`` (not by default): one add, remove or rebuild alone, killed at a random moment;
 * ``kill``: 3 adds and a fourth writer (another add, a remove or a rebuild) at once, one of the
   four killed with SIGKILL at a random moment; the index must be consistent, the survivors' work
   all there, and running the killed command again must complete it.
@@ -148,6 +149,33 @@ def kill_round(articles: Articles, scratch: Path, rng: random.Random) -> dict:
             "final": final, "ok": ok}
 
 
+def kill_single_round(articles: Articles, scratch: Path, rng: random.Random, operation: str) -> dict:
+    """One add, remove or rebuild killed with SIGKILL at a random moment while it runs alone."""
+    index = scratch / f"index-{time.monotonic_ns()}"
+    subprocess.run([*QA, "index", "add", "--index", str(index), str(articles.folder())], cwd=ROOT, env=ENV,
+                   capture_output=True, check=True)
+    before = check(index)
+    listed = json.loads(subprocess.run([*QA, "index", "list", "--json", "--index", str(index)], cwd=ROOT, env=ENV,
+                                       capture_output=True, text=True).stdout)
+    command = {"add": ["index", "add", "--index", str(index), str(articles.folder())],
+               "remove": ["index", "remove", "--index", str(index), listed[0]["id"]],
+               "rebuild": ["index", "rebuild", "--index", str(index)]}[operation]
+    proc = subprocess.Popen([*QA, *command], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    delay = rng.uniform(3.0, 9.0)  # model loading takes about 4 s; the write follows
+    time.sleep(delay)
+    running = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    after = check(index)
+    # all of the operation or none of it
+    expected = {before["articles"], before["articles"] + articles.per_folder if operation == "add"
+                else before["articles"] - (operation == "remove")}
+    ok = after["clean"] and after["articles"] in expected and (operation != "rebuild" or after["articles"] == before["articles"])
+    shutil.rmtree(index)
+    return {"operation": operation, "killed_after_s": round(delay, 1), "was_running": running, "after": after,
+            "articles_before": before["articles"], "ok": ok}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -229,6 +257,15 @@ def main() -> None:
             report["serve_and_cli"] = {"ok": sum(r["ok"] for r in rounds), "rounds": rounds}
             print(f"qa serve + CLI add: {report['serve_and_cli']['ok']}/{args.runs} clean", flush=True)
             save()
+        if "kill-single" in args.parts:
+            for operation in ("add", "remove", "rebuild"):
+                rounds = [kill_single_round(articles, scratch, rng, operation) for _ in range(args.runs)]
+                report[f"kill_during_{operation}"] = {"ok": sum(r["ok"] for r in rounds),
+                                                      "killed_while_running": sum(r["was_running"] for r in rounds),
+                                                      "rounds": rounds}
+                print(f"kill -9 during {operation}: {report[f'kill_during_{operation}']['ok']}/{args.runs} clean "
+                      f"({report[f'kill_during_{operation}']['killed_while_running']} killed while running)", flush=True)
+                save()
         if "kill" in args.parts:
             rounds = [kill_round(articles, scratch, rng) for _ in range(args.runs)]
             report["kill_during_concurrent_writes"] = {"ok": sum(r["ok"] for r in rounds), "rounds": rounds}
