@@ -44,6 +44,68 @@ def _named(article: Article, path: Path, name: str) -> Article:
     return article
 
 
+class _Batches:
+    """Articles waiting to be embedded and committed, with the outcome of each reported as it is known."""
+
+    def __init__(self, corpus: Corpus, progress: Callable[[float, str], None] | None, progress_bar: bool,
+                 on_outcome: Callable[[Outcome], None] | None) -> None:
+        self.corpus, self.progress, self.progress_bar, self.on_outcome = corpus, progress, progress_bar, on_outcome
+        self.done = 0.0  # the share of the work read so far, for ``progress``
+        self.outcomes: list[Outcome] = []
+        self.pending: list[tuple[Article, str]] = []
+        self.stopped: CorpusError | None = None  # why no more can be written
+
+    def report(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if self.on_outcome:
+            self.on_outcome(outcome)
+
+    def put(self, articles: list[tuple[Article, str]]) -> None:
+        """Queue articles; a long file's start a batch of their own, so what came before is stored first."""
+        if _chars(self.pending) + _chars(articles) > BATCH_CHARS:
+            self.flush()
+        if self.stopped:
+            for article, name in articles:
+                self.report(Outcome(name, "error", f"not indexed: {self.stopped}", article.id))
+            return
+        self.pending += articles
+        if len(self.pending) >= BATCH or _chars(self.pending) > BATCH_CHARS:
+            self.flush()
+
+    def _store(self, batch: list[tuple[Article, str]]) -> None:
+        for (article, name), (_, status) in zip(batch, self.corpus.add([a for a, _ in batch], progress=self.progress_bar)):
+            if status in (ADDED, UNCHANGED):
+                self.report(Outcome(name, status, article.title, article.id))
+            else:
+                self.report(Outcome(name, "error", f"“{article.title}” has {status}", article.id))
+
+    def flush(self) -> None:
+        """Store the pending articles; one that cannot be stored is reported and the others go on."""
+        pending, self.pending = self.pending, []
+        if not pending or self.stopped:
+            return
+        if self.progress:
+            self.progress(self.done, f"Indexing {len(pending)} articles")
+        try:
+            self._store(pending)
+            return
+        except CorpusError as exc:
+            self.stopped = exc
+        except Exception:  # noqa: BLE001 - one article that cannot be stored must not sink its batch
+            for at, one in enumerate(pending):
+                try:
+                    self._store([one])
+                except CorpusError as exc:
+                    self.stopped, pending = exc, pending[at:]
+                    break
+                except Exception as exc:  # noqa: BLE001
+                    self.report(Outcome(one[1], "error", f"cannot index “{one[0].title}”: {_reason(exc)}", one[0].id))
+            else:
+                return
+        for article, name in pending:
+            self.report(Outcome(name, "error", f"not indexed: {self.stopped}", article.id))
+
+
 def add_files(
     corpus: Corpus,
     files: list[tuple[Path, str]],
@@ -71,77 +133,31 @@ def add_files(
     articles not yet stored and the files not yet read are reported with the
     reason, and what earlier batches added stays indexed.
     """
-    outcomes: list[Outcome] = []
-    pending: list[tuple[Article, str]] = []
-
-    def report(outcome: Outcome) -> None:
-        outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(outcome)
-
-    def store(batch: list[tuple[Article, str]]) -> None:
-        for (article, name), (_, status) in zip(batch, corpus.add([a for a, _ in batch], progress=progress_bar)):
-            if status in (ADDED, UNCHANGED):
-                report(Outcome(name, status, article.title, article.id))
-            else:
-                report(Outcome(name, "error", f"“{article.title}” has {status}", article.id))
-
-    def flush(done: float) -> CorpusError | None:
-        """Store the pending articles; the error that stopped all writing, if one did."""
-        if not pending:
-            return None
-        if progress:
-            progress(done, f"Indexing {len(pending)} articles")
-        try:
-            store(pending)
-        except CorpusError as exc:
-            for article, name in pending:
-                report(Outcome(name, "error", f"not indexed: {exc}", article.id))
-            return exc
-        except Exception:  # noqa: BLE001 - one article that cannot be stored must not sink its batch
-            for at, (article, name) in enumerate(pending):
-                try:
-                    store([(article, name)])
-                except CorpusError as exc:
-                    for rest, rest_name in pending[at:]:
-                        report(Outcome(rest_name, "error", f"not indexed: {exc}", rest.id))
-                    return exc
-                except Exception as exc:  # noqa: BLE001
-                    report(Outcome(name, "error", f"cannot index “{article.title}”: {_reason(exc)}", article.id))
-        finally:
-            pending.clear()
-        return None
-
+    batches = _Batches(corpus, progress, progress_bar, on_outcome)
     for n, (path, name) in enumerate(files):
         name = printable(name)
-        done = n / max(1, len(files))
+        if batches.stopped:
+            batches.report(Outcome(name, "error", "not read: the index cannot be written"))
+            continue
+        batches.done = n / max(1, len(files))
         if progress:
-            progress(done, f"Reading {name}")
+            progress(batches.done, f"Reading {name}")
         try:
             loaded = load_file(path, limit)
         except IngestError as exc:
-            report(Outcome(name, "error", str(exc)))
+            batches.report(Outcome(name, "error", str(exc)))
             continue
         except Exception as exc:  # noqa: BLE001 - whatever a file raises, the rest go on
-            report(Outcome(name, "error", f"cannot read: {_reason(exc)}"))
+            batches.report(Outcome(name, "error", f"cannot read: {_reason(exc)}"))
             continue
         for problem in loaded.problems:
-            report(Outcome(name, "error", problem))
-        articles = [(_named(a, path, name), name) for a in loaded.articles]
-        # A long file starts a batch of its own: what came before it is stored before its long embedding.
-        if _chars(pending) + _chars(articles) > BATCH_CHARS and flush(done):
-            unread = files[n:]
-        else:
-            pending += articles
-            unread = files[n + 1 :] if len(pending) >= BATCH and flush(done) else []
-        for _, rest in unread:
-            report(Outcome(printable(rest), "error", "not read: the index cannot be written"))
-        if unread:
-            break
-    flush(1.0)
+            batches.report(Outcome(name, "error", problem))
+        batches.put([(_named(a, path, name), name) for a in loaded.articles])
+    batches.done = 1.0
+    batches.flush()
     if progress:
         progress(1.0, "Done")
-    return outcomes
+    return batches.outcomes
 
 
 def _chars(batch: list[tuple[Article, str]]) -> int:
