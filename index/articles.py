@@ -210,29 +210,8 @@ def load_file(path: Path, limit: int | None = None) -> FileArticles:
             unreadable, binary, not UTF-8/16/32 text, malformed, of an
             unsupported type or holds no article.
     """
-    limit = max_bytes() if limit is None else limit
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise IngestError("no such file or folder") from None
-    except OSError as exc:
-        raise IngestError(f"cannot read: {exc.strerror}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise IngestError(f"a folder without {', '.join(SUFFIXES)} files")
-    if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
-        raise IngestError("not a regular file")
     suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise IngestError(f"unsupported file type {printable(suffix) or '(none)'}; use one of {', '.join(SUFFIXES)}")
-    if info.st_size > limit:
-        raise IngestError(f"{megabytes(info.st_size)} is over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise IngestError(f"cannot read: {exc.strerror}") from None
-    if len(data) > limit:
-        raise IngestError(f"over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
+    data = read_bytes(path, limit, SUFFIXES)
     raw = _decode(data)
     source = valid_text(str(path))
     if suffix in (".txt", ".md"):
@@ -263,6 +242,39 @@ def load_file(path: Path, limit: int | None = None) -> FileArticles:
     if not articles:
         raise IngestError(problems[0] + (f" (and {len(problems) - 1} more bad records)" if len(problems) > 1 else ""))
     return FileArticles(articles, problems)
+
+
+def read_bytes(path: Path, limit: int | None = None, suffixes: tuple[str, ...] | None = None) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (default :func:`max_bytes`).
+
+    Raises:
+        IngestError: Missing, a folder (without ``suffixes`` files), not a regular file, of
+            another suffix than ``suffixes``, too large or unreadable.
+    """
+    limit = max_bytes() if limit is None else limit
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise IngestError("no such file or folder") from None
+    except OSError as exc:
+        raise IngestError(f"cannot read: {exc.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise IngestError(f"a folder without {', '.join(suffixes)} files" if suffixes else "a folder")
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+        raise IngestError("not a regular file")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise IngestError(f"unsupported file type {printable(path.suffix.lower()) or '(none)'}; "
+                          f"use one of {', '.join(suffixes)}")
+    if info.st_size > limit:
+        raise IngestError(f"{megabytes(info.st_size)} is over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise IngestError(f"cannot read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise IngestError(f"over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
+    return data
 
 
 def read_file(path: Path, limit: int | None = None) -> list[Article]:

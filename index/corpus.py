@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS sentences(
     id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
     position INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS sentences_by_article ON sentences(article_id, position);
+-- Feeds given to `qa index add`, and the items read from each, so `qa index sync` reads only new ones.
+CREATE TABLE IF NOT EXISTS feeds(source TEXT PRIMARY KEY, added TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS feed_items(
+    feed TEXT NOT NULL REFERENCES feeds(source) ON DELETE CASCADE, link TEXT NOT NULL, PRIMARY KEY(feed, link));
 """
 # BM25 over each sentence's window (the sentence and its neighbours), keyed by sentence id:
 # a question's words are often spread over neighbouring sentences.
@@ -444,6 +448,31 @@ class Corpus:
             # a writer that started after this commit writes generation + 1 only
             if generation < self.generation - 1 or (temporary and generation <= self.generation):
                 path.unlink(missing_ok=True)
+
+    def feeds(self) -> list[str]:
+        """The feeds (addresses or files) articles were added from, oldest first."""
+        with self._sql():
+            return [row[0] for row in self._db.execute("SELECT source FROM feeds ORDER BY added, rowid")]
+
+    def feed_links(self, feed: str) -> set[str]:
+        """The item links of ``feed`` read so far."""
+        with self._sql():
+            return {row[0] for row in self._db.execute("SELECT link FROM feed_items WHERE feed = ?", (feed,))}
+
+    def record_feed(self, feed: str, links: list[str]) -> None:
+        """Remember ``feed`` and that these of its items were read."""
+        if self.read_only:
+            raise IndexReadOnlyError(f"the index in {self.directory} is read-only; it can be searched but not changed")
+        with self._sql():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT OR IGNORE INTO feeds VALUES (?, ?)", (feed, datetime.now(timezone.utc).isoformat()))
+                self._db.executemany("INSERT OR IGNORE INTO feed_items VALUES (?, ?)", [(feed, link) for link in links])
+                self._db.execute("COMMIT")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
 
     def _known(self, ids: list[str]) -> set[str]:
         """Which of these article ids are indexed."""

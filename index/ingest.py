@@ -6,11 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from index.articles import Article, IngestError, load_file, printable, valid_text
+from index.articles import Article, IngestError, load_file, printable, read_bytes, valid_text
 from index.corpus import ADDED, UNCHANGED, Corpus, CorpusError
+from index.feeds import page_article, parse_feed
+from index.web import fetch, is_address
 
 BATCH = 200  # articles embedded and committed together
 BATCH_CHARS = 1_000_000  # or this much text (about a minute of embedding on 2 cores)
+FEED = "feed"
 
 
 @dataclass(frozen=True)
@@ -19,8 +22,9 @@ class Outcome:
 
     Attributes:
         name: The file as shown to the user.
-        status: ``"added"``, ``"unchanged"`` (already indexed) or ``"error"``.
-        detail: The article's title, or the reason for an error.
+        status: ``"added"``, ``"unchanged"`` (already indexed), ``"error"`` or
+            ``"feed"`` (what a feed held).
+        detail: The article's title, the reason for an error or the feed's counts.
         article_id: The article's id, when one was read.
     """
 
@@ -31,8 +35,8 @@ class Outcome:
 
     def line(self) -> str:
         """The outcome as one line of text, safe to print (no control characters)."""
-        if self.status == "error":
-            return printable(f"error: {self.name}: {self.detail}")
+        if self.status in ("error", FEED):
+            return printable(f"{self.status}: {self.name}: {self.detail}")
         return printable(f"{'added' if self.status == ADDED else 'already indexed'}: {self.name}: “{self.detail}”")
 
 
@@ -157,6 +161,67 @@ def add_files(
     batches.flush()
     if progress:
         progress(1.0, "Done")
+    return batches.outcomes
+
+
+def add_sources(
+    corpus: Corpus,
+    sources: list[str],
+    limit: int | None = None,
+    progress_bar: bool = False,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Index web pages and the new items of RSS/Atom feeds (addresses or saved feed files).
+
+    A feed is remembered with the items read from it, so giving it again (or
+    ``qa index sync``) reads only items not read before; an item that failed is
+    tried again next time. Every failure is one outcome naming the address.
+
+    Args:
+        corpus: The index to add to.
+        sources: http(s) addresses of pages or feeds, and paths of saved feed files.
+        limit: Largest page or feed in bytes (default ``index.articles.max_bytes()``).
+        progress_bar: Show a terminal progress bar while embedding many sentences.
+        on_outcome: Called with each outcome as soon as it is known.
+    """
+    batches = _Batches(corpus, None, progress_bar, on_outcome)
+    for source in sources:
+        name = printable(source)
+        if batches.stopped:
+            batches.report(Outcome(name, "error", "not read: the index cannot be written"))
+            continue
+        try:
+            if is_address(source):
+                fetched = fetch(source, limit)
+                items = parse_feed(fetched.content)
+                if items is None:
+                    batches.put([(page_article(fetched), name)])
+                    continue
+            else:
+                items = parse_feed(read_bytes(Path(source), limit))
+                if items is None:
+                    raise IngestError("not an RSS or Atom feed")
+        except IngestError as exc:
+            batches.report(Outcome(name, "error", str(exc)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - whatever one source raises, the rest go on
+            batches.report(Outcome(name, "error", f"cannot read: {_reason(exc)}"))
+            continue
+        seen = corpus.feed_links(source)
+        new = [item for item in dict.fromkeys(items) if item.link not in seen]
+        batches.report(Outcome(name, FEED, f"{len(items)} items, {len(new)} not read before"))
+        for item in new:
+            try:
+                batches.put([(page_article(fetch(item.link, limit), item), printable(item.link))])
+            except IngestError as exc:
+                batches.report(Outcome(printable(item.link), "error", str(exc)))
+            except Exception as exc:  # noqa: BLE001
+                batches.report(Outcome(printable(item.link), "error", f"cannot read: {_reason(exc)}"))
+        batches.flush()
+        read = {o.name for o in batches.outcomes if o.status in (ADDED, UNCHANGED)}
+        if not batches.stopped:
+            corpus.record_feed(source, [item.link for item in new if printable(item.link) in read])
+    batches.flush()
     return batches.outcomes
 
 

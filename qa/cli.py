@@ -48,14 +48,35 @@ def _limit(args: argparse.Namespace) -> int | None:
     return None if args.max_mb is None else int(args.max_mb * 2**20)
 
 
-def _add_paths(corpus, paths: list[str], limit: int | None) -> list:  # noqa: ANN001
-    """Add files and folders to ``corpus``, printing one line per file or article."""
-    from index.articles import expand_paths
-    from index.ingest import add_files
+def _print_outcome(outcome) -> None:  # noqa: ANN001
+    print(outcome.line(), file=sys.stderr if outcome.status == "error" else sys.stdout, flush=True)
 
-    files = [(path, str(path)) for path in expand_paths([Path(p) for p in paths])]
-    return add_files(corpus, files, limit, progress_bar=True, on_outcome=lambda outcome: print(
-        outcome.line(), file=sys.stderr if outcome.status == "error" else sys.stdout, flush=True))
+
+def _add_paths(corpus, paths: list[str], limit: int | None) -> list:  # noqa: ANN001
+    """Add files, folders, saved feeds and web addresses to ``corpus``, printing one line per outcome."""
+    from index.articles import expand_paths
+    from index.feeds import FEED_SUFFIXES
+    from index.ingest import add_files, add_sources
+    from index.web import is_address
+
+    sources = [p for p in paths if is_address(p) or Path(p).suffix.lower() in FEED_SUFFIXES]
+    files = [(path, str(path)) for path in expand_paths([Path(p) for p in paths if p not in sources])]
+    outcomes = add_files(corpus, files, limit, progress_bar=True, on_outcome=_print_outcome) if files else []
+    return outcomes + add_sources(corpus, sources, limit, progress_bar=True, on_outcome=_print_outcome)
+
+
+def cmd_index_sync(args: argparse.Namespace) -> int:
+    from index.ingest import add_sources
+
+    corpus = _corpus(args)
+    feeds = corpus.feeds()
+    if not feeds:
+        raise CliError("no feeds to sync: `qa index add URL` adds a feed's articles and remembers it")
+    outcomes = add_sources(corpus, feeds, _limit(args), progress_bar=True, on_outcome=_print_outcome)
+    added = sum(o.status == "added" for o in outcomes)
+    stats = corpus.stats()
+    print(f"{added} added from {len(feeds)} feeds; index has {stats['articles']} articles, {stats['sentences']} sentences")
+    return 1 if any(o.status == "error" for o in outcomes) else 0
 
 
 def cmd_index_add(args: argparse.Namespace) -> int:
@@ -243,9 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     size = argparse.ArgumentParser(add_help=False)
     size.add_argument("--max-mb", type=megabytes, metavar="MB",
                       help="largest file or article to read (default: $QA_MAX_MB or 5)")
-    p = isub.add_parser("add", help="index .txt/.md/.html/.json/.jsonl files and folders", parents=[common, size])
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p = isub.add_parser("add", help="index .txt/.md/.html/.json/.jsonl files and folders, web pages and RSS/Atom feeds "
+                        "(addresses or saved .xml/.rss/.atom files)", parents=[common, size])
+    p.add_argument("paths", nargs="+", metavar="PATH_OR_URL")
     p.set_defaults(func=cmd_index_add)
+    p = isub.add_parser("sync", help="add the new items of every feed added before", parents=[common, size])
+    p.set_defaults(func=cmd_index_sync)
     p = isub.add_parser("remove", help="remove an article by id", parents=[common])
     p.add_argument("id")
     p.set_defaults(func=cmd_index_remove)

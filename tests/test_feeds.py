@@ -1,0 +1,161 @@
+"""Feeds and web pages, served by a local HTTP server on 127.0.0.1 (nothing leaves the machine)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from index.corpus import Corpus
+from index.feeds import parse_feed
+from index.ingest import add_sources
+from index.web import FetchError, fetch
+from qa.cli import main
+
+TOWNS = ["Alder", "Birch", "Cedar", "Dunmore", "Elmstead", "Fenwick", "Glenrock", "Hollow"]
+
+
+def page(n: int) -> str:
+    town = TOWNS[n % len(TOWNS)]
+    return f"""<html><head><title>{town} opens a library | Local News</title>
+<meta property="article:published_time" content="2026-11-{10 + n:02d}T08:00:00Z"></head><body>
+<nav><a href="/">Home</a></nav><article><h1>{town} opens a library</h1>
+<p>The town of {town} opened its new library on Saturday with {100 + n} shelves of books.</p>
+<p>The mayor of {town} said the building cost {n + 2} million euros and took two years to finish.</p>
+<p>Volunteers from {town} helped carry the first books into the reading room in the morning.</p>
+</article><footer>Copyright Local News</footer></body></html>"""
+
+
+class Site:
+    """What the local server serves: a feed whose items can grow, pages, and misbehaving addresses."""
+
+    def __init__(self) -> None:
+        self.items = [1, 2, 3]
+        self.broken = True  # the feed also lists a page that answers 404
+
+    def feed(self, base: str) -> str:
+        links = [(f"{base}/a/{n}.html", f"{TOWNS[n % len(TOWNS)]} opens a library") for n in self.items]
+        if self.broken:
+            links.append((f"{base}/gone.html", "A page that is gone"))
+        items = "".join(f"<item><title>{t}</title><link>{link}</link><pubDate>Mon, 16 Nov 2026 08:00:00 GMT</pubDate></item>"
+                        for link, t in links)
+        return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Local News</title>{items}</channel></rss>'
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[str, Site]]:
+    content = Site()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+        def send(self, status: int, body: str | bytes, kind: str = "text/html", headers: dict | None = None) -> None:
+            data = body.encode() if isinstance(body, str) else body
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            base = f"http://127.0.0.1:{self.server.server_port}"
+            if self.path == "/feed.xml":
+                self.send(200, content.feed(base), "application/rss+xml")
+            elif self.path.startswith("/a/"):
+                self.send(200, page(int(self.path[3:].split(".")[0])))
+            elif self.path == "/loop":
+                self.send(302, "", headers={"Location": "/loop"})
+            elif self.path == "/to-file":
+                self.send(302, "", headers={"Location": "file:///etc/passwd"})
+            elif self.path == "/slow":
+                time.sleep(3)
+                self.send(200, page(1))
+            elif self.path == "/huge.html":
+                self.send(200, b"<p>" + b"x" * 300_000 + b"</p>")
+            elif self.path == "/image.png":
+                self.send(200, b"\x89PNG....", "image/png")
+            else:
+                self.send(404, "not here")
+
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request, client_address) -> None:  # noqa: ANN001 - a client that gave up on /slow
+            pass
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", content
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_feed_then_sync_adds_only_new_items(site: tuple[str, Site], index_dir: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    base, content = site
+    assert main(["index", "add", "--index", str(index_dir), f"{base}/feed.xml"]) == 1  # the 404 item
+    out, err = capsys.readouterr()
+    assert out.count("added: ") == 3 and f"feed: {base}/feed.xml: 4 items, 4 not read before" in out
+    assert err.strip() == f"error: {base}/gone.html: HTTP 404 Not Found"
+    corpus = Corpus(index_dir)
+    assert corpus.feeds() == [f"{base}/feed.xml"]
+    library = next(a for a in corpus.list_articles() if a.title == "Birch opens a library")
+    assert (library.date, library.source) == ("2026-11-11", f"{base}/a/1.html")
+
+    content.items += [4, 5]
+    content.broken = False
+    assert main(["index", "sync", "--index", str(index_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("added: ") == 2 and "5 items, 2 not read before" in out
+    assert Corpus(index_dir).stats()["articles"] == 1 + 5
+    assert main(["index", "sync", "--index", str(index_dir)]) == 0
+    assert "0 added from 1 feeds" in capsys.readouterr().out
+
+
+def test_a_page_and_a_saved_feed_file(site: tuple[str, Site], index_dir: Path, tmp_path: Path) -> None:
+    base, content = site
+    corpus = Corpus(index_dir)
+    [outcome] = add_sources(corpus, [f"{base}/a/6.html"])
+    assert outcome.line() == f"added: {base}/a/6.html: “Glenrock opens a library”"
+    saved = tmp_path / "news.xml"
+    content.broken = False
+    saved.write_text(content.feed(base))
+    outcomes = add_sources(corpus, [str(saved)])
+    assert [o.status for o in outcomes] == ["feed", "added", "added", "added"]
+    assert corpus.feeds() == [str(saved)]
+
+
+def test_bad_addresses_are_one_line_each_and_the_rest_goes_on(site: tuple[str, Site], index_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    base, _ = site
+    monkeypatch.setattr("index.web.TIMEOUT_S", 1.0)
+    corpus = Corpus(index_dir)
+    sources = [f"{base}/loop", f"{base}/to-file", f"{base}/slow", f"{base}/huge.html", f"{base}/image.png",
+               "http://127.0.0.1:9/closed", f"{base}/a/7.html"]
+    outcomes = add_sources(corpus, sources, limit=100_000)
+    reasons = {o.name.removeprefix(base): o.detail for o in outcomes if o.status == "error"}
+    assert reasons == {
+        "/loop": "more than 5 redirects",
+        "/to-file": "only http(s) addresses are read, not file:///etc/passwd",
+        "/slow": "too slow: no answer within 1 s",
+        "/huge.html": "0.3 MB is over the 0.10 MB limit",
+        "/image.png": "not a web page or feed (image/png)",
+        "http://127.0.0.1:9/closed": reasons.get("http://127.0.0.1:9/closed", ""),
+    }
+    assert reasons["http://127.0.0.1:9/closed"].startswith("cannot reach it")
+    assert [o.status for o in outcomes if o.status != "error"] == ["added"]
+    assert corpus.stats()["articles"] == 2
+
+
+def test_only_http_is_fetched() -> None:
+    with pytest.raises(FetchError, match="only http"):
+        fetch("file:///etc/passwd")
+    assert parse_feed(b"<html><body>not a feed</body></html>") is None
