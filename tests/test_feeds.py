@@ -159,3 +159,14 @@ def test_only_http_is_fetched() -> None:
     with pytest.raises(FetchError, match="only http"):
         fetch("file:///etc/passwd")
     assert parse_feed(b"<html><body>not a feed</body></html>") is None
+
+
+def test_the_chat_adds_a_feed_by_its_address(site: tuple[str, Site], index_dir: Path) -> None:
+    from ui.app import ChatApp
+
+    base, _ = site
+    chat = ChatApp(Corpus(index_dir))
+    cleared, report, *_ = chat.add_address(f"  {base}/feed.xml ")
+    assert cleared == "" and report.startswith("3 added, 1 failed")
+    assert "gone&#46;html" in report and "HTTP 404" in report
+    assert "http&#58;//" in chat.add_address("ftp://example.com/feed")[1]

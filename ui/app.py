@@ -32,8 +32,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import gradio as gr  # noqa: E402
 
 from index.articles import SUFFIXES, IngestError, make_article, max_bytes, megabytes  # noqa: E402
-from index.corpus import ADDED, UNCHANGED, Corpus, default_dir  # noqa: E402
-from index.ingest import Outcome, add_files  # noqa: E402
+from index.corpus import ADDED, UNCHANGED, Corpus  # noqa: E402
+from index.ingest import Outcome, add_files, add_sources  # noqa: E402
+from index.web import is_address  # noqa: E402
 from qa.answer import READER, SHOWN_ANSWERS, Answer, QuestionError, Source, answer, open_corpus  # noqa: E402
 from qa.followup import resolve_followup  # noqa: E402
 from ui.examples import ExampleQuestions  # noqa: E402
@@ -325,6 +326,15 @@ class ChatApp:
             _remove_uploads(paths)
         return (None, self._report(outcomes), *self.panel())
 
+    def add_address(self, address: str) -> tuple:
+        """Index a web page, or the new items of a feed, by its address."""
+        address = (address or "").strip()
+        if self.read_only:
+            return address, esc(READ_ONLY), *self.panel()
+        if not is_address(address):
+            return address, esc("Give the http:// or https:// address of a page or feed."), *self.panel()
+        return "", self._report(add_sources(self.corpus, [address], self.limit)), *self.panel()
+
     def paste(self, title: str, text: str, date: str) -> tuple:
         if self.read_only:
             return title, text, date, esc(READ_ONLY), *self.panel()
@@ -426,6 +436,9 @@ def build_app(
                         f"{MAX_UPLOAD_FILES} at once)",
                         file_count="multiple", file_types=list(SUFFIXES), type="filepath", elem_id="upload",
                     )
+                    address = gr.Textbox(label="Web page or RSS/Atom feed address", placeholder="https://…",
+                                         elem_id="address", max_length=2000)
+                    address_button = gr.Button("Add from the web", elem_id="address-add")
                 with gr.Column():
                     paste_title = gr.Textbox(label="Title", elem_id="paste-title")
                     paste_date = gr.Textbox(label="Date (YYYY-MM-DD, optional)", elem_id="paste-date")
@@ -465,6 +478,8 @@ def build_app(
                                 api_description="Answer a question: the `qa ask --json` object.")
         if not read_only:  # a read-only app has no handler that writes, so none can be called
             files.upload(chat.upload, files, [files, report, *panel], **write, **private)
+            for trigger in (address.submit, address_button.click):
+                trigger(chat.add_address, address, [address, report, *panel], **write, **private)
             paste_button.click(chat.paste, [paste_title, paste_text, paste_date],
                                [paste_title, paste_text, paste_date, report, *panel], **write, **private)
             remove_button.click(chat.remove, remove_choice, [report, *panel], **write, **private)
