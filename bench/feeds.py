@@ -1,0 +1,107 @@
+"""A feed of 50 items served on 127.0.0.1: `qa index add URL`, then `qa index sync` after 5 new items.
+
+Each item links to a page holding a SQuAD v1.1 dev paragraph (``../shared/data/squad``)
+as a news article. Prints (and writes as JSON) how many articles each command
+added, its wall time (the CLI loads its models first) and the time per item.
+
+    python bench/feeds.py --out runs/feeds.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import html
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SQUAD = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+QA = [sys.executable, "-m", "qa.cli"]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def serve(paragraphs: list[tuple[str, str]], shown: list[int]) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            base = f"http://127.0.0.1:{self.server.server_port}"
+            if self.path == "/feed.xml":
+                items = "".join(
+                    f"<item><title>{html.escape(paragraphs[n][0])}</title><link>{base}/item/{n}</link>"
+                    f"<pubDate>Mon, 16 Nov 2026 08:00:00 GMT</pubDate></item>" for n in range(shown[0]))
+                body, kind = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Bench</title>{items}</channel></rss>', \
+                    "application/rss+xml"
+            else:
+                title, text = paragraphs[int(self.path.rsplit("/", 1)[1])]
+                body = (f"<html><head><title>{html.escape(title)}</title></head><body><article><h1>{html.escape(title)}</h1>"
+                        f"<p>{html.escape(text)}</p></article></body></html>")
+                kind = "text/html"
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def timed(*args: str) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.perf_counter()
+    proc = subprocess.run([*QA, *args], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    return proc, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=50)
+    parser.add_argument("--new", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("runs/feeds.json"))
+    args = parser.parse_args()
+    data = json.load(gzip.open(SQUAD))
+    paragraphs = [(f"{a['title'].replace('_', ' ')} {n}", p["context"])
+                  for n, (a, p) in enumerate((a, p) for a in data["data"] for p in a["paragraphs"])]
+    shown = [args.items]
+    server = serve(paragraphs, shown)
+    url = f"http://127.0.0.1:{server.server_port}/feed.xml"
+    scratch = Path(tempfile.mkdtemp(prefix="qa-feeds-"))
+    try:
+        index = str(scratch / "index")
+        added, add_s = timed("index", "add", "--index", index, url)
+        shown[0] += args.new
+        synced, sync_s = timed("index", "sync", "--index", index)
+        again, again_s = timed("index", "sync", "--index", index)
+        count = lambda proc: sum(line.startswith("added: ") for line in proc.stdout.splitlines())  # noqa: E731
+        report = {
+            "feed_items": args.items, "added_by_add": count(added), "add_s": round(add_s, 1),
+            "add_s_per_item": round(add_s / args.items, 2),
+            # a sync with nothing new costs the start-up and the feed itself; the rest is per item
+            "add_s_per_item_after_startup": round((add_s - again_s) / args.items, 3),
+            "new_items": args.new, "added_by_sync": count(synced), "sync_s": round(sync_s, 1),
+            "added_by_second_sync": count(again), "second_sync_s": round(again_s, 1),
+            "exit_codes": [added.returncode, synced.returncode, again.returncode],
+            "ok": count(added) == args.items and count(synced) == args.new and count(again) == 0,
+        }
+    finally:
+        server.shutdown()
+        shutil.rmtree(scratch, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
