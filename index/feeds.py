@@ -11,6 +11,7 @@ from index.articles import Article, IngestError, parse_html, printable
 from index.web import Fetched
 
 FEED_SUFFIXES = (".xml", ".rss", ".atom")
+MIN_WORDS = 8  # fewer words of main text is no article
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ def page_article(page: Fetched, item: FeedItem | None = None) -> Article:
     if page.content_type and "html" not in page.content_type and "xml" not in page.content_type:
         raise IngestError(f"not a web page or feed ({page.content_type})")
     article = parse_html(page.content, page.url)
+    if len(article.text.split()) < MIN_WORDS:  # a menu or a cookie notice, not an article
+        raise IngestError("no article text found on the page")
     if item is not None:
         if item.date and not article.date:
             article = replace(article, date=item.date)

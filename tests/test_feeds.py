@@ -79,6 +79,8 @@ def site() -> Iterator[tuple[str, Site]]:
                 self.send(200, page(1))
             elif self.path == "/huge.html":
                 self.send(200, b"<p>" + b"x" * 300_000 + b"</p>")
+            elif self.path == "/menu.html":
+                self.send(200, "<html><body><nav><a href='/'>Home</a></nav></body></html>")
             elif self.path == "/image.png":
                 self.send(200, b"\x89PNG....", "image/png")
             else:
@@ -139,7 +141,7 @@ def test_bad_addresses_are_one_line_each_and_the_rest_goes_on(site: tuple[str, S
     monkeypatch.setattr("index.web.TIMEOUT_S", 1.0)
     corpus = Corpus(index_dir)
     sources = [f"{base}/loop", f"{base}/to-file", f"{base}/slow", f"{base}/huge.html", f"{base}/image.png",
-               "http://127.0.0.1:9/closed", f"{base}/a/7.html"]
+               f"{base}/menu.html", "http://127.0.0.1:9/closed", f"{base}/a/7.html"]
     outcomes = add_sources(corpus, sources, limit=100_000)
     reasons = {o.name.removeprefix(base): o.detail for o in outcomes if o.status == "error"}
     assert reasons == {
@@ -148,6 +150,7 @@ def test_bad_addresses_are_one_line_each_and_the_rest_goes_on(site: tuple[str, S
         "/slow": "too slow: no answer within 1 s",
         "/huge.html": "0.3 MB is over the 0.10 MB limit",
         "/image.png": "not a web page or feed (image/png)",
+        "/menu.html": "no article text found on the page",
         "http://127.0.0.1:9/closed": reasons.get("http://127.0.0.1:9/closed", ""),
     }
     assert reasons["http://127.0.0.1:9/closed"].startswith("cannot reach it")
