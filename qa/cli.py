@@ -118,6 +118,21 @@ def cmd_index_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index_watch(args: argparse.Namespace) -> int:
+    from index.watch import FolderWatch
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise CliError(f"{folder} is not a folder")
+    print(f"watching {folder} every {args.interval:g} s: new and changed article files are indexed once they stop "
+          "changing (Ctrl-C to stop)", flush=True)
+    try:
+        FolderWatch(_corpus(args), folder, on_outcome=_print_outcome).run(args.interval)
+    except KeyboardInterrupt:
+        print("stopped watching", file=sys.stderr)
+    return 0
+
+
 def cmd_index_check(args: argparse.Namespace) -> int:
     corpus = _corpus(args, check_model=False)
     problems = corpus.check()
@@ -278,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="sources", nargs="+", metavar="PATH",
                    help="set the index folder aside (kept, renamed) and build a new index from these files and folders")
     p.set_defaults(func=cmd_index_rebuild)
+    p = isub.add_parser("watch", help="index article files as they appear or change in a folder", parents=[common])
+    p.add_argument("folder")
+    p.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between looks (default 2)")
+    p.set_defaults(func=cmd_index_watch)
     p = isub.add_parser("check", help="check that the database, full-text index and vectors agree", parents=[common])
     p.set_defaults(func=cmd_index_check)
     for name, func, text in (("list", cmd_index_list, "list indexed articles"),

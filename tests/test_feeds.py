@@ -173,3 +173,24 @@ def test_the_chat_adds_a_feed_by_its_address(site: tuple[str, Site], index_dir: 
     assert cleared == "" and report.startswith("3 added, 1 failed")
     assert "gone&#46;html" in report and "HTTP 404" in report
     assert "http&#58;//" in chat.add_address("ftp://example.com/feed")[1]
+
+
+def test_a_watched_folder_is_indexed_once_files_stop_changing(index_dir: Path, tmp_path: Path) -> None:
+    from index.watch import FolderWatch
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    watch = FolderWatch(Corpus(index_dir), folder)
+    story = folder / "story.txt"
+    story.write_text("Ferry news\n\nThe ferry carried 312 passengers")
+    assert watch.poll() == []  # seen once: it may still be being written
+    with story.open("a") as fh:
+        fh.write(" on Sunday.\n")
+    assert watch.poll() == []  # it changed since: still not read
+    [outcome] = watch.poll()
+    assert outcome.status == "added" and "on Sunday" in Corpus(index_dir).article(outcome.article_id).text
+    assert watch.poll() == []  # unchanged files are not read again
+    (folder / "notes.pdf").write_bytes(b"%PDF")  # not an article file: never read
+    (folder / "bad.json").write_text("{")
+    watch.poll()
+    assert [o.line().split(":")[0] for o in watch.poll()] == ["error"]
