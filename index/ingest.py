@@ -65,7 +65,7 @@ class _Batches:
             self.on_outcome(outcome)
 
     def put(self, articles: list[tuple[Article, str]]) -> None:
-        """Queue articles; a long file's start a batch of their own, so what came before is stored first."""
+        """Queue articles; a long file's articles start a batch of their own, so what came before is stored first."""
         if _chars(self.pending) + _chars(articles) > BATCH_CHARS:
             self.flush()
         if self.stopped:
