@@ -161,8 +161,8 @@ def kill_single_round(articles: Articles, scratch: Path, rng: random.Random, ope
                "remove": ["index", "remove", "--index", str(index), listed[0]["id"]],
                "rebuild": ["index", "rebuild", "--index", str(index)]}[operation]
     proc = subprocess.Popen([*QA, *command], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # an add or rebuild loads the embedding model (about 4 s) and then writes; a remove is done in about 2 s
-    delay = rng.uniform(0.5, 2.5) if operation == "remove" else rng.uniform(3.0, 9.0)
+    # an add or rebuild loads the embedding model (about 4 s) and then writes; a remove is done in about 0.3 s
+    delay = rng.uniform(0.05, 0.3) if operation == "remove" else rng.uniform(3.0, 9.0)
     time.sleep(delay)
     running = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
