@@ -229,6 +229,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=20, help="articles per writer")
     parser.add_argument("--writers", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--parts", nargs="+", default=["writers", "same", "serve", "kill"])
+    parser.add_argument("--operations", nargs="+", default=["add", "remove", "rebuild"], help="for kill-single")
     parser.add_argument("--out", type=Path, default=Path("runs/concurrent_writers.json"))
     args = parser.parse_args()
     rng = random.Random(7)
@@ -259,7 +260,7 @@ def main() -> None:
             print(f"qa serve + CLI add: {report['serve_and_cli']['ok']}/{args.runs} clean", flush=True)
             save()
         if "kill-single" in args.parts:
-            for operation in ("add", "remove", "rebuild"):
+            for operation in args.operations:
                 rounds = [kill_single_round(articles, scratch, rng, operation) for _ in range(args.runs)]
                 report[f"kill_during_{operation}"] = {"ok": sum(r["ok"] for r in rounds),
                                                       "killed_while_running": sum(r["was_running"] for r in rounds),
