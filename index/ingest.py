@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 from index.articles import Article, IngestError, load_file, printable, read_bytes, valid_text
 from index.corpus import ADDED, UNCHANGED, Corpus, CorpusError
-from index.feeds import page_article, parse_feed
+from index.feeds import FeedItem, page_article, parse_feed
 from index.web import fetch, is_address
 
 BATCH = 200  # articles embedded and committed together
 BATCH_CHARS = 1_000_000  # or this much text (about a minute of embedding on 2 cores)
 FEED = "feed"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,16 @@ class _Batches:
         self.outcomes.append(outcome)
         if self.on_outcome:
             self.on_outcome(outcome)
+
+    def attempt(self, name: str, read: Callable[[], T]) -> T | None:
+        """``read()``, or ``None`` with one error outcome for ``name``, whatever it raised."""
+        try:
+            return read()
+        except IngestError as exc:
+            self.report(Outcome(name, "error", str(exc)))
+        except Exception as exc:  # noqa: BLE001 - whatever one file, page or feed raises, the rest go on
+            self.report(Outcome(name, "error", f"cannot read: {_reason(exc)}"))
+        return None
 
     def put(self, articles: list[tuple[Article, str]]) -> None:
         """Queue articles; a long file's articles start a batch of their own, so what came before is stored first."""
@@ -146,13 +158,8 @@ def add_files(
         batches.done = n / max(1, len(files))
         if progress:
             progress(batches.done, f"Reading {name}")
-        try:
-            loaded = load_file(path, limit)
-        except IngestError as exc:
-            batches.report(Outcome(name, "error", str(exc)))
-            continue
-        except Exception as exc:  # noqa: BLE001 - whatever a file raises, the rest go on
-            batches.report(Outcome(name, "error", f"cannot read: {_reason(exc)}"))
+        loaded = batches.attempt(name, lambda: load_file(path, limit))  # noqa: B023 - called at once
+        if loaded is None:
             continue
         for problem in loaded.problems:
             batches.report(Outcome(name, "error", problem))
@@ -190,39 +197,38 @@ def add_sources(
         if batches.stopped:
             batches.report(Outcome(name, "error", "not read: the index cannot be written"))
             continue
-        try:
-            if is_address(source):
-                fetched = fetch(source, limit)
-                items = parse_feed(fetched.content)
-                if items is None:
-                    batches.put([(page_article(fetched), name)])
-                    continue
-            else:
-                items = parse_feed(read_bytes(Path(source), limit))
-                if items is None:
-                    raise IngestError("not an RSS or Atom feed")
-        except IngestError as exc:
-            batches.report(Outcome(name, "error", str(exc)))
+        read = batches.attempt(name, lambda: _read_source(source, limit))  # noqa: B023 - called at once
+        if read is None:
             continue
-        except Exception as exc:  # noqa: BLE001 - whatever one source raises, the rest go on
-            batches.report(Outcome(name, "error", f"cannot read: {_reason(exc)}"))
+        if isinstance(read, Article):
+            batches.put([(read, name)])
             continue
+        items = read
         seen = corpus.feed_links(source)
         new = [item for item in dict.fromkeys(items) if item.link not in seen]
         batches.report(Outcome(name, FEED, f"{len(items)} items, {len(new)} not read before"))
         for item in new:
-            try:
-                batches.put([(page_article(fetch(item.link, limit), item), printable(item.link))])
-            except IngestError as exc:
-                batches.report(Outcome(printable(item.link), "error", str(exc)))
-            except Exception as exc:  # noqa: BLE001
-                batches.report(Outcome(printable(item.link), "error", f"cannot read: {_reason(exc)}"))
+            article = batches.attempt(printable(item.link), lambda: page_article(fetch(item.link, limit), item))  # noqa: B023
+            if article is not None:
+                batches.put([(article, printable(item.link))])
         batches.flush()
-        read = {o.name for o in batches.outcomes if o.status in (ADDED, UNCHANGED)}
+        stored = {o.name for o in batches.outcomes if o.status in (ADDED, UNCHANGED)}
         if not batches.stopped:
-            corpus.record_feed(source, [item.link for item in new if printable(item.link) in read])
+            corpus.record_feed(source, [item.link for item in new if printable(item.link) in stored])
     batches.flush()
     return batches.outcomes
+
+
+def _read_source(source: str, limit: int | None) -> Article | list[FeedItem]:
+    """A web page's article, or the items of a feed (an address or a saved file)."""
+    if not is_address(source):
+        items = parse_feed(read_bytes(Path(source), limit))
+        if items is None:
+            raise IngestError("not an RSS or Atom feed")
+        return items
+    fetched = fetch(source, limit)
+    items = parse_feed(fetched.content)
+    return page_article(fetched) if items is None else items
 
 
 def _chars(batch: list[tuple[Article, str]]) -> int:
