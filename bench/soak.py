@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ui_concurrency import QUESTIONS, free_port, percentile, start_app  # noqa: E402
+from bench.ui_concurrency import QUESTIONS, ask_timed, free_port, percentile, start_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
@@ -104,19 +104,8 @@ def ask(url: str, users: int, seconds: float) -> dict:
     def user(n: int) -> None:
         i = 0
         while time.monotonic() < deadline:
-            question = QUESTIONS[(n + i) % len(QUESTIONS)]
+            ask_timed(clients[n], QUESTIONS[(n + i) % len(QUESTIONS)], latencies, errors, lock)
             i += 1
-            started = time.perf_counter()
-            try:
-                result = clients[n].predict(question, api_name="/answer")
-                if not isinstance(result, dict) or "answer" not in result:
-                    raise ValueError(f"unexpected result {result!r:.100}")
-            except Exception as exc:  # noqa: BLE001
-                with lock:
-                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
-                continue
-            with lock:
-                latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(users) as pool:

@@ -75,6 +75,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+def ask_timed(client, question: str, latencies: list[float], errors: list[str], lock: threading.Lock) -> None:  # noqa: ANN001
+    """Ask ``/answer`` once; its latency or its error goes to the shared lists."""
+    started = time.perf_counter()
+    try:
+        result = client.predict(question, api_name="/answer")
+        if not isinstance(result, dict) or "answer" not in result:
+            raise ValueError(f"unexpected result {result!r:.100}")
+    except Exception as exc:  # noqa: BLE001 - counted and reported
+        with lock:
+            errors.append(f"{type(exc).__name__}: {exc}"[:200])
+        return
+    with lock:
+        latencies.append(time.perf_counter() - started)
+
+
 def run(url: str, users: int, questions: int) -> dict:
     from gradio_client import Client
 
@@ -90,18 +105,7 @@ def run(url: str, users: int, questions: int) -> dict:
     def user(n: int) -> None:
         start_together.wait()
         for i in range(questions):
-            question = QUESTIONS[(n + i) % len(QUESTIONS)]
-            started = time.perf_counter()
-            try:
-                result = clients[n].predict(question, api_name="/answer")
-                if not isinstance(result, dict) or "answer" not in result:
-                    raise ValueError(f"unexpected result {result!r:.100}")
-            except Exception as exc:  # noqa: BLE001 - counted and reported
-                with lock:
-                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
-                continue
-            with lock:
-                latencies.append(time.perf_counter() - started)
+            ask_timed(clients[n], QUESTIONS[(n + i) % len(QUESTIONS)], latencies, errors, lock)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(users) as pool:
