@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from index import duplicates
 from index.articles import Article
 from index.embedder import DIMENSION, MODEL_NAME, embed
 from index.sentences import Sentence, split_sentences, windows
@@ -46,7 +47,8 @@ _STOPWORDS = frozenset(
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles(
-    id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, source TEXT NOT NULL, text TEXT NOT NULL, added TEXT NOT NULL);
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, source TEXT NOT NULL, text TEXT NOT NULL, added TEXT NOT NULL,
+    duplicate_of TEXT);  -- the first indexed copy of the same story (index/duplicates.py), NULL for a first copy
 CREATE TABLE IF NOT EXISTS sentences(
     id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
     position INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL);
@@ -59,7 +61,7 @@ CREATE TABLE IF NOT EXISTS feed_items(
 # BM25 over each sentence's window (the sentence and its neighbours), keyed by sentence id:
 # a question's words are often spread over neighbouring sentences.
 _FTS_TABLE = "CREATE VIRTUAL TABLE IF NOT EXISTS window_fts USING fts5(text, tokenize='porter unicode61')"
-_SCHEMA += _FTS_TABLE + ";"
+_SCHEMA += _FTS_TABLE + ";" + duplicates.SCHEMA
 
 
 class CorpusError(RuntimeError):
@@ -84,13 +86,15 @@ class IndexWriteError(CorpusError):
 
 @dataclass(frozen=True)
 class ArticleInfo:
-    """An indexed article as listed: id, title, date, source and sentence count."""
+    """An indexed article as listed: id, title, date, source, sentence count and, for a near-duplicate,
+    the id of the first indexed copy of its story."""
 
     id: str
     title: str
     date: str | None
     source: str
     sentences: int
+    duplicate_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -245,9 +249,11 @@ class Corpus:
         with self._sql():
             articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
             sentences = self._db.execute("SELECT count(*) FROM sentences").fetchone()[0]
+            copies = self._db.execute("SELECT count(*) FROM articles WHERE duplicate_of IS NOT NULL").fetchone()[0]
             vectors = len(self.vectors)
         stats = {
             "articles": articles,
+            "near_duplicates": copies,
             "sentences": sentences,
             "vectors": vectors,
             "model": MODEL_NAME,
@@ -302,8 +308,29 @@ class Corpus:
         """All indexed articles, oldest first."""
         with self._sql():
             rows = self._db.execute(
-                "SELECT a.id, a.title, a.date, a.source, count(s.id) FROM articles a "
+                "SELECT a.id, a.title, a.date, a.source, count(s.id), a.duplicate_of FROM articles a "
                 "LEFT JOIN sentences s ON s.article_id = a.id GROUP BY a.id ORDER BY a.added, a.rowid"
+            ).fetchall()
+        return [ArticleInfo(*row) for row in rows]
+
+    def first_copies(self, article_ids: list[str]) -> dict[str, str]:
+        """For each of these indexed articles, the first indexed copy of its story (itself when it is no copy)."""
+        marks = ",".join("?" * len(article_ids))
+        with self._sql():
+            rows = self._db.execute(
+                f"SELECT id, coalesce(duplicate_of, id) FROM articles WHERE id IN ({marks})", article_ids
+            ).fetchall()
+        return dict(rows)
+
+    def copies(self, article_id: str) -> list[ArticleInfo]:
+        """Every indexed copy of an article's story, the first copy first (just the article when it has none)."""
+        with self._sql():
+            rows = self._db.execute(
+                "SELECT a.id, a.title, a.date, a.source, (SELECT count(*) FROM sentences s WHERE s.article_id = a.id), "
+                "a.duplicate_of FROM articles a, articles b "
+                "WHERE b.id = ? AND coalesce(a.duplicate_of, a.id) = coalesce(b.duplicate_of, b.id) "
+                "ORDER BY a.duplicate_of IS NOT NULL, a.added, a.rowid",
+                (article_id,),
             ).fetchall()
         return [ArticleInfo(*row) for row in rows]
 
@@ -512,12 +539,14 @@ class Corpus:
         added: set[str] = set()
         if split:
             vectors = _embed_sentences(split, progress)
+            signatures = [duplicates.signature(a.text) for a, _ in split]
 
             def change() -> set[str]:
                 already = self._known([a.id for a, _ in split])
                 rows = np.cumsum([0] + [len(s) for _, s in split])
                 keep = [i for i, (a, _) in enumerate(split) if a.id not in already]
-                self._insert_articles([split[i][0] for i in keep])
+                self._sign_unsigned()
+                self._insert_articles([split[i][0] for i in keep], [signatures[i] for i in keep])
                 self._insert_sentences([split[i] for i in keep],
                                        np.concatenate([vectors[rows[i] : rows[i + 1]] for i in keep]) if keep else vectors[:0])
                 return {split[i][0].id for i in keep}
@@ -528,12 +557,25 @@ class Corpus:
             for article, status in zip(articles, statuses)
         ]
 
-    def _insert_articles(self, articles: list[Article]) -> None:
+    def _insert_articles(self, articles: list[Article], signatures: list[np.ndarray]) -> None:
+        """Insert articles in order, each linked to the first copy of its story when it is a near-duplicate
+        of an indexed one (or of one before it in ``articles``)."""
         added = datetime.now(timezone.utc).isoformat()
-        self._db.executemany(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)",
-            [(a.id, a.title, a.date, a.source, a.text, added) for a in articles],
-        )
+        for article, signature in zip(articles, signatures):
+            self._db.execute(
+                "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (article.id, article.title, article.date, article.source, article.text, added,
+                 duplicates.find_copy(self._db, signature)),
+            )
+            duplicates.record(self._db, article.id, signature)
+
+    def _sign_unsigned(self) -> None:
+        """Sign articles an index made before near-duplicate detection holds, so new copies of them are found."""
+        rows = self._db.execute(
+            "SELECT id, text FROM articles WHERE id NOT IN (SELECT article_id FROM signatures)"
+        ).fetchall()
+        for article_id, text in rows:
+            duplicates.record(self._db, article_id, duplicates.signature(text))
 
     def _insert_sentences(self, split: list[tuple[Article, list[Sentence]]], vectors: np.ndarray) -> None:
         ids, window_texts = [], []
@@ -554,7 +596,7 @@ class Corpus:
 
         def change() -> ArticleInfo | None:
             row = self._db.execute(
-                "SELECT a.id, a.title, a.date, a.source, count(s.id) FROM articles a "
+                "SELECT a.id, a.title, a.date, a.source, count(s.id), a.duplicate_of FROM articles a "
                 "LEFT JOIN sentences s ON s.article_id = a.id WHERE a.id = ? GROUP BY a.id",
                 (article_id,),
             ).fetchone()
@@ -563,6 +605,13 @@ class Corpus:
             ids = [r[0] for r in self._db.execute("SELECT id FROM sentences WHERE article_id = ?", (article_id,))]
             self._db.executemany("DELETE FROM window_fts WHERE rowid = ?", [(i,) for i in ids])
             self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+            # the oldest remaining copy of a removed first copy becomes the first
+            successor = self._db.execute(
+                "SELECT id FROM articles WHERE duplicate_of = ? ORDER BY added, rowid LIMIT 1", (article_id,)
+            ).fetchone()
+            if successor:
+                self._db.execute("UPDATE articles SET duplicate_of = NULL WHERE id = ?", successor)
+                self._db.execute("UPDATE articles SET duplicate_of = ? WHERE duplicate_of = ?", (successor[0], article_id))
             self.vectors.remove(np.array(ids, dtype=np.int64))
             return ArticleInfo(*row)
 
@@ -596,6 +645,7 @@ class Corpus:
                 [vectors[rows[i] : rows[i + 1]] for i in keep] + [_embed_sentences(fresh, False)]
             )
             self._db.execute("DELETE FROM sentences")
+            self._link_copies(list(current.values()))
             # made anew rather than emptied, so a damaged full-text index is repaired too
             self._db.execute("DROP TABLE IF EXISTS window_fts")
             self._db.execute(_FTS_TABLE)
@@ -610,6 +660,16 @@ class Corpus:
         with self._sql():
             self._texts.clear()
         return self.stats()
+
+    def _link_copies(self, articles: list[Article]) -> None:
+        """Sign the articles (in indexing order) anew and link each near-duplicate to the first copy of its story."""
+        self._db.execute("DELETE FROM signatures")
+        self._db.execute("DELETE FROM bands")
+        for article in articles:
+            signature = duplicates.signature(article.text)
+            self._db.execute("UPDATE articles SET duplicate_of = ? WHERE id = ?",
+                             (duplicates.find_copy(self._db, signature), article.id))
+            duplicates.record(self._db, article.id, signature)
 
     def _articles(self) -> list[Article]:
         rows = self._db.execute("SELECT id, title, text, date, source FROM articles ORDER BY added, rowid").fetchall()
@@ -629,6 +689,10 @@ def _create(db: sqlite3.Connection) -> None:
     for attempt in range(40):
         try:
             db.execute("PRAGMA journal_mode=WAL")
+            columns = {row[1] for row in db.execute("PRAGMA table_info(articles)")}
+            if columns and "duplicate_of" not in columns:  # an index made before near-duplicate detection
+                with suppress(sqlite3.OperationalError):  # "duplicate column": another process added it first
+                    db.execute("ALTER TABLE articles ADD COLUMN duplicate_of TEXT")
             db.executescript(_SCHEMA)
             return
         except sqlite3.OperationalError as exc:

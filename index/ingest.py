@@ -28,18 +28,21 @@ class Outcome:
             ``"feed"`` (what a feed held).
         detail: The article's title, the reason for an error or the feed's counts.
         article_id: The article's id, when one was read.
+        duplicate_of: For an added near-duplicate, the first indexed copy of its story and its title.
     """
 
     name: str
     status: str
     detail: str
     article_id: str | None = None
+    duplicate_of: tuple[str, str] | None = None
 
     def line(self) -> str:
         """The outcome as one line of text, safe to print (no control characters)."""
         if self.status in ("error", FEED):
             return printable(f"{self.status}: {self.name}: {self.detail}")
-        return printable(f"{'added' if self.status == ADDED else 'already indexed'}: {self.name}: “{self.detail}”")
+        copy = f" (near-duplicate of {self.duplicate_of[0]} “{self.duplicate_of[1]}”)" if self.duplicate_of else ""
+        return printable(f"{'added' if self.status == ADDED else 'already indexed'}: {self.name}: “{self.detail}”{copy}")
 
 
 def _named(article: Article, path: Path, name: str) -> Article:
@@ -89,11 +92,21 @@ class _Batches:
             self.flush()
 
     def _store(self, batch: list[tuple[Article, str]]) -> None:
-        for (article, name), (_, status) in zip(batch, self.corpus.add([a for a, _ in batch], progress=self.progress_bar)):
+        statuses = self.corpus.add([a for a, _ in batch], progress=self.progress_bar)
+        first = self.corpus.first_copies([a.id for a, status in statuses if status == ADDED])
+        for (article, name), (_, status) in zip(batch, statuses):
             if status in (ADDED, UNCHANGED):
-                self.report(Outcome(name, status, article.title, article.id))
+                self.report(Outcome(name, status, article.title, article.id, self._copy_of(article, first)))
             else:
                 self.report(Outcome(name, "error", f"“{article.title}” has {status}", article.id))
+
+    def _copy_of(self, article: Article, first: dict[str, str]) -> tuple[str, str] | None:
+        """The first copy of an added near-duplicate's story, with its title."""
+        first_id = first.get(article.id, article.id)
+        if first_id == article.id:
+            return None
+        original = self.corpus.article(first_id)
+        return first_id, original.title if original else ""
 
     def flush(self) -> None:
         """Store the pending articles; one that cannot be stored is reported and the others go on."""

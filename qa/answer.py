@@ -12,6 +12,7 @@ from index.corpus import Corpus, default_dir
 from qa.ranking import Span, rank_answers, readings
 from qa.reader import Reader, WindowSpan, passage_header
 from qa.retriever import Passage, retrieve
+from qa.timeline import changed_figures, other_dates_matter, prefer_named_time
 
 MAX_QUESTION_CHARS = 1000
 WINDOWS = 5
@@ -79,6 +80,11 @@ class Answer:
         candidate: When abstaining, the best answer found if it scored at least
             ``UNSURE_FLOOR``: shown as unsure, never as the answer.
         message: Why there is no answer, or a notice about the question.
+        sources: Every article whose text holds the answer's sentence: ``article``
+            first, then other copies of the same story (near-duplicates).
+        timeline: When the answer is a figure that articles of different dates
+            give differently: the answer of each date, newest first. The answer
+            itself is then the newest (``timeline[0]``).
     """
 
     question: str
@@ -95,6 +101,8 @@ class Answer:
     closest: tuple[Evidence, ...] = ()
     candidate: "Answer | None" = None
     message: str = ""
+    sources: tuple[Source, ...] = ()
+    timeline: tuple["Answer", ...] = ()
 
     @property
     def found(self) -> bool:
@@ -105,9 +113,9 @@ class Answer:
         """A JSON-ready dict (the ``qa ask --json`` object)."""
         data = asdict(self)
         data["answer"] = data.pop("text")
-        for alt in [*data["alternatives"], *filter(None, [data["candidate"]])]:
+        for alt in [*data["alternatives"], *data["timeline"], *filter(None, [data["candidate"]])]:
             alt["answer"] = alt.pop("text")
-            del alt["alternatives"], alt["closest"], alt["candidate"]
+            del alt["alternatives"], alt["closest"], alt["candidate"], alt["timeline"]
         return data
 
 
@@ -170,8 +178,9 @@ def pick_spans(
         question: The question.
         passages: Retrieved windows, best first.
         stop_early: Read the first window alone, and stop there when its answer
-            reaches the reader's ``stop_probability``. Later windows then go
-            unread: that is nearly free in F1 (a confident first window is
+            reaches the reader's ``stop_probability`` (and articles of other
+            dates cannot change it: ``other_dates_matter``). Later windows then
+            go unread: that is nearly free in F1 (a confident first window is
             rarely beaten) but leaves no alternatives.
         reader: The reader.
         as_of: The day the question is asked (default: today).
@@ -179,21 +188,32 @@ def pick_spans(
     first = 1 if stop_early else len(passages)
     found = readings(passages[:first], read_passages(question, passages[:first], reader))
     spans = rank_answers(question, found, reader, as_of)
-    if first < len(passages) and not (spans and spans[0].score >= reader.stop_probability):
+    confident = spans and spans[0].score >= reader.stop_probability and not other_dates_matter(question, spans[0], passages)
+    if first < len(passages) and not confident:
         found += readings(passages[first:], read_passages(question, passages[first:], reader), first_rank=first + 1)
         spans = rank_answers(question, found, reader, as_of)
     return spans
 
 
-def _make_answer(question: str, span: Span, notice: str = "") -> Answer:
+def _sources(corpus: Corpus, passage: Passage, sentence: str) -> tuple[Source, ...]:
+    """The passage's article, then the other copies of its story whose text holds ``sentence``."""
+    found = [_source(passage)]
+    for copy in corpus.copies(passage.article_id):
+        if copy.id != passage.article_id and sentence in corpus.article_text(copy.id):
+            found.append(Source(copy.id, copy.title, copy.date, copy.source, web_address(copy.source)))
+    return tuple(found)
+
+
+def _make_answer(question: str, span: Span, corpus: Corpus, notice: str = "") -> Answer:
     passage = span.passage
     start, end = passage.start + span.start, passage.start + span.end
     s_start, s_end = _sentence_at(passage, start)
+    sentence = passage.slice(s_start, s_end)
     return Answer(
         question=question,
         text=passage.slice(start, end),
         score=round(span.score, 4),
-        sentence=passage.slice(s_start, s_end),
+        sentence=sentence,
         window=passage.text,
         article=_source(passage),
         start=start,
@@ -201,12 +221,13 @@ def _make_answer(question: str, span: Span, notice: str = "") -> Answer:
         context_start=span.start,
         context_end=span.end,
         message=notice,
+        sources=_sources(corpus, passage, sentence),
     )
 
 
-def _abstain(question: str, passages: list[Passage], best: Span | None, notice: str) -> Answer:
+def _abstain(question: str, passages: list[Passage], best: Span | None, notice: str, corpus: Corpus) -> Answer:
     closest = tuple(_evidence(p) for p in passages[:3])
-    candidate = _make_answer(question, best) if best is not None and best.score >= UNSURE_FLOOR else None
+    candidate = _make_answer(question, best, corpus) if best is not None and best.score >= UNSURE_FLOOR else None
     return Answer(
         question=question,
         text="",
@@ -242,6 +263,8 @@ def answer(
             (default: the reader's calibrated threshold). Higher is stricter.
         as_of: The day the question is asked (default: today): answers from
             articles of the week up to it rank higher ("this week", "latest").
+            A question that names a day ("on Monday", "on 16 November") takes
+            its answer from articles of that time when one is sure enough.
 
     Returns:
         The answer; when the articles don't say, its ``text`` is empty,
@@ -262,9 +285,14 @@ def answer(
         return Answer(question, "", 0.0, message=" ".join(filter(None, [message, notice])))
     candidates = pick_spans(question, passages, stop_early=top_k == 1, as_of=as_of)
     threshold = READER.threshold if min_confidence is None else min_confidence
-    accepted = [s for s in candidates if s.score >= threshold]
+    timeline = changed_figures(question, candidates, threshold)
+    accepted = timeline + [s for s in prefer_named_time(question, candidates) if s.score >= threshold and s not in timeline]
     if not accepted:
-        return _abstain(question, passages, candidates[0] if candidates else None, notice)
-    best, *others = accepted[: max(1, top_k)]
-    alternatives = tuple(_make_answer(question, s) for s in others)
-    return replace(_make_answer(question, best, notice), alternatives=alternatives)
+        return _abstain(question, passages, candidates[0] if candidates else None, notice, corpus)
+    best = accepted[0]
+    others = [s for s in accepted[1:] if s not in timeline][: max(1, top_k) - 1]
+    return replace(
+        _make_answer(question, best, corpus, notice),
+        alternatives=tuple(_make_answer(question, s, corpus) for s in others),
+        timeline=tuple(_make_answer(question, s, corpus) for s in timeline),
+    )

@@ -159,7 +159,8 @@ def cmd_index_list(args: argparse.Namespace) -> int:
     elif not articles:
         print("no articles indexed yet")
     for a in [] if args.json else articles:
-        print(printable(f"{a.id}  {a.date or '----------'}  {a.sentences:5d} sentences  {a.title}"))
+        copy = f"  (near-duplicate of {a.duplicate_of})" if a.duplicate_of else ""
+        print(printable(f"{a.id}  {a.date or '----------'}  {a.sentences:5d} sentences  {a.title}{copy}"))
     return 0
 
 
@@ -175,6 +176,9 @@ def _print_source(answer) -> None:  # noqa: ANN001
     print(f"  sentence: {answer.sentence}")
     date = f" ({answer.article.date})" if answer.article.date else ""
     print(f"  article:  {answer.article.title}{date} [{answer.article.id}] {answer.article.source}")
+    for copy in answer.sources[1:]:
+        date = f" ({copy.date})" if copy.date else ""
+        print(f"  also in:  {copy.title}{date} [{copy.id}] {copy.source}")
 
 
 def _print_answer(result) -> None:  # noqa: ANN001
@@ -191,6 +195,9 @@ def _print_answer(result) -> None:  # noqa: ANN001
     print(result.text)
     _print_source(result)
     print(f"  score:    {result.score:.2f}")
+    if result.timeline:
+        print("  changed:  " + " · ".join(f"{t.text} ({t.article.date}{', newest' if n == 0 else ''})"
+                                         for n, t in enumerate(result.timeline)))
     if result.message:
         print(f"  note:     {result.message}")
     for alt in result.alternatives:

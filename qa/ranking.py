@@ -38,7 +38,8 @@ _NUMBER_QUESTION = re.compile(
 )
 _TIME_QUESTION = re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bin which year\b", re.I)
 _PERSON_QUESTION = re.compile(r"^\W*(?:who|whom|whose)\b|[,;]\s*(?:who|whom|whose)\b", re.I)
-_NUMBER = re.compile(
+NUMBER = re.compile(  # a figure: digits or number words
+
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|"
     r"thousand|million|billion|trillion|dozens?|half|several|few)\b",
     re.I,
@@ -119,7 +120,7 @@ def type_fit(question: str, answer: str) -> float:
     """+1 when the answer is the kind of thing the question asks for (a number for "how many", a time for
     "when", a name for "who"), -1 when it is not, 0 when the question does not say."""
     if _NUMBER_QUESTION.search(question):
-        return 1.0 if _NUMBER.search(answer) else -1.0
+        return 1.0 if NUMBER.search(answer) else -1.0
     if _TIME_QUESTION.search(question):
         return 1.0 if _TIME.search(answer) else -1.0
     if _PERSON_QUESTION.search(question):
@@ -136,22 +137,23 @@ def coverage(question: str, passage: Passage) -> float:
     return len(asked & held) / len(asked)
 
 
-def _date(passage: Passage) -> date | None:
+def parse_date(value: str | None) -> date | None:
+    """An article's ``YYYY-MM-DD`` date, or ``None`` when it has none (or another form)."""
     try:
-        return date.fromisoformat(passage.date) if passage.date else None
+        return date.fromisoformat(value) if value else None
     except ValueError:
         return None
 
 
 def newest_date(passages: list[Passage], as_of: date) -> date | None:
     """The newest article date among the passages, not after ``as_of`` (``None`` when none is dated)."""
-    return max((d for d in map(_date, passages) if d is not None and d <= as_of), default=None)
+    return max((d for d in (parse_date(p.date) for p in passages) if d is not None and d <= as_of), default=None)
 
 
 def latest(passage: Passage, newest: date | None, as_of: date) -> float:
     """1 when the passage's article is no more than ``LATEST_DAYS`` older than ``newest`` (or has no date to
     tell), 0 when it is older or dated after ``as_of``, the day the question is asked."""
-    published = _date(passage)
+    published = parse_date(passage.date)
     if published is None or newest is None:
         return 1.0
     return float(published <= as_of and (newest - published).days < LATEST_DAYS)

@@ -64,7 +64,9 @@ def reciprocal_rank_fusion(
 
 
 def retrieve(corpus: Corpus, question: str, k: int = 5) -> list[Passage]:
-    """The ``k`` best windows for a question, none centred on a sentence an earlier window holds.
+    """The ``k`` best windows for a question, none centred on a sentence an earlier window holds, nor on a
+    sentence that an earlier window of another copy of the same story holds (near-duplicates do not crowd out
+    other articles).
 
     Args:
         corpus: The index to search.
@@ -77,10 +79,12 @@ def retrieve(corpus: Corpus, question: str, k: int = 5) -> list[Passage]:
     fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in keyword]], [DENSE_WEIGHT, 1.0])
     passages: list[Passage] = []
     covered: set[int] = set()
+    held: set[tuple[str, str]] = set()  # (first copy of the story, sentence text) of every window sentence
     articles: dict[str, Article | None] = {}
     for chunk in range(0, len(fused), 4 * k):
         batch = fused[chunk : chunk + 4 * k]
         rows = corpus.sentence_rows([i for i, _ in batch])
+        stories = corpus.first_copies(list({row.article_id for row in rows.values()}))
         for sentence_id, score in batch:
             row = rows.get(sentence_id)
             if row is None or sentence_id in covered:  # removed since the search, or already shown
@@ -88,10 +92,14 @@ def retrieve(corpus: Corpus, question: str, k: int = 5) -> list[Passage]:
             if row.article_id not in articles:
                 articles[row.article_id] = corpus.article(row.article_id)
             article = articles[row.article_id]
-            if article is None:  # another process removed it since the search
+            if article is None or row.article_id not in stories:  # another process removed it since the search
+                continue
+            story = stories[row.article_id]
+            if (story, _plain(article.text[row.start : row.end])) in held:  # another copy's window holds it
                 continue
             window = corpus.neighbours(row, WINDOW_RADIUS)
             covered.update(w.id for w in window)
+            held.update((story, _plain(article.text[w.start : w.end])) for w in window)
             start, end = window[0].start, window[-1].end
             passages.append(Passage(row.article_id, row.id, start, end, row.start, row.end,
                                     tuple((w.start, w.end) for w in window), score, article.text[start:end],
@@ -99,3 +107,8 @@ def retrieve(corpus: Corpus, question: str, k: int = 5) -> list[Passage]:
             if len(passages) == k:
                 return passages
     return passages
+
+
+def _plain(sentence: str) -> str:
+    """A sentence with its white space made single spaces, to compare copies."""
+    return " ".join(sentence.split())

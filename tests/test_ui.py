@@ -194,7 +194,7 @@ def test_articles_panel_paste_and_remove(tmp_path: Path) -> None:
     chat = ChatApp(corpus)
     title, text, date, report, table, dropdown, stats, examples = chat.paste("Storm <b>", "The storm destroyed 300 homes.", "2024-05-06")
     assert (title, text, date) == ("", "", "") and "Added “Storm &#60;b&#62;”" in report
-    assert table["data"] == [["Storm <b>", "2024-05-06", 1, "pasted", corpus.list_articles()[0].id]]
+    assert table["data"] == [["Storm <b>", "2024-05-06", 1, "pasted", corpus.list_articles()[0].id, ""]]
     assert "1 articles, 1 sentences" in unesc(stats)
     assert "Not added: date" in unesc(chat.paste("T", "Some text.", "May 6th")[3])
     assert "Not added: no text" in unesc(chat.paste("T", "   ", "")[3])

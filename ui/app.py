@@ -37,6 +37,7 @@ from index.ingest import Outcome, add_files, add_sources  # noqa: E402
 from index.web import is_address  # noqa: E402
 from qa.answer import READER, SHOWN_ANSWERS, Answer, QuestionError, Source, answer, open_corpus  # noqa: E402
 from qa.followup import resolve_followup  # noqa: E402
+from qa.ranking import parse_date  # noqa: E402
 from ui.examples import ExampleQuestions  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ ANSWER_CONCURRENCY = 3
 NO_ANSWER = "I could not find the answer in the articles."
 READ_ONLY = "This app is read-only: articles cannot be added or removed here."
 TITLE = "News QA"
-TABLE_HEADERS = ["Title", "Date", "Sentences", "Source", "ID"]
+TABLE_HEADERS = ["Title", "Date", "Sentences", "Source", "ID", "Copy of"]  # copy of: the first copy of a near-duplicate
 CSS = """
 .qa-reply blockquote { margin: 0.3em 0; }
 .qa-meta { opacity: 0.8; font-size: 0.92em; }
@@ -91,10 +92,24 @@ def _source_line(article: Source | None) -> str:
         title = f'<a href="{html.escape(article.url, quote=True)}" target="_blank" rel="noopener noreferrer">{title}</a>'
     parts = [f"<em>{title}</em>"]
     if article.date:
-        parts.append(f'<span class="qa-nowrap">{esc(article.date)}</span>')
+        parts.append(f'<span class="qa-nowrap">{esc(day(article.date))}</span>')
     if not article.url and article.source:
         parts.append(f'<span title="{html.escape(article.source, quote=True)}">{esc(Path(article.source).name or article.source)}</span>')
     return " · ".join(parts)
+
+
+def day(value: str | None) -> str:
+    """An article's ``YYYY-MM-DD`` date as people write it ("17 Nov 2015"); another form as it is."""
+    published = parse_date(value)
+    return f"{published.day} {published:%b %Y}" if published else (value or "no date")
+
+
+def timeline_line(result: Answer) -> str:
+    """The figures of differently dated articles, newest first: "296 (17 Nov 2015, newest) · 168 (16 Nov 2015)"."""
+    return " · ".join(
+        f"<strong>{esc(t.text)}</strong> ({esc(day(t.article.date if t.article else None))}{', newest' if n == 0 else ''})"
+        for n, t in enumerate(result.timeline)
+    )
 
 
 def _answer_offset(result: Answer) -> int:
@@ -136,6 +151,12 @@ def render_answer(result: Answer, asked: str | None = None) -> str:
     if result.found:
         parts.append(f"> {highlight(result)}")
         parts.append(f'<span class="qa-meta">{_source_line(result.article)} · <span class="qa-nowrap">confidence {confidence(result.score)}</span></span>')
+        if len(result.sources) > 1:
+            parts.append(f'<span class="qa-meta">Also in: {" · ".join(_source_line(s) for s in result.sources[1:])}</span>')
+        if result.timeline:
+            parts.append(f"The figure changed between articles: {timeline_line(result)}")
+            parts.append("\n".join(f"- {day(t.article.date)}: {highlight(t)} — {_source_line(t.article)}"
+                                   for t in result.timeline[1:]))
         if result.message:
             parts.append(f"<em>Note: {esc(result.message)}</em>")
         if result.alternatives:
@@ -294,7 +315,8 @@ class ChatApp:
 
     def table(self) -> dict:
         """The indexed articles as Dataframe data."""
-        rows = [[i.title, i.date or "", i.sentences, Path(i.source).name or i.source, i.id] for i in self.corpus.list_articles()]
+        rows = [[i.title, i.date or "", i.sentences, Path(i.source).name or i.source, i.id, i.duplicate_of or ""]
+                for i in self.corpus.list_articles()]
         return {"headers": TABLE_HEADERS, "data": rows}
 
     def choices(self) -> list[tuple[str, str]]:
