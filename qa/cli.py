@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,15 +29,23 @@ def confidence(value: str) -> float:
     return number
 
 
-def megabytes(value: str) -> float:
-    """An argparse type: a positive size in MB."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive size")
-    return number
+def _positive(what: str) -> Callable[[str], float]:
+    """An argparse type: a positive number (``what`` names it in the error)."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if not number > 0:
+            raise argparse.ArgumentTypeError(f"{value} is not a positive {what}")
+        return number
+
+    return parse
+
+
+megabytes = _positive("size")
+seconds = _positive("number of seconds")
 
 
 def _corpus(args: argparse.Namespace, check_model: bool = True):  # noqa: ANN202
@@ -256,9 +266,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and auth is None and not args.insecure_no_auth:
         raise CliError(f"refusing to serve on {args.host} without a login: anyone who can reach it could change the "
                        "index; pass --auth USER:PASSWORD (or set $QA_AUTH), or --insecure-no-auth")
+    if args.watch is not None:
+        _watch_in_background(args)
     serve(host=args.host, port=args.port, index_dir=args.index, min_confidence=args.min_confidence, auth=auth,
           read_only=args.read_only, extra_hosts=args.allowed_host, limit=_limit(args))
     return 0
+
+
+def _watch_in_background(args: argparse.Namespace) -> threading.Event:
+    """Index the files that appear in ``args.watch`` while the chat is served (it answers from them at once);
+    returns the event that stops watching."""
+    from index.watch import FolderWatch
+    from qa.answer import open_corpus
+
+    folder = Path(args.watch)
+    if not folder.is_dir():
+        raise CliError(f"{folder} is not a folder")
+    if args.read_only:
+        raise CliError("--watch adds articles to the index; it cannot be used with --read-only")
+    watch = FolderWatch(open_corpus(args.index), folder, on_outcome=_print_outcome)
+    stop = threading.Event()
+    threading.Thread(target=watch.run, args=(args.interval, stop), name="watch", daemon=True).start()
+    print(f"watching {folder} every {args.interval:g} s", flush=True)
+    return stop
 
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
@@ -302,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_index_rebuild)
     p = isub.add_parser("watch", help="index article files as they appear or change in a folder", parents=[common])
     p.add_argument("folder")
-    p.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between looks (default 2)")
+    p.add_argument("--interval", type=seconds, default=2.0, metavar="S", help="seconds between looks (default 2)")
     p.set_defaults(func=cmd_index_watch)
     p = isub.add_parser("check", help="check that the database, full-text index and vectors agree", parents=[common])
     p.set_defaults(func=cmd_index_check)
@@ -340,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-only", action="store_true", help="no adding or removing articles from the web")
     p.add_argument("--allowed-host", action="append", metavar="NAME",
                    help="another name clients reach the server under (checked against the Host header); repeatable")
+    p.add_argument("--watch", metavar="DIR", help="also index article files as they appear in this folder")
+    p.add_argument("--interval", type=seconds, default=2.0, metavar="S", help="how often --watch looks (default 2 s)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("train-reader", help="train, export or calibrate the reader", add_help=False)

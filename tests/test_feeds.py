@@ -194,3 +194,29 @@ def test_a_watched_folder_is_indexed_once_files_stop_changing(index_dir: Path, t
     (folder / "bad.json").write_text("{")
     watch.poll()
     assert [o.line().split(":")[0] for o in watch.poll()] == ["error"]
+
+
+def test_serve_watch_indexes_dropped_files_into_the_served_index(index_dir: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    import argparse
+
+    from qa.answer import answer, open_corpus
+    from qa.cli import CliError, _watch_in_background
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    options = {"index": str(index_dir), "interval": 0.1, "read_only": False}
+    with pytest.raises(CliError, match="is not a folder"):
+        _watch_in_background(argparse.Namespace(watch=str(tmp_path / "nowhere"), **options))
+    with pytest.raises(CliError, match="read-only"):
+        _watch_in_background(argparse.Namespace(watch=str(folder), **{**options, "read_only": True}))
+    stop = _watch_in_background(argparse.Namespace(watch=str(folder), **options))
+    try:
+        (folder / "ferry.txt").write_text("Ferry news\n\nThe ferry carried 312 passengers on Sunday.\n")
+        deadline = time.monotonic() + 60
+        while open_corpus(index_dir).stats()["articles"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+    assert f"added: {folder / 'ferry.txt'}: “Ferry news”" in capsys.readouterr().out
+    assert answer("How many passengers did the ferry carry?", index_dir=index_dir).text == "312"

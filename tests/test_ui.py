@@ -127,7 +127,7 @@ def test_reply_escapes_article_text() -> None:
         assert raw not in reply
     assert "<strong>7</strong>" in reply
     assert '<a href="https://example.com/a?b=1&amp;c=&quot;2&quot;"' in reply
-    assert "confidence 90%" in reply and ">2024&#45;01&#45;02<" in reply
+    assert "confidence 90%" in reply and ">2 Jan 2024<" in reply
     assert unesc(esc(sentence)) == sentence
 
 
