@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS sentences(
     id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
     position INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS sentences_by_article ON sentences(article_id, position);
+CREATE INDEX IF NOT EXISTS articles_by_first_copy ON articles(duplicate_of);
 -- Feeds given to `qa index add`, and the items read from each, so `qa index sync` reads only new ones.
 CREATE TABLE IF NOT EXISTS feeds(source TEXT PRIMARY KEY, added TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS feed_items(
@@ -325,14 +326,19 @@ class Corpus:
     def copies(self, article_id: str) -> list[ArticleInfo]:
         """Every indexed copy of an article's story, the first copy first (just the article when it has none)."""
         with self._sql():
+            first = self._db.execute("SELECT coalesce(duplicate_of, id) FROM articles WHERE id = ?", (article_id,)).fetchone()
             rows = self._db.execute(
                 "SELECT a.id, a.title, a.date, a.source, (SELECT count(*) FROM sentences s WHERE s.article_id = a.id), "
-                "a.duplicate_of FROM articles a, articles b "
-                "WHERE b.id = ? AND coalesce(a.duplicate_of, a.id) = coalesce(b.duplicate_of, b.id) "
+                "a.duplicate_of FROM articles a WHERE a.id = ?1 OR a.duplicate_of = ?1 "
                 "ORDER BY a.duplicate_of IS NOT NULL, a.added, a.rowid",
-                (article_id,),
+                first or (article_id,),
             ).fetchall()
         return [ArticleInfo(*row) for row in rows]
+
+    def first_copy(self, article_id: str) -> ArticleInfo | None:
+        """The first indexed copy of a near-duplicate's story; ``None`` when the article is no copy."""
+        copies = self.copies(article_id)
+        return copies[0] if copies and copies[0].id != article_id else None
 
     def article(self, article_id: str) -> Article | None:
         """The article with this id, or ``None``."""

@@ -92,21 +92,12 @@ class _Batches:
             self.flush()
 
     def _store(self, batch: list[tuple[Article, str]]) -> None:
-        statuses = self.corpus.add([a for a, _ in batch], progress=self.progress_bar)
-        first = self.corpus.first_copies([a.id for a, status in statuses if status == ADDED])
-        for (article, name), (_, status) in zip(batch, statuses):
+        for (article, name), (_, status) in zip(batch, self.corpus.add([a for a, _ in batch], progress=self.progress_bar)):
             if status in (ADDED, UNCHANGED):
-                self.report(Outcome(name, status, article.title, article.id, self._copy_of(article, first)))
+                original = self.corpus.first_copy(article.id) if status == ADDED else None
+                self.report(Outcome(name, status, article.title, article.id, original and (original.id, original.title)))
             else:
                 self.report(Outcome(name, "error", f"“{article.title}” has {status}", article.id))
-
-    def _copy_of(self, article: Article, first: dict[str, str]) -> tuple[str, str] | None:
-        """The first copy of an added near-duplicate's story, with its title."""
-        first_id = first.get(article.id, article.id)
-        if first_id == article.id:
-            return None
-        original = self.corpus.article(first_id)
-        return first_id, original.title if original else ""
 
     def flush(self) -> None:
         """Store the pending articles; one that cannot be stored is reported and the others go on."""

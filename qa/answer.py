@@ -285,8 +285,8 @@ def answer(
         return Answer(question, "", 0.0, message=" ".join(filter(None, [message, notice])))
     candidates = pick_spans(question, passages, stop_early=top_k == 1, as_of=as_of)
     threshold = READER.threshold if min_confidence is None else min_confidence
-    timeline = changed_figures(question, candidates, threshold)
-    accepted = timeline + [s for s in prefer_named_time(question, candidates) if s.score >= threshold and s not in timeline]
+    timeline = changed_figures(question, candidates, threshold, as_of)
+    accepted = timeline + [s for s in prefer_named_time(question, candidates, as_of) if s.score >= threshold and s not in timeline]
     if not accepted:
         return _abstain(question, passages, candidates[0] if candidates else None, notice, corpus)
     best = accepted[0]

@@ -90,10 +90,24 @@ def test_removing_the_first_copy_promotes_the_next(index_dir: Path, seed_text: s
 
 def test_an_index_made_before_duplicate_detection_is_upgraded(index_dir: Path, seed_text: str) -> None:
     db = sqlite3.connect(index_dir / "index.sqlite")
-    db.executescript("DROP TABLE bands; DROP TABLE signatures; ALTER TABLE articles DROP COLUMN duplicate_of;")
+    db.executescript("DROP TABLE bands; DROP TABLE signatures; DROP INDEX articles_by_first_copy;"
+                     "ALTER TABLE articles DROP COLUMN duplicate_of;")
     db.close()
     corpus = Corpus(index_dir)
     copy = make_article("Copy", wire_copy(seed_text), "copy.txt")
     corpus.add([copy])
     assert corpus.first_copies([copy.id]) == {copy.id: read_file(SEED)[0].id}
     assert corpus.check() == []
+
+
+def test_the_chat_says_when_a_pasted_article_is_a_copy(index_dir: Path, seed_text: str) -> None:
+    from ui.app import ChatApp, render_answer
+
+    corpus = Corpus(index_dir)
+    chat = ChatApp(corpus)
+    report = chat.paste("Wire copy", wire_copy(seed_text), "2015-11-17")[3]
+    seed_id = read_file(SEED)[0].id
+    assert "Added “Wire copy”" in report and f"near&#45;duplicate of “France has mobilised" in report and seed_id in report
+    assert chat.table()["data"][1][-1] == seed_id
+    reply = render_answer(answer("How many raids?", corpus=corpus))
+    assert "Also in: <em>Wire copy</em>" in reply

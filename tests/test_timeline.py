@@ -36,15 +36,19 @@ def same(answer_text: str, expected: str) -> bool:
 
 
 def test_days_a_question_names() -> None:
-    assert named_days("How many raids on Monday?") == [0]
-    assert named_days("What happened on 16 November?") == [(None, 11, 16)]
-    assert named_days("What happened on Nov. 16, 2015?") == [(2015, 11, 16)]
-    assert named_days("What happened on 2015-11-16?") == [(2015, 11, 16)]
-    assert named_days("How many raids so far?") is None
+    tuesday = date(2015, 11, 17)
+    assert named_days("How many raids on Monday?", tuesday) == [date(2015, 11, 16)]
+    assert named_days("How many raids on Tuesday?", tuesday) == [tuesday]
+    assert named_days("What happened on 16 November?", tuesday) == [date(2015, 11, 16)]
+    assert named_days("What happened on 18 November?", tuesday) == [date(2014, 11, 18)]  # the latest one asked about
+    assert named_days("What happened on Nov. 16, 2015?", date(2026, 1, 1)) == [date(2015, 11, 16)]
+    assert named_days("What happened on 2015-11-16?", tuesday) == [date(2015, 11, 16)]
+    assert named_days("How many raids so far?", tuesday) == []
     assert asks_latest("How many raids so far?") and asks_latest("How many raids?")
     assert not asks_latest("How many raids on Monday?") and not asks_latest("How many raids yesterday?")
-    monday = date(2015, 11, 16)
-    assert (lag(monday, [0]), lag(date(2015, 11, 17), [0]), lag(date(2015, 11, 18), [0])) == (0, 1, None)
+    monday = [date(2015, 11, 16)]
+    assert [lag(day, monday) for day in (date(2015, 11, 16), date(2015, 11, 17), date(2015, 11, 23), date(2015, 11, 15))] == [
+        0, 1, None, None]
 
 
 @pytest.mark.parametrize("pair", PAIRS, ids=[p.newer[0] for p in PAIRS])
@@ -72,6 +76,12 @@ def test_the_chat_and_ask_json_show_both_figures(pairs_dir: Path, capsys: pytest
     data = json.loads(capsys.readouterr().out)
     assert data["answer"] == "296"
     assert [(t["answer"], t["article"]["date"]) for t in data["timeline"]] == [("296", "2015-11-17"), ("168", "2015-11-16")]
+
+
+def test_articles_after_the_day_asked_do_not_count(pairs_dir: Path) -> None:
+    pair = PAIRS[0]
+    result = answer(pair.latest_question, index_dir=pairs_dir, as_of=date.fromisoformat(pair.older[1]))
+    assert result.text == pair.older_figure and result.timeline == ()
 
 
 def test_one_dated_article_has_no_timeline(seeded_dir: Path) -> None:

@@ -1,6 +1,7 @@
 """The web chat end to end in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
 
-Set QA_DOCS_SCREENSHOT=docs/chat.png to also save the chat screenshot used by the README.
+Set QA_DOCS_SCREENSHOT=docs/chat.png and QA_DOCS_TIMELINE_SCREENSHOT=docs/changed-figure.png to also save the
+chat screenshots used by the README.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import QUAKE, running_app
+from tests.dated_pairs import PAIRS
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -135,3 +137,19 @@ def test_follow_up_example_and_nothing_left_the_machine(browser_page) -> None:
     assert page.locator("#chat [data-testid='user']").last.inner_text().strip() == question
     assert page.locator(BOT).nth(before).locator("strong").count() >= 1
     assert page.outside == []  # no fonts, scripts or analytics fetched from outside the machine
+
+
+def test_a_changed_figure_is_shown_with_both_dates(browser_page, tmp_path: Path) -> None:
+    page = browser_page
+    pair = PAIRS[2]  # rescuers in Morocco: 87 survivors on 9 Sep 2023, 412 on 11 Sep
+    for n, (title, day, text) in enumerate((pair.older, pair.newer)):
+        path = tmp_path / f"morocco-{n}.md"
+        path.write_text(f"date {day}\n# {title}\n\n{text}\n")
+        upload(page, path, f"added: {path.name}")
+    reply = ask(page, pair.latest_question)
+    assert reply.locator("strong").first.inner_text() == "412"
+    text = reply.inner_text()
+    assert "412 (11 Sep 2023, newest) · 87 (9 Sep 2023)" in text
+    docs = os.environ.get("QA_DOCS_TIMELINE_SCREENSHOT")
+    if docs:
+        page.screenshot(path=docs)

@@ -369,7 +369,9 @@ class ChatApp:
             log.exception("adding a pasted article failed")
             return title, text, date, esc(f"Not added: {_first_line(exc)}"), *self.panel()
         if status == ADDED:
-            message = f"Added “{article.title}”."
+            original = self.corpus.first_copy(article.id)
+            copy = f" It is a near-duplicate of “{original.title}” ({original.id})." if original else ""
+            message = f"Added “{article.title}”.{copy}"
         elif status == UNCHANGED:
             message = f"“{article.title}” is already indexed."
         else:
