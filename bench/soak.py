@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ui_concurrency import QUESTIONS, ask_timed, free_port, percentile, start_app  # noqa: E402
+from bench.ui_concurrency import QUESTIONS, ask_timed, free_port, gradio_asker, percentile, start_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
@@ -93,12 +93,10 @@ def remover(index: str, stop_file: str, every: float, report: str) -> None:
 
 
 def ask(url: str, users: int, seconds: float) -> dict:
-    from gradio_client import Client
-
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
-    clients = [Client(url, verbose=False, ssl_verify=False) for _ in range(users)]
+    clients = [gradio_asker(url) for _ in range(users)]
     deadline = time.monotonic() + seconds
 
     def user(n: int) -> None:
@@ -149,9 +147,7 @@ def main() -> None:
     stop = scratch / "stop"
     memory: list[tuple[float, float]] = []
     try:
-        from gradio_client import Client
-
-        Client(url, verbose=False).predict("How many raids?", api_name="/answer")  # warm up
+        gradio_asker(url)("How many raids?")  # warm up
         memory.append((0.0, rss_mb(server.pid)))
         helpers = [
             subprocess.Popen([sys.executable, __file__, "--role", role, "--index", str(index), "--stop", str(stop),

@@ -1,11 +1,15 @@
-"""Many chat users at once: latency of the web app's /answer endpoint under concurrent load.
+"""Many users at once: latency of the web app's answers under concurrent load, through Gradio's /answer
+(``gradio_client``) and through the JSON API (``POST /api/v1/answer``, plain HTTP), one after the other in
+one run against one app.
 
 Starts the app (``qa serve``) in a subprocess over a temporary index built from
-data/articles/, unless --url names a running one, then runs --users
-gradio_client users at once, each asking --questions questions one after the
-other, and prints p50/p95 latency and the error count as JSON.
+data/articles/, unless --url names a running one, then runs --users clients at
+once, each asking --questions questions one after the other, and prints p50/p95
+latency and the error count of each endpoint as JSON. Both ask for three answers
+(the best and two alternatives), as the chat does.
 
 Run: .venv/bin/python bench/ui_concurrency.py [--url http://127.0.0.1:7860/] [--users 16] [--questions 10]
+                                              [--endpoints gradio json]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
@@ -75,11 +80,39 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def ask_timed(client, question: str, latencies: list[float], errors: list[str], lock: threading.Lock) -> None:  # noqa: ANN001
-    """Ask ``/answer`` once; its latency or its error goes to the shared lists."""
+def gradio_asker(url: str) -> Callable[[str], object]:
+    """Ask through Gradio's ``/answer`` with a ``gradio_client`` of one's own."""
+    from gradio_client import Client
+
+    # Over plain HTTP there is no certificate to verify, and without this gradio_client loads the CA bundle
+    # on every request: about 110 ms of CPU each, taken from the app on the machine it shares.
+    client = Client(url, verbose=False, ssl_verify=urlparse(url).scheme == "https")
+    return lambda question: client.predict(question, api_name="/answer")
+
+
+def json_asker(url: str) -> Callable[[str], object]:
+    """Ask through ``POST /api/v1/answer`` with an HTTP connection of one's own."""
+    import httpx
+
+    client = httpx.Client(base_url=url, timeout=120)
+
+    def ask(question: str) -> object:
+        response = client.post("api/v1/answer", json={"question": question, "top_k": 3})
+        response.raise_for_status()
+        return response.json()
+
+    return ask
+
+
+ASKERS = {"gradio": gradio_asker, "json": json_asker}
+
+
+def ask_timed(ask: Callable[[str], object], question: str, latencies: list[float], errors: list[str],
+              lock: threading.Lock) -> None:
+    """Ask once; its latency or its error goes to the shared lists."""
     started = time.perf_counter()
     try:
-        result = client.predict(question, api_name="/answer")
+        result = ask(question)
         if not isinstance(result, dict) or "answer" not in result:
             raise ValueError(f"unexpected result {result!r:.100}")
     except Exception as exc:  # noqa: BLE001 - counted and reported
@@ -90,16 +123,11 @@ def ask_timed(client, question: str, latencies: list[float], errors: list[str], 
         latencies.append(time.perf_counter() - started)
 
 
-def run(url: str, users: int, questions: int) -> dict:
-    from gradio_client import Client
-
+def run(url: str, users: int, questions: int, endpoint: str = "gradio") -> dict:
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
-    # Over plain HTTP there is no certificate to verify, and without this gradio_client loads the CA bundle
-    # on every request: about 110 ms of CPU each, taken from the app on the machine it shares.
-    verify = urlparse(url).scheme == "https"
-    clients = [Client(url, verbose=False, ssl_verify=verify) for _ in range(users)]
+    clients = [ASKERS[endpoint](url) for _ in range(users)]
     start_together = threading.Barrier(users)
 
     def user(n: int) -> None:
@@ -112,6 +140,7 @@ def run(url: str, users: int, questions: int) -> dict:
         list(pool.map(user, range(users)))
     wall = time.perf_counter() - started
     return {
+        "endpoint": endpoint,
         "users": users,
         "questions_per_user": questions,
         "requests": users * questions,
@@ -131,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="a running app (default: start one over data/articles/)")
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--questions", type=int, default=10, help="questions per user")
+    parser.add_argument("--endpoints", nargs="+", choices=sorted(ASKERS), default=["gradio", "json"])
     args = parser.parse_args(argv)
 
     proc, tmp = None, None
@@ -141,14 +171,11 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             proc = start_app(tmp / "index", port, tmp / "app.log")  # an empty index: the app indexes data/articles/ first
             url = f"http://127.0.0.1:{port}/"
-        from gradio_client import Client
-
-        Client(url, verbose=False).predict("How many raids?", api_name="/answer")  # warm up the models
-        report = run(url, args.users, args.questions)
-        report["url"] = url if args.url else "started over data/articles/"
-        report["cpus"] = os.cpu_count()
-        print(json.dumps(report, indent=2))
-        return 1 if report["errors"] else 0
+        gradio_asker(url)("How many raids?")  # warm up the models
+        reports = [run(url, args.users, args.questions, endpoint) for endpoint in args.endpoints]
+        print(json.dumps({"url": url if args.url else "started over data/articles/", "cpus": os.cpu_count(),
+                          "runs": reports}, indent=2))
+        return 1 if any(r["errors"] for r in reports) else 0
     finally:
         if proc is not None:
             proc.terminate()

@@ -36,6 +36,10 @@ class IngestError(ValueError):
     """A file or record that cannot become an article; the message names why."""
 
 
+class TooLargeError(IngestError):
+    """A file or text over the size limit."""
+
+
 @dataclass(frozen=True)
 class Article:
     """One news article.
@@ -114,7 +118,7 @@ def make_article(title: str, text: str, source: str, date: str | None = None, li
         raise IngestError("no text")
     size = len(text.encode())
     if size > limit:
-        raise IngestError(f"the text is {megabytes(size)}, over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
+        raise TooLargeError(f"the text is {megabytes(size)}, over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
     title = " ".join(_LINE_CONTROLS.sub(" ", _ESCAPE_SEQUENCE.sub("", valid_text(title or ""))).split()) or _short_title(text)
     return Article(article_id(text), title, text, _day(date), valid_text(source))
 
@@ -266,14 +270,14 @@ def read_bytes(path: Path, limit: int | None = None, suffixes: tuple[str, ...] |
         raise IngestError(f"unsupported file type {printable(path.suffix.lower()) or '(none)'}; "
                           f"use one of {', '.join(suffixes)}")
     if info.st_size > limit:
-        raise IngestError(f"{megabytes(info.st_size)} is over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
+        raise TooLargeError(f"{megabytes(info.st_size)} is over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
     try:
         with open(path, "rb") as fh:
             data = fh.read(limit + 1)
     except OSError as exc:
         raise IngestError(f"cannot read: {exc.strerror}") from None
     if len(data) > limit:
-        raise IngestError(f"over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
+        raise TooLargeError(f"over the {megabytes(limit)} limit (${MAX_MB_VARIABLE})")
     return data
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -110,13 +110,10 @@ class Answer:
         return bool(self.text)
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (the ``qa ask --json`` object)."""
-        data = asdict(self)
-        data["answer"] = data.pop("text")
-        for alt in [*data["alternatives"], *data["timeline"], *filter(None, [data["candidate"]])]:
-            alt["answer"] = alt.pop("text")
-            del alt["alternatives"], alt["closest"], alt["candidate"], alt["timeline"]
-        return data
+        """A JSON-ready dict (the ``qa ask --json`` object, ``qa.schema.AnswerJSON``)."""
+        from qa.schema import AnswerJSON  # pydantic only where JSON is asked for
+
+        return AnswerJSON.model_validate(self).model_dump()
 
 
 def clean_question(question: str) -> tuple[str, str]:

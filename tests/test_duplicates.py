@@ -107,7 +107,7 @@ def test_the_chat_says_when_a_pasted_article_is_a_copy(index_dir: Path, seed_tex
     chat = ChatApp(corpus)
     report = chat.paste("Wire copy", wire_copy(seed_text), "2015-11-17")[3]
     seed_id = read_file(SEED)[0].id
-    assert "Added “Wire copy”" in report and f"near&#45;duplicate of “France has mobilised" in report and seed_id in report
+    assert "Added “Wire copy”" in report and "near&#45;duplicate of “France has mobilised" in report and seed_id in report
     assert chat.table()["data"][1][-1] == seed_id
     reply = render_answer(answer("How many raids?", corpus=corpus))
     assert "Also in: <em>Wire copy</em>" in reply

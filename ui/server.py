@@ -11,6 +11,7 @@ interface a login is required unless the caller insists otherwise.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -21,11 +22,16 @@ from urllib.parse import urlsplit
 
 import gradio as gr
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from index.articles import max_bytes
 from index.corpus import default_dir
 from qa.answer import open_corpus
+from ui.api import api_router
 from ui.app import CSS, build_app, seed_index
 
 Scope = MutableMapping[str, Any]
@@ -135,9 +141,9 @@ async def _refuse(scope: Scope, send: Send, status: int, text: str) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})
         return
-    body = text.encode()
+    body = json.dumps({"detail": text}).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -147,8 +153,9 @@ def web_app(
     auth: tuple[str, str] | None = None,
     extra_hosts: list[str] | None = None,
     max_file_bytes: int = 5 * 2**20,
+    api: APIRouter | None = None,
 ) -> FastAPI:
-    """The ASGI app serving ``blocks`` behind a :class:`RequestGuard`.
+    """The ASGI app serving ``blocks`` and the JSON ``api`` behind a :class:`RequestGuard`.
 
     Args:
         blocks: The Gradio app (``ui.app.build_app``).
@@ -156,8 +163,22 @@ def web_app(
         auth: A user name and password every request must log in with.
         extra_hosts: More names clients may reach it under (a proxy's, a DNS name).
         max_file_bytes: The largest upload.
+        api: The JSON API (``ui.api.api_router``), described at ``/openapi.json`` with its docs page at
+            ``/api/docs`` (served from this machine: nothing is loaded from outside).
     """
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="news-qa", version="1", summary="Answers copied from news articles, with their sentence and article",
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json" if api else None)
+    if api is not None:
+        app.include_router(api)
+        app.mount("/api/docs/assets", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+        @app.get("/api/docs", include_in_schema=False)
+        def docs() -> HTMLResponse:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title="news-qa API",
+                                       swagger_js_url="/api/docs/assets/swagger-ui-bundle.js",
+                                       swagger_css_url="/api/docs/assets/swagger-ui.css",
+                                       swagger_favicon_url="/api/docs/assets/favicon-32x32.png")
+
     app = gr.mount_gradio_app(
         app, blocks, path="", server_name=host, auth=auth, max_file_size=max_file_bytes, ssr_mode=False, css=CSS,
         footer_links=["api", "settings"], show_error=True,
@@ -194,8 +215,10 @@ def serve(
     if not read_only and not corpus.read_only and not corpus.stats()["articles"]:
         seed_index(corpus)
     print("Loading the models and preparing example questions ...", flush=True)
-    blocks = build_app(index_dir, min_confidence, read_only=read_only or corpus.read_only, limit=limit)
-    app = web_app(blocks, host, auth, extra_hosts, limit)
+    read_only = read_only or corpus.read_only
+    blocks = build_app(index_dir, min_confidence, read_only=read_only, limit=limit)
+    api = api_router(corpus, read_only, limit, min_confidence, auth)
+    app = web_app(blocks, host, auth, extra_hosts, limit, api)
     shown = f"[{host}]" if ":" in host else host
     print(f"Serving on http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)

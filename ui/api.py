@@ -1,0 +1,254 @@
+"""The JSON API beside the chat, under ``/api/v1``: answers, articles and the index's health.
+
+``qa serve`` serves it on the chat's port, behind the same checks (``ui.server.RequestGuard``: Host,
+cross-site writes, body size) and the same login, given here as HTTP Basic credentials. Every error is
+JSON ``{"detail": "..."}`` with its status: 400 a blank question or an article that cannot be read,
+401 no or a wrong login, 403 a write to a read-only index, 404 an unknown article, 413 over the size
+limit, 422 a request that does not fit the schema, 503 an index that cannot be used now.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the route functions' annotations at run time,
+# and some name dependencies local to ``api_router``.
+import logging
+import secrets
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel, ConfigDict, Field
+
+from index.articles import IngestError, TooLargeError, make_article, max_bytes, megabytes, printable
+from index.corpus import ADDED, UNCHANGED, Corpus, CorpusError, IndexReadOnlyError
+from index.ingest import Outcome, add_files
+from qa.answer import QuestionError, answer
+from qa.schema import AnswerJSON
+
+PREFIX = "/api/v1"
+MAX_PAGE = 500  # articles per page at most
+ANSWER_CONCURRENCY = 3  # answers computed at once, as in the chat (ui.app)
+READ_ONLY = "this index is served read-only: articles cannot be added or removed"
+log = logging.getLogger(__name__)
+
+
+class Question(BaseModel):
+    """A question to answer."""
+
+    question: str = Field(description="The question; control characters are dropped, over 1,000 characters it is cut")
+    top_k: int = Field(1, ge=1, le=10, description="The best answer and up to top_k - 1 alternatives")
+    min_confidence: float | None = Field(
+        None, ge=0, le=1, description="How sure an answer must be to be given (default: the reader's calibrated threshold)"
+    )
+
+
+class ArticleIn(BaseModel):
+    """An article to index."""
+
+    text: str = Field(description="The article text")
+    title: str = Field("", description="Headline (default: the start of the text)")
+    date: str | None = Field(None, description="Publication date, YYYY-MM-DD")
+    source: str = Field("api", description="Where the article comes from (a file name or web address)")
+
+
+class ArticleJSON(BaseModel):
+    """An indexed article."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    title: str
+    date: str | None
+    source: str
+    sentences: int
+    duplicate_of: str | None = Field(description="For a near-duplicate: the id of the first indexed copy of its story")
+
+
+class ArticlePage(BaseModel):
+    """A page of the indexed articles, oldest first."""
+
+    total: int
+    offset: int
+    limit: int
+    articles: list[ArticleJSON]
+
+
+class OutcomeJSON(BaseModel):
+    """What became of one article of a request."""
+
+    name: str
+    status: Literal["added", "already indexed", "error"]
+    detail: str = Field(description="The article's title, or why it was not indexed")
+    article_id: str | None
+    duplicate_of: str | None = Field(description="For an added near-duplicate: the first indexed copy of its story")
+
+
+class AddReport(BaseModel):
+    """The outcome of every article of a request, and the size of the index after it."""
+
+    outcomes: list[OutcomeJSON]
+    articles: int
+    sentences: int
+
+
+class Health(BaseModel):
+    """Whether the index can be used, and its counts."""
+
+    status: Literal["ok", "degraded"] = Field(description="degraded: the counts disagree or the vectors are damaged")
+    read_only: bool
+    articles: int
+    sentences: int
+    vectors: int
+    near_duplicates: int
+    warning: str | None = Field(description="What is wrong, and what to run")
+
+
+class ErrorJSON(BaseModel):
+    """An error."""
+
+    detail: str
+
+
+ERRORS = {code: {"model": ErrorJSON} for code in (400, 401, 403, 404, 413, 503)}
+
+
+def _outcome(outcome: Outcome) -> OutcomeJSON:
+    status = {ADDED: "added", UNCHANGED: "already indexed"}.get(outcome.status, "error")
+    return OutcomeJSON(name=printable(outcome.name), status=status, detail=printable(outcome.detail),
+                       article_id=outcome.article_id, duplicate_of=outcome.duplicate_of and outcome.duplicate_of[0])
+
+
+@contextmanager
+def _http_errors() -> Iterator[None]:
+    """Turn what answering or indexing raises into JSON errors with their status; log anything unforeseen."""
+    try:
+        yield
+    except HTTPException:
+        raise
+    except QuestionError as exc:
+        raise HTTPException(400, f"cannot answer: {exc}") from None
+    except TooLargeError as exc:
+        raise HTTPException(413, str(exc)) from None
+    except IngestError as exc:
+        raise HTTPException(400, f"not added: {exc}") from None
+    except IndexReadOnlyError as exc:
+        raise HTTPException(403, str(exc)) from None
+    except CorpusError as exc:
+        raise HTTPException(503, str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a JSON 500 with one line; the traceback goes to the log
+        log.exception("API request failed")
+        raise HTTPException(500, f"internal error: {type(exc).__name__}") from None
+
+
+def api_router(
+    corpus: Corpus,
+    read_only: bool = False,
+    limit: int | None = None,
+    min_confidence: float | None = None,
+    auth: tuple[str, str] | None = None,
+) -> APIRouter:
+    """The ``/api/v1`` routes over ``corpus``.
+
+    Args:
+        corpus: The index to answer from and write to.
+        read_only: Refuse to add or remove articles (403).
+        limit: Largest article or file in bytes (default ``index.articles.max_bytes()``).
+        min_confidence: The default strictness of answers.
+        auth: User name and password every request must give (HTTP Basic).
+    """
+    limit = max_bytes() if limit is None else limit
+    basic = HTTPBasic(auto_error=False)
+    answering = threading.BoundedSemaphore(ANSWER_CONCURRENCY)
+
+    def login(credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)]) -> None:
+        if auth is None:
+            return
+        given = (credentials.username, credentials.password) if credentials else ("", "")
+        # compared in constant time, both parts always, so timing tells nothing about either
+        right = [secrets.compare_digest(a.encode(), b.encode()) for a, b in zip(given, auth)]
+        if not all(right):
+            raise HTTPException(401, "log in with the user name and password `qa serve --auth` was given",
+                                headers={"WWW-Authenticate": 'Basic realm="news-qa"'})
+
+    def writable() -> None:
+        if read_only or corpus.read_only:
+            raise HTTPException(403, READ_ONLY)
+
+    router = APIRouter(prefix=PREFIX, dependencies=[Depends(login)], responses={401: ERRORS[401]})
+
+    def report(outcomes: list[Outcome], response: Response) -> AddReport:
+        if outcomes and all(o.status == "error" for o in outcomes):
+            raise HTTPException(400, printable(f"not added: {outcomes[0].detail}"))
+        response.status_code = 201 if any(o.status == ADDED for o in outcomes) else 200
+        stats = corpus.stats()
+        return AddReport(outcomes=[_outcome(o) for o in outcomes], articles=stats["articles"], sentences=stats["sentences"])
+
+    @router.post("/answer", response_model=AnswerJSON, responses={k: ERRORS[k] for k in (400, 503)},
+                 summary="Answer a question from the indexed articles")
+    def post_answer(request: Question) -> AnswerJSON:
+        """The ``qa ask --json`` object: the answer copied from an article with its sentence and article, or an
+        empty answer with the closest sentences when the articles don't say."""
+        strictness = min_confidence if request.min_confidence is None else request.min_confidence
+        with _http_errors(), answering:
+            result = answer(request.question, top_k=request.top_k, corpus=corpus, min_confidence=strictness)
+        return AnswerJSON.model_validate(result)
+
+    @router.get("/articles", response_model=ArticlePage, responses={503: ERRORS[503]}, summary="List the indexed articles")
+    def get_articles(offset: Annotated[int, Query(ge=0)] = 0,
+                     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> ArticlePage:
+        """Indexed articles, oldest first, ``limit`` from ``offset``."""
+        with _http_errors():
+            articles = corpus.list_articles()
+        page = [ArticleJSON.model_validate(a) for a in articles[offset : offset + limit]]
+        return ArticlePage(total=len(articles), offset=offset, limit=limit, articles=page)
+
+    @router.post("/articles", response_model=AddReport, status_code=201, dependencies=[Depends(writable)],
+                 responses={k: ERRORS[k] for k in (400, 403, 413, 503)}, summary="Index one article given as JSON")
+    def post_article(article: ArticleIn, response: Response) -> AddReport:
+        """201 when it was added (a near-duplicate names its first copy), 200 when it was already indexed."""
+        with _http_errors():
+            made = make_article(article.title, article.text, article.source, article.date, limit)
+            [(_, status)] = corpus.add([made])
+            if status not in (ADDED, UNCHANGED):
+                raise IngestError(f"the text has {status}")
+            first = corpus.first_copy(made.id) if status == ADDED else None
+            return report([Outcome(made.source, status, made.title, made.id, first and (first.id, first.title))], response)
+
+    @router.post("/articles/file", response_model=AddReport, status_code=201, dependencies=[Depends(writable)],
+                 responses={k: ERRORS[k] for k in (400, 403, 413, 503)},
+                 summary="Index the articles of an uploaded file (.txt .md .html .json .jsonl)")
+    def post_article_file(file: Annotated[UploadFile, File(description="An article file")], response: Response) -> AddReport:
+        """One outcome per article of the file; 201 when any was added, 200 when all were already indexed."""
+        name = Path(file.filename or "upload.txt").name or "upload.txt"
+        with _http_errors(), tempfile.TemporaryDirectory(prefix="qa-api-") as folder:
+            data = file.file.read(limit + 1)
+            if len(data) > limit:
+                raise TooLargeError(f"{name} is over the {megabytes(limit)} limit")
+            path = Path(folder) / f"upload{Path(name).suffix[:16]}"
+            path.write_bytes(data)
+            return report(add_files(corpus, [(path, name)], limit), response)
+
+    @router.delete("/articles/{article_id}", response_model=ArticleJSON, dependencies=[Depends(writable)],
+                   responses={k: ERRORS[k] for k in (403, 404, 503)}, summary="Remove an article")
+    def delete_article(article_id: str) -> ArticleJSON:
+        """The article removed, with its sentences and vectors."""
+        with _http_errors():
+            removed = corpus.remove(article_id)
+        if removed is None:
+            raise HTTPException(404, f"no article {printable(article_id)[:80]!r} is indexed")
+        return ArticleJSON.model_validate(removed)
+
+    @router.get("/health", response_model=Health, summary="Whether the index can be used")
+    def get_health() -> Health:
+        """The index's counts, and whether they agree (``qa index check`` tells more)."""
+        with _http_errors():
+            corpus.refresh()
+            stats = corpus.stats()
+        return Health(status="degraded" if "warning" in stats else "ok", read_only=read_only or corpus.read_only,
+                      articles=stats["articles"], sentences=stats["sentences"], vectors=stats["vectors"],
+                      near_duplicates=stats["near_duplicates"], warning=stats.get("warning"))
+
+    return router
