@@ -26,7 +26,7 @@ _ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _WEEKDAY = re.compile(rf"\b({'|'.join(_WEEKDAYS)})\b", re.I)
 _LATEST = re.compile(r"\b(?:now|latest|so far|currently|still|yet|this week|today|as of|to date|most recent)\b", re.I)
 _PAST = re.compile(r"\b(?:yesterday|last (?:week|month|year)|in \d{4}|at first|initially|originally|first reported)\b", re.I)
-SAME_FACT = 0.25  # share of content words two answer sentences must share to report the same figure
+SAME_FACT = 0.25  # share of content words two answers' windows must share to report the same figure
 
 
 def named_days(question: str, as_of: date) -> list[date]:
