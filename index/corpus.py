@@ -1,9 +1,13 @@
 """The index folder: article and sentence metadata in SQLite, sentence vectors in FAISS.
 
-Writes are atomic across both files. Each write saves a new FAISS file named
-after the next *generation* and then commits the SQLite transaction that
-records that generation; a crash before the commit leaves the previous
-generation's FAISS file and the rolled-back database, which agree.
+Writes are atomic across both files. Each write saves a file named after the
+next *generation* and then commits the SQLite transaction that records that
+generation; a crash before the commit leaves the previous generation's files
+and the rolled-back database, which agree. The file is the whole FAISS index
+(``vectors.G.faiss``, the *base*) or, while the changes since the base are
+small beside it, only those changes (``changes.G.npz``): a load reads the base
+and replays the changes after it, so adding an article to a big index writes a
+small file instead of the whole index.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ PROGRESS_FROM = 500  # sentences; show a progress bar on longer embedding runs
 WINDOW_RADIUS = 1  # neighbours each side of a sentence in its window
 BUSY_TIMEOUT_S = 120  # how long a write waits for another process's write to commit
 CACHED_TEXTS = 256  # article texts kept in memory for answering
+# A write saves the whole index again once the changes since the last full save reach this share of its
+# size, or this many change files: loading replays every change file after the base.
+COMPACT_SHARE = 0.1
+MAX_CHANGE_FILES = 64
 T = TypeVar("T")
 _TERM = re.compile(r"\w+")
 _STOPWORDS = frozenset(
@@ -213,33 +221,49 @@ class Corpus:
     def _vector_path(self, generation: int) -> Path:
         return self.directory / f"vectors.{generation}.faiss"
 
+    def _changes_path(self, generation: int) -> Path:
+        return self.directory / f"changes.{generation}.npz"
+
+    def _generations(self) -> tuple[int, int]:
+        """The committed generation and its base (an index older than change files has its base at the generation)."""
+        meta = self._meta()
+        generation = int(meta["generation"])
+        return generation, int(meta.get("base", generation))
+
     def _load_vectors(self) -> None:
-        """Load the vectors of the committed generation; a missing or unreadable file is recorded in ``damage``."""
-        generation = int(self._meta()["generation"])
+        """Load the vectors of the committed generation (its base, then the changes after it); a missing or
+        unreadable file is recorded in ``damage``."""
+        generation, base = self._generations()
         while True:
-            path = self._vector_path(generation)
+            path = self._vector_path(base)
             try:
-                vectors = VectorIndex.load(path) if generation else VectorIndex(DIMENSION)
-                damage = None if vectors.dimension == DIMENSION else f"{path.name} holds {vectors.dimension}-dimension vectors"
+                vectors = VectorIndex.load(path) if base else VectorIndex(DIMENSION)
+                if vectors.dimension != DIMENSION:
+                    damage = f"{path.name} holds {vectors.dimension}-dimension vectors"
+                    break
+                for later in range(base + 1, generation + 1):
+                    path = self._changes_path(later)
+                    vectors.apply_changes(path)
+                damage = None
                 break
             except FileNotFoundError:
-                # Two writes may have committed since the generation was read; read it again.
-                latest = int(self._meta()["generation"])
-                if latest != generation:
-                    generation = latest
+                # Writes may have committed (and cleaned up) since the generation was read; read it again.
+                latest = self._generations()
+                if latest != (generation, base):
+                    generation, base = latest
                     continue
                 vectors, damage = VectorIndex(DIMENSION), f"{path.name} is missing"
                 break
-            except RuntimeError:  # FAISS's message names its own source files, not the problem
+            except (RuntimeError, ValueError):  # FAISS's message names its own source files, not the problem
                 vectors, damage = VectorIndex(DIMENSION), f"{path.name} cannot be read (damaged or incomplete)"
                 break
-        self.generation, self.vectors, self.damage = generation, vectors, damage
+        self.generation, self.base, self.vectors, self.damage = generation, base, vectors, damage
         self._texts.clear()
 
     def refresh(self) -> None:
         """Reload the vectors when another process has written the index."""
         with self._sql():
-            if int(self._meta()["generation"]) != self.generation:
+            if self._generations()[0] != self.generation:
                 self._load_vectors()
 
     def stats(self) -> dict:
@@ -443,14 +467,25 @@ class Corpus:
             new_path: Path | None = None
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                if int(self._meta()["generation"]) != self.generation or self.damage:
+                if self._generations() != (self.generation, self.base) or self.damage:
                     self._load_vectors()
                 if self.damage and not replaces_vectors:
                     raise IndexDamagedError(f"the index's {self.damage}; run `qa index rebuild`")
-                new_path = self._vector_path(self.generation + 1)
+                # Sentence ids are never used again once removed (removed vectors stay marked in the index
+                # until its next full save); an index made before this records its next id now.
+                self._db.execute("INSERT OR IGNORE INTO meta SELECT 'next_sentence_id', coalesce(max(id), 0) + 1 FROM sentences")
                 result = change()
-                self.vectors.save(new_path)
-                self._db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(self.generation + 1),))
+                generation = self.generation + 1
+                if replaces_vectors or self._full_save_due():
+                    new_path = self._vector_path(generation)
+                    self.vectors.save(new_path)
+                    bases = [("base", generation), ("previous_base", self.base)]
+                else:
+                    new_path = self._changes_path(generation)
+                    self.vectors.save_changes(new_path)
+                    bases = [("base", self.base)]
+                self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                     [("generation", str(generation))] + [(k, str(v)) for k, v in bases])
                 self._db.execute("COMMIT")
             except BaseException as exc:
                 if self._db.in_transaction:
@@ -466,20 +501,38 @@ class Corpus:
                     raise IndexWriteError(f"cannot write the index in {self.directory}: {exc.strerror or exc}; "
                                           "it is unchanged") from None
                 raise
-            self.generation += 1
+            self.generation = generation
+            self.base = dict(bases)["base"]
             self.damage = None
             self._remove_old_files()
             return result
 
+    def _full_save_due(self) -> bool:
+        """Whether this write saves the whole index: there is no base yet, or the changes since it (with this
+        write's) have grown past ``COMPACT_SHARE`` of its size or ``MAX_CHANGE_FILES`` files."""
+        if not self.base or self.generation - self.base >= MAX_CHANGE_FILES:
+            return True
+        with suppress(OSError):
+            changed = sum(self._changes_path(g).stat().st_size for g in range(self.base + 1, self.generation + 1))
+            changed += self.vectors.changed * (DIMENSION * 4 + 8)
+            return changed >= COMPACT_SHARE * self._vector_path(self.base).stat().st_size
+        return True
+
     def _remove_old_files(self) -> None:
-        """Delete FAISS files older than the previous generation, and temporary files a crash left."""
-        for path in self.directory.glob("vectors.*.faiss*"):
+        """Delete the files no reader needs any more, and temporary files a crash left.
+
+        A reader of the previous generation may still be loading its files: after a full save that is the
+        previous base and the changes after it, otherwise this base and the changes up to it.
+        """
+        oldest = int(self._meta().get("previous_base", self.base)) if self.generation == self.base else self.base
+        for path in [*self.directory.glob("vectors.*.faiss*"), *self.directory.glob("changes.*.npz*")]:
             parts = path.name.split(".")
             if len(parts) < 3 or not parts[1].isdigit():
                 continue
             generation, temporary = int(parts[1]), path.suffix == ".tmp"
+            old = generation < oldest if parts[0] == "vectors" else generation <= oldest
             # a writer that started after this commit writes generation + 1 only
-            if generation < self.generation - 1 or (temporary and generation <= self.generation):
+            if (old and not temporary) or (temporary and generation <= self.generation):
                 path.unlink(missing_ok=True)
 
     def feeds(self) -> list[str]:
@@ -584,15 +637,13 @@ class Corpus:
             duplicates.record(self._db, article_id, duplicates.signature(text))
 
     def _insert_sentences(self, split: list[tuple[Article, list[Sentence]]], vectors: np.ndarray) -> None:
-        ids, window_texts = [], []
-        for article, sentences in split:
-            window_texts += [article.text[w.start : w.end] for w in windows(sentences, WINDOW_RADIUS)]
-            for position, s in enumerate(sentences):
-                cursor = self._db.execute(
-                    "INSERT INTO sentences(article_id, position, start, end) VALUES (?, ?, ?, ?)",
-                    (article.id, position, s.start, s.end),
-                )
-                ids.append(cursor.lastrowid)
+        first = int(self._meta()["next_sentence_id"])
+        rows = [(article.id, position, s.start, s.end) for article, sentences in split for position, s in enumerate(sentences)]
+        ids = list(range(first, first + len(rows)))
+        self._db.executemany("INSERT INTO sentences(id, article_id, position, start, end) VALUES (?, ?, ?, ?, ?)",
+                             [(i, *row) for i, row in zip(ids, rows)])
+        self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_sentence_id'", (str(first + len(rows)),))
+        window_texts = [article.text[w.start : w.end] for article, sentences in split for w in windows(sentences, WINDOW_RADIUS)]
         self._db.executemany("INSERT INTO window_fts(rowid, text) VALUES (?, ?)", zip(ids, window_texts))
         if ids:
             self.vectors.add(np.array(ids, dtype=np.int64), vectors)

@@ -1,9 +1,17 @@
-"""A FAISS vector index behind a small interface: add, remove, search, save, load."""
+"""A FAISS vector index behind a small interface: add, remove, search, save, load.
+
+Removed vectors are only marked (left out of every search, count and listing) until the next full
+save, so removing an article from a million-vector graph does not rebuild the graph. Changes since
+the last full save can be written on their own (``save_changes``) and replayed on a loaded index
+(``apply_changes``): adding to a big index writes a small file, not the whole index again.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
@@ -24,17 +32,29 @@ def factory_for(count: int) -> str:
 
 
 class VectorIndex:
-    """Unit vectors searched by inner product, keyed by int64 ids (sentence rows)."""
+    """Unit vectors searched by inner product, keyed by int64 ids (sentence rows).
+
+    An id must not be added again once removed (the corpus never reuses sentence ids).
+    """
 
     def __init__(self, dimension: int, index: faiss.Index | None = None) -> None:
         self.dimension = dimension
         self.index = index if index is not None else self._new(factory_for(0))
+        self.removed: set[int] = set()  # marked, still in ``index`` until the next full save
+        self._selector: faiss.SearchParameters | None = None
+        self._added: list[tuple[np.ndarray, np.ndarray]] = []  # since the last save, for ``save_changes``
+        self._dropped: list[np.ndarray] = []
 
     def _new(self, factory: str) -> faiss.Index:
         return faiss.index_factory(self.dimension, factory, faiss.METRIC_INNER_PRODUCT)
 
     def __len__(self) -> int:
-        return self.index.ntotal
+        return self.index.ntotal - len(self.removed)
+
+    @property
+    def changed(self) -> int:
+        """How many vectors were added or removed since the last save."""
+        return sum(len(ids) for ids, _ in self._added) + sum(len(ids) for ids in self._dropped)
 
     @property
     def factory(self) -> str:
@@ -42,39 +62,62 @@ class VectorIndex:
         return factory_for(0) if isinstance(faiss.downcast_index(self.index.index), faiss.IndexFlat) else factory_for(HNSW_FROM)
 
     def ids(self) -> np.ndarray:
-        """The ids of the stored vectors, in storage order."""
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        """The ids of the stored vectors (not the removed ones), in storage order."""
+        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        return ids[~np.isin(ids, list(self.removed))] if self.removed else ids
 
     def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        ids = self.ids()
-        return ids, self.index.reconstruct_n(0, len(ids)) if len(ids) else np.zeros((0, self.dimension), np.float32)
+        """The ids and vectors not removed."""
+        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        # by position in the wrapped index: IndexIDMap2.reconstruct_n would take them as ids
+        vectors = self.index.index.reconstruct_n(0, len(ids)) if len(ids) else np.zeros((0, self.dimension), np.float32)
+        keep = ~np.isin(ids, list(self.removed))
+        return ids[keep], vectors[keep]
+
+    def _rebuild(self, factory: str) -> None:
+        """Make the index anew with ``factory`` from the vectors not removed (dropping the marked ones)."""
+        ids, vectors = self._vectors()
+        self.index = self._new(factory)
+        if len(ids):
+            self.index.add_with_ids(vectors, ids)
+        self.removed, self._selector = set(), None
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors under the given ids; moves to a graph index when the corpus outgrows exact search."""
         if vectors.shape[1:] != (self.dimension,):
             raise ValueError(f"vectors have dimension {vectors.shape[1:]}, index has {self.dimension}")
+        ids = np.asarray(ids, dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         target = factory_for(len(self) + len(ids))
         if target != self.factory:
-            old_ids, old_vectors = self._vectors()
-            self.index = self._new(target)
-            if len(old_ids):
-                self.index.add_with_ids(old_vectors, old_ids)
-        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+            self._rebuild(target)
+        self.index.add_with_ids(vectors, ids)
+        self._added.append((ids, vectors))
 
     def remove(self, ids: np.ndarray) -> None:
-        """Remove the vectors with these ids (an HNSW graph is rebuilt without them)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        if self.factory == factory_for(0):
-            self.index.remove_ids(ids)
+        """Remove the vectors with these ids: they are marked, and dropped at the next full save (or when the
+        index moves back to exact search)."""
+        present = set(np.asarray(ids, dtype=np.int64).tolist()) - self.removed
+        present &= set(faiss.vector_to_array(self.index.id_map).tolist()) if present else set()
+        if not present:
             return
-        old_ids, old_vectors = self._vectors()
-        keep = ~np.isin(old_ids, ids)
-        self.index = self._new(factory_for(int(keep.sum())))
-        self.index.add_with_ids(old_vectors[keep], old_ids[keep])
+        self.removed |= present
+        self._selector = None
+        self._dropped.append(np.array(sorted(present), dtype=np.int64))
+        if factory_for(len(self)) != self.factory:
+            self._rebuild(factory_for(len(self)))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return (scores, ids) of the ``k`` nearest vectors per query; missing hits have id -1."""
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, max(len(self), 1)))
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        k = min(k, max(len(self), 1))
+        if not self.removed:
+            return self.index.search(queries, k)
+        if self._selector is None:
+            marked = faiss.IDSelectorBatch(np.array(sorted(self.removed), dtype=np.int64))
+            self._selector = faiss.SearchParameters(sel=faiss.IDSelectorNot(marked))
+            self._selector.keep = marked  # the selectors are referenced, not owned, by the parameters
+        return self.index.search(queries, k, params=self._selector)
 
     def save(self, path: Path) -> None:
         """Write the index to ``path`` atomically (temporary file, fsync, rename).
@@ -82,18 +125,50 @@ class VectorIndex:
         Raises:
             OSError: The write failed (a full disk); no temporary file is left.
         """
-        tmp = path.with_name(path.name + ".tmp")
-        try:
+        if self.removed:
+            self._rebuild(self.factory)
+
+        def write(tmp: Path) -> None:
             try:
                 faiss.write_index(self.index, str(tmp))
             except RuntimeError as exc:  # FAISS reports a failed fwrite as a RuntimeError
                 raise OSError(errno.EIO, f"writing {tmp.name} failed: {str(exc).strip().splitlines()[-1]}") from None
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
+
+        _write_atomically(path, write)
+        self._added, self._dropped = [], []
+
+    def save_changes(self, path: Path) -> None:
+        """Write what was added and removed since the last save to ``path`` (``.npz``), atomically."""
+        added_ids = np.concatenate([ids for ids, _ in self._added]) if self._added else np.zeros(0, np.int64)
+        added = np.concatenate([v for _, v in self._added]) if self._added else np.zeros((0, self.dimension), np.float32)
+        removed = np.concatenate(self._dropped) if self._dropped else np.zeros(0, np.int64)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, added_ids=added_ids, added=added, removed=removed)
+
+        _write_atomically(path, write)
+        self._added, self._dropped = [], []
+
+    def apply_changes(self, path: Path) -> None:
+        """Replay a file written by :meth:`save_changes`.
+
+        Raises:
+            FileNotFoundError: There is no file at ``path``.
+            ValueError: The file is not a readable changes file.
+        """
+        try:
+            with np.load(path) as changes:
+                added_ids, added, removed = changes["added_ids"], changes["added"], changes["removed"]
+        except FileNotFoundError:
             raise
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path.name} cannot be read: {exc}") from None
+        if len(added_ids):
+            self.add(added_ids, added)
+        if len(removed):
+            self.remove(removed)
+        self._added, self._dropped = [], []
 
     @classmethod
     def load(cls, path: Path) -> "VectorIndex":
@@ -107,3 +182,20 @@ class VectorIndex:
             raise FileNotFoundError(path)
         index = faiss.read_index(str(path))
         return cls(index.d, index)
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """``write`` a temporary file beside ``path``, fsync it and rename it to ``path``.
+
+    Raises:
+        OSError: The write failed (a full disk); no temporary file is left.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -9,6 +9,7 @@ import pytest
 from index.articles import make_article, read_file
 from index.corpus import ADDED, NO_SENTENCES, UNCHANGED, Corpus, IndexMismatchError, IndexWriteError
 from index.embedder import embed
+from qa.answer import answer
 from tests.conftest import ROOT
 
 
@@ -64,13 +65,15 @@ def test_other_process_sees_writes(index_dir: Path, quake_file: Path) -> None:
     assert reader.stats()["vectors"] == writer.stats()["vectors"]
 
 
-def test_crash_mid_add_leaves_previous_index(index_dir: Path, quake_file: Path) -> None:
+@pytest.mark.parametrize("saving", ["save", "save_changes"])
+def test_crash_mid_add_leaves_previous_index(index_dir: Path, quake_file: Path, saving: str) -> None:
     before = _consistent(Corpus(index_dir))
-    # A process that dies (no clean-up, no rollback) while writing the new FAISS file.
+    # A process that dies (no clean-up, no rollback) while writing the whole index or only its changes.
+    share = 0.0 if saving == "save" else 1e9
     script = textwrap.dedent(f"""
         import os
         from pathlib import Path
-        from index import vectors
+        from index import corpus, vectors
         from index.articles import read_file
         from index.corpus import Corpus
 
@@ -78,7 +81,8 @@ def test_crash_mid_add_leaves_previous_index(index_dir: Path, quake_file: Path) 
             path.write_bytes(b"partial")
             os._exit(3)
 
-        vectors.VectorIndex.save = crash
+        corpus.COMPACT_SHARE = {share}
+        setattr(vectors.VectorIndex, {saving!r}, crash)
         Corpus({str(index_dir)!r}).add(read_file(Path({str(quake_file)!r})))
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
@@ -87,9 +91,7 @@ def test_crash_mid_add_leaves_previous_index(index_dir: Path, quake_file: Path) 
     assert _consistent(corpus) == before
     assert corpus.add(read_file(quake_file))[0][1] == ADDED
     assert _consistent(corpus)["articles"] == before["articles"] + 1
-    # the crash's partial file was replaced; the previous generation stays one write longer for readers
-    assert sorted(p.name for p in index_dir.glob("vectors.*")) == [
-        f"vectors.{corpus.generation - 1}.faiss", f"vectors.{corpus.generation}.faiss"]
+    assert _consistent(Corpus(index_dir)) == _consistent(corpus)  # the crash's partial file was replaced
 
 
 def test_failed_write_rolls_back_in_process(index_dir: Path, quake_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,3 +127,27 @@ def test_vectors_match_sentences(seeded_dir: Path) -> None:
     assert "raids" in corpus.article_text(row.article_id)[row.start : row.end]
     assert 0 < score <= 1.0001
     assert np.isclose(np.linalg.norm(corpus.vectors.index.reconstruct(sid)), 1.0, atol=1e-4)
+
+
+def test_small_changes_to_a_big_index_are_written_alone(index_dir: Path, quake_file: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("index.corpus.COMPACT_SHARE", 1e9)  # as beside a big index: changes only
+    writer = Corpus(index_dir)
+    base = writer.base
+    [(quake, _)] = writer.add(read_file(quake_file))
+    quake_ids = {row.id for row in writer.article_sentences(quake.id)}
+    writer.remove(quake.id)
+    writer.add([make_article("Ferry", "The ferry carried 312 passengers on Sunday.", "ferry.txt")])
+    assert writer.base == base and sorted(p.name for p in index_dir.glob("changes.*")) == [
+        f"changes.{g}.npz" for g in range(base + 1, writer.generation + 1)]
+    new_ids = {row.id for row in writer.article_sentences(writer.list_articles()[-1].id)}
+    assert min(new_ids) > max(quake_ids)  # a removed sentence's id is never given again
+    reader = Corpus(index_dir)  # loads the base and replays the changes
+    assert sorted(reader.vectors.ids()) == sorted(writer.vectors.ids()) and reader.check() == []
+    assert answer("How many passengers did the ferry carry?", corpus=reader).text == "312"
+    monkeypatch.setattr("index.corpus.MAX_CHANGE_FILES", writer.generation - base)
+    writer.add(read_file(quake_file))  # the changes reach the limit: the whole index is saved again
+    assert writer.base == writer.generation and reader.check() == [] and Corpus(index_dir).check() == []
+    monkeypatch.setattr("index.corpus.MAX_CHANGE_FILES", 64)
+    writer.remove(quake.id)  # old change files go once no reader of the previous generation needs them
+    assert sorted(p.name for p in index_dir.glob("changes.*")) == [f"changes.{writer.generation}.npz"]

@@ -44,3 +44,35 @@ def test_factory_moves_to_hnsw_as_corpus_grows(monkeypatch: pytest.MonkeyPatch) 
     index.remove(np.arange(45, 80))
     assert index.factory == "IDMap2,Flat" and len(index) == 45
     assert index.search(data[[10]], 1)[1][0, 0] == 10
+
+
+def test_ids_far_from_zero_survive_the_move_to_hnsw(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors, "HNSW_FROM", 50)
+    index = VectorIndex(8)
+    data = _unit(60)
+    index.add(np.arange(1000, 1040), data[:40])
+    index.add(np.arange(1040, 1060), data[40:])  # moves to HNSW: vectors are copied by position, not by id
+    assert index.factory == "IDMap2,HNSW32,Flat"
+    assert [index.search(data[[i]], 1)[1][0, 0] for i in (0, 39, 59)] == [1000, 1039, 1059]
+
+
+def test_removed_vectors_are_marked_and_changes_replay(tmp_path: Path) -> None:
+    index = VectorIndex(8)
+    data = _unit(30)
+    index.add(np.arange(1, 21), data[:20])
+    index.save(tmp_path / "base.faiss")
+    index.add(np.arange(21, 31), data[20:])
+    index.remove(np.array([3, 25, 999]))  # 999 is not there: ignored
+    assert len(index) == 28 and index.changed == 12 and 3 not in index.ids() and 25 not in index.ids()
+    assert index.search(data[[2]], 1)[1][0, 0] != 3 and index.search(data[[24]], 1)[1][0, 0] != 25
+    index.save_changes(tmp_path / "changes.npz")
+    assert index.changed == 0
+    replayed = VectorIndex.load(tmp_path / "base.faiss")
+    replayed.apply_changes(tmp_path / "changes.npz")
+    assert sorted(replayed.ids()) == sorted(index.ids()) and len(replayed) == 28
+    assert replayed.search(data[[2]], 3)[1].tolist() == index.search(data[[2]], 3)[1].tolist()
+    replayed.save(tmp_path / "full.faiss")  # a full save drops the marked vectors for good
+    assert replayed.removed == set() and VectorIndex.load(tmp_path / "full.faiss").index.ntotal == 28
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(ValueError, match="cannot be read"):
+        replayed.apply_changes(tmp_path / "bad.npz")
