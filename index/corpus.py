@@ -70,7 +70,21 @@ CREATE TABLE IF NOT EXISTS feed_items(
 # BM25 over each sentence's window (the sentence and its neighbours), keyed by sentence id:
 # a question's words are often spread over neighbouring sentences.
 _FTS_TABLE = "CREATE VIRTUAL TABLE IF NOT EXISTS window_fts USING fts5(text, tokenize='porter unicode61')"
-_SCHEMA += _FTS_TABLE + ";" + duplicates.SCHEMA
+_SCHEMA += _FTS_TABLE + ";" + duplicates.SCHEMA + """
+-- How many windows hold each stemmed term (the row '' holds the number of windows), kept up to date by
+-- every write when meta 'term_windows' is set (new and rebuilt indexes): a question's commonest words
+-- are left out of BM25 over a big index, where matching them costs most of a search.
+CREATE TABLE IF NOT EXISTS term_windows(term TEXT PRIMARY KEY, windows INTEGER NOT NULL) WITHOUT ROWID;
+"""
+# The question's words staged in this connection's temporary schema, to stem them as the index does.
+_STAGING = """
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.staged USING fts5(text, tokenize='porter unicode61');
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.staged_terms USING fts5vocab(temp, staged, row);
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.staged_words USING fts5vocab(temp, staged, instance);
+"""
+PRUNE_FROM = 100_000  # windows; below this every content word of a question is searched
+COMMON_SHARE = 0.05  # over it, a word held by more than this share of the windows is left out
+KEPT_TERMS = (3, 8)  # at least the 3 rarest words are searched, at most 8
 
 
 class CorpusError(RuntimeError):
@@ -122,10 +136,14 @@ def default_dir() -> Path:
     return Path(os.environ.get("QA_INDEX_DIR") or DEFAULT_DIR)
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 OR-query of the content words of ``text``, each quoted so no syntax leaks in."""
-    terms = dict.fromkeys(t for t in _TERM.findall(text.lower()) if t not in _STOPWORDS)
-    return " OR ".join(f'"{t}"' for t in list(terms)[:64])
+def content_terms(text: str) -> list[str]:
+    """The distinct lower-cased words of ``text`` that are not stop words, in order (at most 64)."""
+    return list(dict.fromkeys(t for t in _TERM.findall(text.lower()) if t not in _STOPWORDS))[:64]
+
+
+def fts_query(terms: list[str]) -> str:
+    """An FTS5 OR-query of ``terms``, each quoted so no syntax leaks in."""
+    return " OR ".join(f'"{t}"' for t in terms)
 
 
 def _embed_sentences(split: list[tuple[Article, list[Sentence]]], progress: bool) -> np.ndarray:
@@ -162,6 +180,7 @@ class Corpus:
         self.read_only = read_only if read_only is not None else self.directory.is_dir() and not _writable(self.directory)
         self._lock = threading.RLock()
         self._texts: OrderedDict[str, str] = OrderedDict()
+        self._staging = False  # whether this connection's staging tables exist
         self.damage: str | None = None
         self._db = self._connect()
         with self._sql():
@@ -170,7 +189,7 @@ class Corpus:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
                     "INSERT OR IGNORE INTO meta VALUES (?, ?)",
-                    [("model", MODEL_NAME), ("dimension", str(DIMENSION)), ("generation", "0")],
+                    [("model", MODEL_NAME), ("dimension", str(DIMENSION)), ("generation", "0"), ("term_windows", "1")],
                 )
                 self._db.execute("COMMIT")
                 meta = self._meta()
@@ -429,12 +448,49 @@ class Corpus:
             scores, ids = self.vectors.search(query_vector.reshape(1, -1), k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
+    def _stage(self, texts: list[str]) -> None:
+        """Put ``texts`` in this connection's staging table (emptied first), to read their stemmed terms."""
+        if not self._staging:  # one statement at a time: executescript would commit the open transaction
+            for statement in filter(str.strip, _STAGING.split(";")):
+                self._db.execute(statement)
+            self._staging = True
+        self._db.execute("DELETE FROM temp.staged")
+        self._db.executemany("INSERT INTO temp.staged(rowid, text) VALUES (?, ?)", enumerate(texts))
+
+    def _searched_terms(self, terms: list[str]) -> list[str]:
+        """The question's terms to search: over a big index, the commonest are left out (``COMMON_SHARE``)."""
+        if len(terms) <= KEPT_TERMS[0] or self._meta().get("term_windows") != "1":
+            return terms
+        total = self._db.execute("SELECT windows FROM term_windows WHERE term = ''").fetchone()
+        if total is None or total[0] < PRUNE_FROM:
+            return terms
+        self._stage(terms)
+        stems = dict(self._db.execute("SELECT doc, term FROM temp.staged_words"))
+        found = dict(self._db.execute(
+            f"SELECT term, windows FROM term_windows WHERE term IN ({','.join('?' * len(stems))})", list(stems.values())))
+        held = sorted(range(len(terms)), key=lambda i: found.get(stems.get(i, ""), 0))
+        kept = [i for i in held if found.get(stems.get(i, ""), 0) <= COMMON_SHARE * total[0]]
+        kept = held[: max(KEPT_TERMS[0], min(len(kept), KEPT_TERMS[1]))]
+        return [terms[i] for i in sorted(kept)]
+
+    def _count_terms(self, texts: list[str], sign: int) -> None:
+        """Add (``sign`` 1) or take away (-1) the windows ``texts`` to the counts of the terms they hold."""
+        self._stage(texts)
+        self._db.execute(
+            "INSERT INTO term_windows SELECT term, ? * doc FROM temp.staged_terms WHERE true "
+            "ON CONFLICT(term) DO UPDATE SET windows = windows + excluded.windows", (sign,))
+        self._db.execute("INSERT INTO term_windows VALUES ('', ?) ON CONFLICT(term) DO UPDATE SET windows = windows + ?",
+                         (sign * len(texts), sign * len(texts)))
+        self._db.execute("DELETE FROM temp.staged")
+
     def keyword_search(self, question: str, k: int) -> list[tuple[int, float]]:
-        """Sentence ids ranked by BM25 of their windows for the question's content words, best first."""
-        query = fts_query(question)
-        if not query:
+        """Sentence ids ranked by BM25 of their windows for the question's content words, best first
+        (over a big index, without the words most windows hold)."""
+        terms = content_terms(question)
+        if not terms:
             return []
         with self._sql():
+            query = fts_query(self._searched_terms(terms))
             rows = self._db.execute(
                 "SELECT rowid, bm25(window_fts) AS rank FROM window_fts WHERE window_fts MATCH ? "
                 "ORDER BY rank LIMIT ?",
@@ -645,6 +701,8 @@ class Corpus:
         self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_sentence_id'", (str(first + len(rows)),))
         window_texts = [article.text[w.start : w.end] for article, sentences in split for w in windows(sentences, WINDOW_RADIUS)]
         self._db.executemany("INSERT INTO window_fts(rowid, text) VALUES (?, ?)", zip(ids, window_texts))
+        if self._meta().get("term_windows") == "1":
+            self._count_terms(window_texts, 1)
         if ids:
             self.vectors.add(np.array(ids, dtype=np.int64), vectors)
 
@@ -660,6 +718,9 @@ class Corpus:
             if row is None:
                 return None
             ids = [r[0] for r in self._db.execute("SELECT id FROM sentences WHERE article_id = ?", (article_id,))]
+            if self._meta().get("term_windows") == "1":
+                marks = ",".join("?" * len(ids))
+                self._count_terms([r[0] for r in self._db.execute(f"SELECT text FROM window_fts WHERE rowid IN ({marks})", ids)], -1)
             self._db.executemany("DELETE FROM window_fts WHERE rowid = ?", [(i,) for i in ids])
             self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
             # the oldest remaining copy of a removed first copy becomes the first
@@ -706,6 +767,8 @@ class Corpus:
             # made anew rather than emptied, so a damaged full-text index is repaired too
             self._db.execute("DROP TABLE IF EXISTS window_fts")
             self._db.execute(_FTS_TABLE)
+            self._db.execute("DELETE FROM term_windows")  # counted anew as the sentences go in
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('term_windows', '1')")
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                 [("model", MODEL_NAME), ("dimension", str(DIMENSION))],

@@ -142,7 +142,7 @@ def test_fuzzed_from_its_openapi_document(index_dir: Path) -> None:
     for result in schema.get_all_operations():
         operation = result.ok()
 
-        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
         @given(case=operation.as_strategy())
         def call(case) -> None:  # noqa: ANN001
             nonlocal calls

@@ -113,6 +113,7 @@ class ErrorJSON(BaseModel):
 
 
 ERRORS = {code: {"model": ErrorJSON} for code in (400, 401, 403, 404, 413, 503)}
+ALREADY_INDEXED = {200: {"model": AddReport, "description": "Nothing new: every article was already indexed"}}
 
 
 def _outcome(outcome: Outcome) -> OutcomeJSON:
@@ -206,7 +207,8 @@ def api_router(
         return ArticlePage(total=len(articles), offset=offset, limit=limit, articles=page)
 
     @router.post("/articles", response_model=AddReport, status_code=201, dependencies=[Depends(writable)],
-                 responses={k: ERRORS[k] for k in (400, 403, 413, 503)}, summary="Index one article given as JSON")
+                 responses={**ALREADY_INDEXED, **{k: ERRORS[k] for k in (400, 403, 413, 503)}},
+                 summary="Index one article given as JSON")
     def post_article(article: ArticleIn, response: Response) -> AddReport:
         """201 when it was added (a near-duplicate names its first copy), 200 when it was already indexed."""
         with _http_errors():
@@ -218,7 +220,7 @@ def api_router(
             return report([Outcome(made.source, status, made.title, made.id, first and (first.id, first.title))], response)
 
     @router.post("/articles/file", response_model=AddReport, status_code=201, dependencies=[Depends(writable)],
-                 responses={k: ERRORS[k] for k in (400, 403, 413, 503)},
+                 responses={**ALREADY_INDEXED, **{k: ERRORS[k] for k in (400, 403, 413, 503)}},
                  summary="Index the articles of an uploaded file (.txt .md .html .json .jsonl)")
     def post_article_file(file: Annotated[UploadFile, File(description="An article file")], response: Response) -> AddReport:
         """One outcome per article of the file; 201 when any was added, 200 when all were already indexed."""
