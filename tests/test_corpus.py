@@ -151,3 +151,26 @@ def test_small_changes_to_a_big_index_are_written_alone(index_dir: Path, quake_f
     monkeypatch.setattr("index.corpus.MAX_CHANGE_FILES", 64)
     writer.remove(quake.id)  # old change files go once no reader of the previous generation needs them
     assert sorted(p.name for p in index_dir.glob("changes.*")) == [f"changes.{writer.generation}.npz"]
+
+
+def test_bm25_over_a_big_index_leaves_out_the_commonest_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from index import corpus as corpus_module
+
+    corpus = Corpus(tmp_path / "index")
+    towns = [make_article(f"Council {n}", f"The city council met on day {n}. The mayor of the city spoke about "
+                          f"{n} parks. Residents of the city asked questions.", f"{n}.txt") for n in range(30)]
+    zebra = make_article("Zebra", "A zebra escaped from the city zoo on Tuesday. Keepers caught it in a park.", "z.txt")
+    corpus.add([*towns, zebra])
+    counts = dict(corpus._db.execute("SELECT term, windows FROM term_windows WHERE term IN ('', 'citi', 'zebra')"))  # noqa: SLF001
+    assert counts == {"": 92, "citi": 92, "zebra": 2}  # every window holds "city"; the zebra's two windows
+    question = "When did the zebra escape from the city zoo near the council?"
+    words = corpus_module.content_terms(question)
+    assert corpus._searched_terms(words) == words  # noqa: SLF001 - a small index: every word is searched
+    monkeypatch.setattr(corpus_module, "PRUNE_FROM", 10)
+    # "city" and "council" (in most windows) go; "near", in none, costs nothing and stays
+    assert corpus._searched_terms(words) == ["zebra", "escape", "zoo", "near"]  # noqa: SLF001
+    assert {corpus.sentence_rows([i])[i].article_id for i, _ in corpus.keyword_search(question, 2)} == {zebra.id}
+    corpus.remove(zebra.id)
+    corpus.rebuild()
+    assert dict(corpus._db.execute("SELECT term, windows FROM term_windows WHERE term IN ('', 'zebra')")) == {"": 90}  # noqa: SLF001
+    assert corpus.check() == []
