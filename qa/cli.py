@@ -215,14 +215,16 @@ def _print_answer(result) -> None:  # noqa: ANN001
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from qa.answer import answer
+    from qa.answer import EMPTY_INDEX, answer
 
     result = answer(args.question, top_k=args.top_k, index_dir=args.index, min_confidence=args.min_confidence)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
+    elif result.message.startswith(EMPTY_INDEX):
+        raise CliError(f"{EMPTY_INDEX}: run `qa index add data/articles` for the bundled article, or `qa index add FILES`")
     else:
         _print_answer(result)
-    return 0
+    return 1 if result.message.startswith(EMPTY_INDEX) else 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:

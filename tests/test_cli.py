@@ -57,7 +57,10 @@ def test_blank_question_exits_non_zero(capsys: pytest.CaptureFixture, seeded_dir
 
 def test_empty_index_message(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     code, out, _ = run(capsys, "ask", "--json", "How many raids?", "--index", str(tmp_path / "new"))
-    assert code == 0 and json.loads(out)["answer"] == "" and "no articles indexed yet" in out
+    assert code == 1 and json.loads(out)["answer"] == "" and "no articles indexed yet" in out
+    code, out, err = run(capsys, "ask", "How many raids?", "--index", str(tmp_path / "new"))
+    assert code == 1 and out == ""
+    assert err.strip() == "error: no articles indexed yet: run `qa index add data/articles` for the bundled article, or `qa index add FILES`"
 
 
 def test_add_reports_bad_files_and_keeps_good_ones(capsys: pytest.CaptureFixture, index_dir: Path, quake_file: Path) -> None:
@@ -89,8 +92,8 @@ def test_list_remove_rebuild(capsys: pytest.CaptureFixture, index_dir: Path) -> 
     assert code == 1 and "no article with id nope" in err
     code, out, _ = run(capsys, "index", "remove", article["id"], "--index", str(index_dir))
     assert code == 0
-    code, out, _ = run(capsys, "ask", "How many raids?", "--index", str(index_dir))
-    assert "no articles indexed yet" in out
+    code, out, err = run(capsys, "ask", "How many raids?", "--index", str(index_dir))
+    assert code == 1 and "no articles indexed yet" in err
 
 
 def test_console_script_never_shows_a_traceback(tmp_path: Path) -> None:
