@@ -13,7 +13,9 @@ SQLite, the full-text index and the FAISS vectors. Rounds:
   all there, and running the killed command again must complete it.
 
 Articles are SQuAD v1.1 dev paragraphs (``../shared/data/squad``), written as
-.txt files to a scratch folder. Results go to a JSON file.
+.txt files to a scratch folder. Results go to a JSON file. With ``--base N`` every
+round starts from a copy of an index of N articles, so that the writers' small
+additions are saved as change files (``changes.G.npz``) rather than whole indexes.
 
     python bench/concurrent_writers.py --runs 20 --out runs/concurrent.json
 """
@@ -21,6 +23,7 @@ Articles are SQuAD v1.1 dev paragraphs (``../shared/data/squad``), written as
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 import os
@@ -48,10 +51,10 @@ class Articles:
         self.paragraphs = [(a["title"].replace("_", " "), p["context"]) for a in data["data"] for p in a["paragraphs"]]
         self.scratch, self.per_folder, self.used = scratch, per_folder, 0
 
-    def folder(self) -> Path:
-        folder = self.scratch / f"articles{self.used // self.per_folder:04d}"
+    def folder(self, count: int | None = None) -> Path:
+        folder = self.scratch / f"articles{self.used:06d}"
         folder.mkdir(parents=True)
-        for _ in range(self.per_folder):
+        for _ in range(count or self.per_folder):
             title, text = self.paragraphs[self.used % len(self.paragraphs)]
             # the running number makes every article distinct even once the paragraphs repeat
             (folder / f"{self.used:05d}.txt").write_text(f"{title} {self.used}\n\n{text}\n")
@@ -73,15 +76,31 @@ def add(index: Path, folder: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def writers_round(articles: Articles, scratch: Path, count: int) -> dict:
+def start_index(scratch: Path, base: Path | None) -> Path:
+    """A new index folder: empty, or a copy of the base index."""
     index = scratch / f"index-{time.monotonic_ns()}"
+    if base is not None:
+        shutil.copytree(base, index)
+    return index
+
+
+@functools.lru_cache(maxsize=None)
+def base_articles(base: Path | None) -> int:
+    """How many articles the base index holds (0 without one)."""
+    return check(base)["articles"] if base is not None else 0
+
+
+def writers_round(articles: Articles, scratch: Path, count: int, base: Path | None = None) -> dict:
+    index = start_index(scratch, base)
     procs = [add(index, articles.folder()) for _ in range(count)]
     outputs = [p.communicate()[0] for p in procs]
     codes = [p.returncode for p in procs]
     result = check(index)
-    result.update(writers=count, exit_codes=codes, expected_articles=count * articles.per_folder,
+    expected = count * articles.per_folder + base_articles(base)
+    result.update(writers=count, exit_codes=codes, expected_articles=expected,
+                  changes_files=len(list(index.glob("changes.*.npz"))),
                   failures=[out.strip().splitlines()[-3:] for out, code in zip(outputs, codes) if code],
-                  ok=result["clean"] and result["articles"] == count * articles.per_folder and set(codes) == {0})
+                  ok=result["clean"] and result["articles"] == expected and set(codes) == {0})
     shutil.rmtree(index)
     return result
 
@@ -102,9 +121,9 @@ def same_round(articles: Articles, scratch: Path) -> dict:
     return result
 
 
-def kill_round(articles: Articles, scratch: Path, rng: random.Random) -> dict:
+def kill_round(articles: Articles, scratch: Path, rng: random.Random, base: Path | None = None) -> dict:
     """Three adds and one more writer (an add, a remove or a rebuild) at once; one of the four is killed."""
-    index = scratch / f"index-{time.monotonic_ns()}"
+    index = start_index(scratch, base)
     subprocess.run([*QA, "index", "add", "--index", str(index), str(articles.folder())], cwd=ROOT, env=ENV,
                    capture_output=True, check=True)
     listed = subprocess.run([*QA, "index", "list", "--json", "--index", str(index)], cwd=ROOT, env=ENV,
@@ -140,7 +159,7 @@ def kill_round(articles: Articles, scratch: Path, rng: random.Random) -> dict:
     # a remove killed after its commit has nothing left to remove
     redone = redo.returncode == 0 or (commands[victim][1] == "remove" and "no article with id" in redo.stderr)
     final = check(index)
-    expected = articles.per_folder * (1 + len(folders)) - (kind == "remove")
+    expected = articles.per_folder * (1 + len(folders)) - (kind == "remove") + base_articles(base)
     ok = (after_kill["clean"] and complete and not failures and final["clean"] and redone
           and final["articles"] == expected)
     shutil.rmtree(index)
@@ -149,9 +168,10 @@ def kill_round(articles: Articles, scratch: Path, rng: random.Random) -> dict:
             "final": final, "ok": ok}
 
 
-def kill_single_round(articles: Articles, scratch: Path, rng: random.Random, operation: str) -> dict:
+def kill_single_round(articles: Articles, scratch: Path, rng: random.Random, operation: str,
+                      base: Path | None = None) -> dict:
     """One add, remove or rebuild killed with SIGKILL at a random moment while it runs alone."""
-    index = scratch / f"index-{time.monotonic_ns()}"
+    index = start_index(scratch, base)
     subprocess.run([*QA, "index", "add", "--index", str(index), str(articles.folder())], cwd=ROOT, env=ENV,
                    capture_output=True, check=True)
     before = check(index)
@@ -230,12 +250,18 @@ def main() -> None:
     parser.add_argument("--writers", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--parts", nargs="+", default=["writers", "same", "serve", "kill"])
     parser.add_argument("--operations", nargs="+", default=["add", "remove", "rebuild"], help="for kill-single")
+    parser.add_argument("--base", type=int, default=0, metavar="N", help="start every round from an index of N articles")
     parser.add_argument("--out", type=Path, default=Path("runs/concurrent_writers.json"))
     args = parser.parse_args()
     rng = random.Random(7)
     scratch = Path(tempfile.mkdtemp(prefix="qa-concurrent-"))
     articles = Articles(scratch, args.articles)
-    report: dict = {"runs": args.runs, "articles_per_writer": args.articles}
+    report: dict = {"runs": args.runs, "articles_per_writer": args.articles, "base_articles": args.base}
+    base = None
+    if args.base:
+        base = scratch / "base-index"
+        subprocess.run([*QA, "index", "add", "--index", str(base), str(articles.folder(args.base))], cwd=ROOT, env=ENV,
+                       capture_output=True, check=True)
 
     def save() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -245,7 +271,7 @@ def main() -> None:
     try:
         if "writers" in args.parts:
             for count in args.writers:
-                rounds = [writers_round(articles, scratch, count) for _ in range(args.runs)]
+                rounds = [writers_round(articles, scratch, count, base) for _ in range(args.runs)]
                 report[f"writers_{count}"] = {"ok": sum(r["ok"] for r in rounds), "rounds": rounds}
                 print(f"{count} writers: {report[f'writers_{count}']['ok']}/{args.runs} clean", flush=True)
                 save()
@@ -261,7 +287,7 @@ def main() -> None:
             save()
         if "kill-single" in args.parts:
             for operation in args.operations:
-                rounds = [kill_single_round(articles, scratch, rng, operation) for _ in range(args.runs)]
+                rounds = [kill_single_round(articles, scratch, rng, operation, base) for _ in range(args.runs)]
                 report[f"kill_during_{operation}"] = {"ok": sum(r["ok"] for r in rounds),
                                                       "killed_while_running": sum(r["was_running"] for r in rounds),
                                                       "rounds": rounds}
@@ -269,7 +295,7 @@ def main() -> None:
                       f"({report[f'kill_during_{operation}']['killed_while_running']} killed while running)", flush=True)
                 save()
         if "kill" in args.parts:
-            rounds = [kill_round(articles, scratch, rng) for _ in range(args.runs)]
+            rounds = [kill_round(articles, scratch, rng, base) for _ in range(args.runs)]
             report["kill_during_concurrent_writes"] = {"ok": sum(r["ok"] for r in rounds), "rounds": rounds}
             print(f"kill -9 during 4 concurrent writers: {report['kill_during_concurrent_writes']['ok']}/{args.runs} clean",
                   flush=True)

@@ -22,6 +22,10 @@ HNSW_FROM = 200_000
 # Candidates the graph search keeps (FAISS's default is 16): at a million vectors recall@10 of the exact
 # neighbours 0.40 at 16, 0.69 at 128, for 0.1 and 0.3 ms a question (bench/scale.py).
 HNSW_EF_SEARCH = 128
+# A full save rebuilds a graph index without its removed vectors once they are this share of it; below
+# that they stay in the file, listed beside it (``*.removed.npy``): rebuilding a million-vector graph
+# takes minutes.
+REBUILD_SHARE = 0.2
 
 # Questions are searched one at a time, where OpenMP's fork-join and spinning threads cost more
 # than they save and take cores from the reader: retrieval p50 15.5 ms against 17.1 with two
@@ -123,12 +127,13 @@ class VectorIndex:
         return self.index.search(queries, k, params=self._selector)
 
     def save(self, path: Path) -> None:
-        """Write the index to ``path`` atomically (temporary file, fsync, rename).
+        """Write the index to ``path`` atomically (temporary file, fsync, rename), with the ids of removed
+        vectors it still holds beside it (``removed_path``).
 
         Raises:
             OSError: The write failed (a full disk); no temporary file is left.
         """
-        if self.removed:
+        if self.removed and (self.factory == factory_for(0) or len(self.removed) >= REBUILD_SHARE * self.index.ntotal):
             self._rebuild(self.factory)
 
         def write(tmp: Path) -> None:
@@ -137,6 +142,15 @@ class VectorIndex:
             except RuntimeError as exc:  # FAISS reports a failed fwrite as a RuntimeError
                 raise OSError(errno.EIO, f"writing {tmp.name} failed: {str(exc).strip().splitlines()[-1]}") from None
 
+        def write_removed(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.array(sorted(self.removed), np.int64))
+
+        marked = removed_path(path)
+        if self.removed:
+            _write_atomically(marked, write_removed)
+        else:
+            marked.unlink(missing_ok=True)  # one a failed save of this generation may have left
         _write_atomically(path, write)
         self._added, self._dropped = [], []
 
@@ -188,8 +202,18 @@ class VectorIndex:
         """
         if not path.is_file():
             raise FileNotFoundError(path)
-        index = faiss.read_index(str(path))
-        return cls(index.d, _tuned(index))
+        loaded = cls((index := faiss.read_index(str(path))).d, _tuned(index))
+        if removed_path(path).is_file():
+            try:
+                loaded.removed = set(np.load(removed_path(path)).tolist())
+            except (OSError, ValueError, EOFError) as exc:
+                raise RuntimeError(f"{removed_path(path).name} cannot be read: {exc}") from None
+        return loaded
+
+
+def removed_path(path: Path) -> Path:
+    """Where the ids of the removed vectors a saved index still holds are listed."""
+    return path.with_name(path.name + ".removed.npy")
 
 
 def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:

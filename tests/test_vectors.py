@@ -76,3 +76,20 @@ def test_removed_vectors_are_marked_and_changes_replay(tmp_path: Path) -> None:
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not a zip")
     with pytest.raises(ValueError, match="cannot be read"):
         replayed.apply_changes(tmp_path / "bad.npz")
+
+
+def test_a_big_graph_keeps_a_few_removed_vectors_marked_through_a_full_save(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors, "HNSW_FROM", 20)
+    index = VectorIndex(8)
+    data = _unit(60)
+    index.add(np.arange(1, 61), data)
+    index.remove(np.array([5, 6]))
+    index.save(tmp_path / "v.faiss")  # 2 of 60 removed: written as they are, not rebuilt
+    assert index.index.ntotal == 60 and (tmp_path / "v.faiss.removed.npy").is_file()
+    loaded = VectorIndex.load(tmp_path / "v.faiss")
+    assert loaded.removed == {5, 6} and len(loaded) == 58 and 5 not in loaded.search(data[[4]], 3)[1][0]
+    loaded.remove(np.arange(7, 30))  # now over REBUILD_SHARE: the next full save drops them all
+    loaded.save(tmp_path / "v.faiss")
+    assert loaded.index.ntotal == 35 and not (tmp_path / "v.faiss.removed.npy").exists()
+    assert len(VectorIndex.load(tmp_path / "v.faiss")) == 35
