@@ -56,8 +56,9 @@ class Articles:
         folder.mkdir(parents=True)
         for _ in range(count or self.per_folder):
             title, text = self.paragraphs[self.used % len(self.paragraphs)]
-            # the running number makes every article distinct even once the paragraphs repeat
-            (folder / f"{self.used:05d}.txt").write_text(f"{title} {self.used}\n\n{text}\n")
+            # the running number in the text makes every article distinct (its id is a hash of the text, not
+            # the title) even once the paragraphs repeat
+            (folder / f"{self.used:05d}.txt").write_text(f"{title} {self.used}\n\n{text}\n\nItem {self.used}.\n")
             self.used += 1
         return folder
 
