@@ -212,6 +212,10 @@ class Corpus:
                 # immutable: no -shm/-wal file is written or needed, so a read-only file system can be searched
                 db = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False,
                                      isolation_level=None)
+                if "duplicate_of" not in {row[1] for row in db.execute("PRAGMA table_info(articles)")}:
+                    # made before near-duplicates, and it cannot be upgraded here: a view in this connection's
+                    # temporary schema (searched before the file's) shows it as one without copies
+                    db.execute("CREATE TEMP VIEW articles AS SELECT *, NULL AS duplicate_of FROM main.articles")
             else:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)

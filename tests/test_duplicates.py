@@ -93,6 +93,7 @@ def test_an_index_made_before_duplicate_detection_is_upgraded(index_dir: Path, s
     db.executescript("DROP TABLE bands; DROP TABLE signatures; DROP INDEX articles_by_first_copy;"
                      "ALTER TABLE articles DROP COLUMN duplicate_of;")
     db.close()
+    assert answer("How many raids?", corpus=Corpus(index_dir, read_only=True)).text == "128"  # searched as it is
     corpus = Corpus(index_dir)
     copy = make_article("Copy", wire_copy(seed_text), "copy.txt")
     corpus.add([copy])
