@@ -689,12 +689,16 @@ class Corpus:
             duplicates.record(self._db, article.id, signature)
 
     def _sign_unsigned(self) -> None:
-        """Sign articles an index made before near-duplicate detection holds, so new copies of them are found."""
+        """Sign articles an index made before near-duplicate detection holds, so new copies of them are found
+        (once: the upgrade marks such an index, and no other has unsigned articles)."""
+        if self._meta().get("unsigned_articles") != "1":
+            return
         rows = self._db.execute(
             "SELECT id, text FROM articles WHERE id NOT IN (SELECT article_id FROM signatures)"
         ).fetchall()
         for article_id, text in rows:
             duplicates.record(self._db, article_id, duplicates.signature(text))
+        self._db.execute("DELETE FROM meta WHERE key = 'unsigned_articles'")
 
     def _insert_sentences(self, split: list[tuple[Article, list[Sentence]]], vectors: np.ndarray) -> None:
         first = int(self._meta()["next_sentence_id"])
@@ -789,6 +793,7 @@ class Corpus:
         """Sign the articles (in indexing order) anew and link each near-duplicate to the first copy of its story."""
         self._db.execute("DELETE FROM signatures")
         self._db.execute("DELETE FROM bands")
+        self._db.execute("DELETE FROM meta WHERE key = 'unsigned_articles'")
         for article in articles:
             signature = duplicates.signature(article.text)
             self._db.execute("UPDATE articles SET duplicate_of = ? WHERE id = ?",
@@ -817,6 +822,7 @@ def _create(db: sqlite3.Connection) -> None:
             if columns and "duplicate_of" not in columns:  # an index made before near-duplicate detection
                 with suppress(sqlite3.OperationalError):  # "duplicate column": another process added it first
                     db.execute("ALTER TABLE articles ADD COLUMN duplicate_of TEXT")
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('unsigned_articles', '1')")  # signed on the next add
             db.executescript(_SCHEMA)
             return
         except sqlite3.OperationalError as exc:

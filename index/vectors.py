@@ -70,15 +70,23 @@ class VectorIndex:
 
     def ids(self) -> np.ndarray:
         """The ids of the stored vectors (not the removed ones), in storage order."""
-        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
-        return ids[~np.isin(ids, list(self.removed))] if self.removed else ids
+        ids = self._stored_ids()
+        return ids[self._kept(ids)] if self.removed else ids
+
+    def _stored_ids(self) -> np.ndarray:
+        """The ids of every vector in the FAISS index, removed ones included, in storage order."""
+        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+
+    def _kept(self, ids: np.ndarray) -> np.ndarray:
+        """Which of ``ids`` are not removed."""
+        return ~np.isin(ids, np.fromiter(self.removed, np.int64, len(self.removed)))
 
     def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """The ids and vectors not removed."""
-        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        ids = self._stored_ids()
         # by position in the wrapped index: IndexIDMap2.reconstruct_n would take them as ids
         vectors = self.index.index.reconstruct_n(0, len(ids)) if len(ids) else np.zeros((0, self.dimension), np.float32)
-        keep = ~np.isin(ids, list(self.removed))
+        keep = self._kept(ids)
         return ids[keep], vectors[keep]
 
     def _rebuild(self, factory: str) -> None:
@@ -104,13 +112,13 @@ class VectorIndex:
     def remove(self, ids: np.ndarray) -> None:
         """Remove the vectors with these ids: they are marked, and dropped at the next full save (or when the
         index moves back to exact search)."""
-        present = set(np.asarray(ids, dtype=np.int64).tolist()) - self.removed
-        present &= set(faiss.vector_to_array(self.index.id_map).tolist()) if present else set()
-        if not present:
+        ids = np.unique(np.asarray(ids, dtype=np.int64))
+        present = ids[self._kept(ids) & np.isin(ids, self._stored_ids())]
+        if not len(present):
             return
-        self.removed |= present
+        self.removed.update(present.tolist())
         self._selector = None
-        self._dropped.append(np.array(sorted(present), dtype=np.int64))
+        self._dropped.append(present)
         if factory_for(len(self)) != self.factory:
             self._rebuild(factory_for(len(self)))
 
