@@ -286,10 +286,7 @@ def answer(
     accepted = timeline + [s for s in prefer_named_time(question, candidates, as_of) if s.score >= threshold and s not in timeline]
     if not accepted:
         return _abstain(question, passages, candidates[0] if candidates else None, notice, corpus)
-    best = accepted[0]
+    dated = tuple(_make_answer(question, s, corpus) for s in timeline)
+    best = replace(dated[0], message=notice) if dated else _make_answer(question, accepted[0], corpus, notice)
     others = [s for s in accepted[1:] if s not in timeline][: max(1, top_k) - 1]
-    return replace(
-        _make_answer(question, best, corpus, notice),
-        alternatives=tuple(_make_answer(question, s, corpus) for s in others),
-        timeline=tuple(_make_answer(question, s, corpus) for s in timeline),
-    )
+    return replace(best, alternatives=tuple(_make_answer(question, s, corpus) for s in others), timeline=dated)

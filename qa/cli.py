@@ -128,16 +128,21 @@ def cmd_index_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_index_watch(args: argparse.Namespace) -> int:
+def _folder_watch(folder: str, corpus):  # noqa: ANN001, ANN202
+    """A ``FolderWatch`` of ``folder`` into ``corpus`` that prints each outcome."""
     from index.watch import FolderWatch
 
-    folder = Path(args.folder)
-    if not folder.is_dir():
+    if not Path(folder).is_dir():
         raise CliError(f"{folder} is not a folder")
-    print(f"watching {folder} every {args.interval:g} s: new and changed article files are indexed once they stop "
+    return FolderWatch(corpus, Path(folder), on_outcome=_print_outcome)
+
+
+def cmd_index_watch(args: argparse.Namespace) -> int:
+    watch = _folder_watch(args.folder, _corpus(args))
+    print(f"watching {args.folder} every {args.interval:g} s: new and changed article files are indexed once they stop "
           "changing (Ctrl-C to stop)", flush=True)
     try:
-        FolderWatch(_corpus(args), folder, on_outcome=_print_outcome).run(args.interval)
+        watch.run(args.interval)
     except KeyboardInterrupt:
         print("stopped watching", file=sys.stderr)
     return 0
@@ -218,13 +223,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from qa.answer import EMPTY_INDEX, answer
 
     result = answer(args.question, top_k=args.top_k, index_dir=args.index, min_confidence=args.min_confidence)
+    empty = result.message.startswith(EMPTY_INDEX)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
-    elif result.message.startswith(EMPTY_INDEX):
+    elif empty:
         raise CliError(f"{EMPTY_INDEX}: run `qa index add data/articles` for the bundled article, or `qa index add FILES`")
     else:
         _print_answer(result)
-    return 1 if result.message.startswith(EMPTY_INDEX) else 0
+    return 1 if empty else 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -278,18 +284,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _watch_in_background(args: argparse.Namespace) -> threading.Event:
     """Index the files that appear in ``args.watch`` while the chat is served (it answers from them at once);
     returns the event that stops watching."""
-    from index.watch import FolderWatch
     from qa.answer import open_corpus
 
-    folder = Path(args.watch)
-    if not folder.is_dir():
-        raise CliError(f"{folder} is not a folder")
     if args.read_only:
         raise CliError("--watch adds articles to the index; it cannot be used with --read-only")
-    watch = FolderWatch(open_corpus(args.index), folder, on_outcome=_print_outcome)
+    watch = _folder_watch(args.watch, open_corpus(args.index))
     stop = threading.Event()
     threading.Thread(target=watch.run, args=(args.interval, stop), name="watch", daemon=True).start()
-    print(f"watching {folder} every {args.interval:g} s", flush=True)
+    print(f"watching {args.watch} every {args.interval:g} s", flush=True)
     return stop
 
 

@@ -27,10 +27,10 @@ from index.corpus import ADDED, UNCHANGED, Corpus, CorpusError, IndexReadOnlyErr
 from index.ingest import Outcome, add_files
 from qa.answer import QuestionError, answer
 from qa.schema import AnswerJSON
+from ui.app import ANSWER_CONCURRENCY  # answers computed at once: the chat's measured setting
 
 PREFIX = "/api/v1"
 MAX_PAGE = 500  # articles per page at most
-ANSWER_CONCURRENCY = 3  # answers computed at once, as in the chat (ui.app)
 READ_ONLY = "this index is served read-only: articles cannot be added or removed"
 log = logging.getLogger(__name__)
 
