@@ -16,12 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from qa.answer import SHOWN_ANSWERS, WINDOWS, answer
-from qa.evaluate import latency_summary, open_eval_corpus, questions_of, sample
-from qa.retriever import retrieve
-from qa.squad import load_squad
+from qa.answer import SHOWN_ANSWERS
+from qa.evaluate import latency_summary, open_eval_corpus
+from qa.pipeline import Pipeline
+from qa.squad import load_squad, questions_of, sample, shared_data
 
-SQUAD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")
 
 
 def main() -> None:
@@ -32,13 +32,13 @@ def main() -> None:
     args = parser.parse_args()
     data = load_squad(args.file)
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = open_eval_corpus(data, Path(args.index or tmp))
+        pipeline = Pipeline(open_eval_corpus(data, Path(args.index or tmp)))
         questions = [q.text for q in sample(questions_of(data), args.questions)]
-        answer("warm up", corpus=corpus)
+        pipeline.warm_up()
         runs = {
-            "retrieval": lambda q: retrieve(corpus, q, k=WINDOWS),
-            "answer": lambda q: answer(q, corpus=corpus),
-            f"answer_top_{SHOWN_ANSWERS}": lambda q: answer(q, top_k=SHOWN_ANSWERS, corpus=corpus),
+            "retrieval": pipeline.retrieve,
+            "answer": pipeline.answer,
+            f"answer_top_{SHOWN_ANSWERS}": lambda q: pipeline.answer(q, top_k=SHOWN_ANSWERS),
         }
         timings: dict[str, list[float]] = {name: [] for name in runs}
         for question in questions:
@@ -46,8 +46,9 @@ def main() -> None:
                 started = time.perf_counter()
                 run(question)
                 timings[name].append((time.perf_counter() - started) * 1000)
-        report = {"sentences": corpus.stats()["sentences"], "questions": len(questions)}
+        report = {"sentences": pipeline.corpus.stats()["sentences"], "questions": len(questions)}
         report.update({name: latency_summary(ms) for name, ms in timings.items()})
+        pipeline.close()
     print(json.dumps(report))
 
 

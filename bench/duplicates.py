@@ -33,11 +33,11 @@ import numpy as np
 from index import duplicates
 from index.duplicates import band_keys, find_copy, record, signature, similarity
 from index.sentences import split_sentences
+from qa.squad import shared_data
 
 SHIPPED = type("Shipped", (), {k: getattr(duplicates, k) for k in ("SHINGLE", "BANDS", "ROWS", "THRESHOLD")})
-ROOT = Path(__file__).resolve().parents[1]
-NEWS = ROOT.parent / "shared" / "data" / "news" / "realtimeqa-dev-v1.1.json.gz"
-SQUAD = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+NEWS = shared_data("news", "realtimeqa-dev-v1.1.json.gz")
+SQUAD = shared_data("squad", "dev-v1.1.json.gz")
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
 _WORD = re.compile(r"\w+")
 
@@ -47,7 +47,7 @@ def news_texts() -> list[str]:
     return list(dict.fromkeys(p["context"] for a in data for p in a["paragraphs"]))
 
 
-def squad_articles(paragraphs: int = 4) -> list[str]:
+def squad_texts(paragraphs: int = 4) -> list[str]:
     data = json.load(gzip.open(SQUAD))["data"]
     texts = []
     for article in data:
@@ -116,7 +116,7 @@ def detected(a: np.ndarray, b: np.ndarray, threshold: float) -> bool:
 
 def build_pairs(rng: random.Random, per_set: int) -> list[tuple[str, str, str, str, bool]]:
     pairs = []
-    for name, texts in (("news", news_texts()), ("squad", squad_articles())):
+    for name, texts in (("news", news_texts()), ("squad", squad_texts())):
         chosen = rng.sample(range(len(texts)), min(per_set, len(texts)))
         nearest = nearest_other(texts)
         for i in chosen:
@@ -149,7 +149,7 @@ def score(pairs: list, signed: list[tuple[np.ndarray, np.ndarray]], threshold: f
 def collection_false_copies(shingle: int) -> dict:
     """How many of the news passages and of the SQuAD articles, all different, are taken for a copy of another."""
     flagged = {}
-    for name, texts in (("news", news_texts()), ("squad", squad_articles())):
+    for name, texts in (("news", news_texts()), ("squad", squad_texts())):
         db = sqlite3.connect(":memory:")
         db.executescript("CREATE TABLE articles(id TEXT PRIMARY KEY, duplicate_of TEXT);" + duplicates.SCHEMA)
         hits = []
@@ -166,9 +166,10 @@ def collection_false_copies(shingle: int) -> dict:
 
 def cost(articles: int, probes: int) -> dict:
     """Seconds per article to sign and look up among ``articles`` indexed ones, beside embedding it."""
-    from index.embedder import embed
+    from index.embedder import Embedder
 
-    texts = squad_articles(paragraphs=1)
+    embedder = Embedder()
+    texts = squad_texts(paragraphs=1)
     rng = random.Random(1)
     db = sqlite3.connect(":memory:")
     db.executescript("CREATE TABLE articles(id TEXT PRIMARY KEY, duplicate_of TEXT);" + duplicates.SCHEMA)
@@ -184,10 +185,10 @@ def cost(articles: int, probes: int) -> dict:
         db.execute("INSERT INTO articles VALUES (?, NULL)", (f"p{n}",))
         record(db, f"p{n}", sig)
     detection = (time.perf_counter() - started) / probes
-    embed(["warm up"])
+    embedder.embed(["warm up"])
     started = time.perf_counter()
     for text in probe_texts:
-        embed([text[s.start : s.end] for s in split_sentences(text)])
+        embedder.embed([text[s.start : s.end] for s in split_sentences(text)])
     embedding = (time.perf_counter() - started) / probes
     return {"indexed_articles": articles, "detection_ms_per_article": round(detection * 1000, 2),
             "embedding_ms_per_article": round(embedding * 1000, 2), "ratio": round(detection / embedding, 4)}

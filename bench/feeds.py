@@ -24,9 +24,10 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from qa.squad import shared_data
 
 ROOT = Path(__file__).resolve().parents[1]
-SQUAD = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+SQUAD = shared_data("squad", "dev-v1.1.json.gz")
 QA = [sys.executable, "-m", "qa.cli"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 

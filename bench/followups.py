@@ -15,12 +15,12 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from qa.answer import answer
-from qa.evaluate import open_eval_corpus, questions_of
+from qa.evaluate import open_eval_corpus
+from qa.pipeline import Pipeline
+from qa.squad import best_score, f1_score, load_squad, questions_of, shared_data
 from qa.followup import resolve_followup
-from qa.squad import best_score, f1_score, load_squad
 
-NEWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "news" / "realtimeqa-dev-v1.1.json.gz"
+NEWS = shared_data("news", "realtimeqa-dev-v1.1.json.gz")
 
 
 def main() -> None:
@@ -32,21 +32,21 @@ def main() -> None:
     data = load_squad(args.file)
     rewritten, f1_alone, f1_resolved = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = open_eval_corpus(data, Path(args.index or tmp))
+        pipeline = Pipeline(open_eval_corpus(data, Path(args.index or tmp)))
         chats: dict[str, list] = {}
         for q in questions_of(data, args.part):
             chats.setdefault(q.title, []).append(q)
         for questions in chats.values():
             for i, q in enumerate(questions):
-                resolved = resolve_followup(q.text, [p.text for p in questions[:i]], corpus)
-                alone = best_score(f1_score, answer(q.text, corpus=corpus, as_of=q.asked_on).text, q.golds)
+                resolved = resolve_followup(q.text, [p.text for p in questions[:i]], pipeline.corpus)
+                alone = best_score(f1_score, pipeline.answer(q.text, as_of=q.asked_on).text, q.golds)
                 f1_alone.append(alone)
                 if resolved != q.text:
                     rewritten.append((q.text, resolved))
-                    f1_resolved.append(best_score(f1_score, answer(resolved, corpus=corpus, as_of=q.asked_on).text, q.golds))
+                    f1_resolved.append(best_score(f1_score, pipeline.answer(resolved, as_of=q.asked_on).text, q.golds))
                 else:
                     f1_resolved.append(alone)
-        corpus.close()
+        pipeline.close()
     print(json.dumps({
         "file": args.file,
         "part": args.part,

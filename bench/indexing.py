@@ -16,10 +16,9 @@ from pathlib import Path
 from index.corpus import Corpus
 from index.embedder import BATCH_SIZE, load_model
 from index.sentences import split_sentences
-from qa.evaluate import squad_articles
-from qa.squad import load_squad
+from qa.squad import load_squad, shared_data, squad_articles
 
-SQUAD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")
 
 
 def main() -> None:

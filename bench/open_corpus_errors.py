@@ -18,13 +18,13 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from qa.answer import READER, WINDOWS, read_passages
+from qa.answer import read_passages
+from qa.evaluate import open_eval_corpus
+from qa.pipeline import Pipeline
 from qa.ranking import rank_answers, readings
-from qa.evaluate import open_eval_corpus, questions_of, sample
-from qa.retriever import retrieve
-from qa.squad import best_score, f1_score, load_squad
+from qa.squad import best_score, f1_score, load_squad, questions_of, sample, shared_data
 
-SQUAD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")
 THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 RIGHT = 0.5  # F1 at which an answer counts as right
 
@@ -49,20 +49,20 @@ def main() -> None:
     data = load_squad(args.file)
     reads: list[Read] = []
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = open_eval_corpus(data, Path(args.index or tmp))
+        pipeline = Pipeline(open_eval_corpus(data, Path(args.index or tmp)))
         for q in sample(questions_of(data, args.part), args.questions):
-            passages = retrieve(corpus, q.text, k=WINDOWS)
-            found = read_passages(q.text, passages)
-            ranked = rank_answers(q.text, readings(passages, found), READER, q.asked_on)
+            passages = pipeline.retrieve(q.text)
+            found = read_passages(q.text, passages, pipeline.reader)
+            ranked = rank_answers(q.text, readings(passages, found), pipeline.reader, q.asked_on)
             best = ranked[0].text if ranked else ""
             window_f1 = [
                 best_score(f1_score, p.text[s.start : s.end], q.golds) for p, s in zip(passages, found) if s is not None
             ]
             holds_gold = any(g in p.text for p in passages for g in q.golds)
             reads.append(Read(q.golds, best, ranked[0].score if ranked else 0.0, window_f1, holds_gold))
-        corpus.close()
+        pipeline.close()
     answerable = [r for r in reads if r.golds]
-    thresholds = sorted({*THRESHOLDS, READER.threshold})
+    thresholds = sorted({*THRESHOLDS, pipeline.threshold})
     by_threshold = {
         f"{t:.2f}": {
             "f1": round(100 * statistics.fmean(best_score(f1_score, r.best if r.score >= t else "", r.golds) for r in reads), 2),
@@ -84,7 +84,7 @@ def main() -> None:
         "file": args.file,
         "part": args.part or "all",
         "questions": len(reads),
-        "shipped_threshold": READER.threshold,
+        "shipped_threshold": pipeline.threshold,
         "by_threshold": by_threshold,
         "answerable_f1_best_window_span": round(
             100 * statistics.fmean(max(r.window_f1, default=0.0) for r in answerable), 2),

@@ -1,4 +1,4 @@
-"""Question embeddings as ``embed_query`` makes them (ONNX Runtime) against ``embed`` (PyTorch): recall and speed, side by side.
+"""Question embeddings as ``Embedder.embed_query`` makes them (ONNX Runtime) against ``Embedder.embed`` (PyTorch): recall and speed, side by side.
 
 Run: .venv/bin/python bench/query_embedding.py [--questions N] [--index DIR]
 Indexes every SQuAD v1.1 dev article (or reuses --index DIR), then embeds N
@@ -14,15 +14,22 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from unittest import mock
 
-from index.embedder import embed, embed_query
-from qa import retriever
-from qa.answer import WINDOWS
-from qa.evaluate import latency_summary, open_eval_corpus, questions_of, sample
-from qa.squad import load_squad
+import numpy as np
 
-SQUAD_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+from index.embedder import Embedder
+from qa.retriever import WINDOWS, retrieve
+from qa.evaluate import latency_summary, open_eval_corpus
+from qa.squad import load_squad, questions_of, sample, shared_data
+
+SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")
+
+
+class TorchQueries(Embedder):
+    """Questions embedded like article sentences, by SentenceTransformer in PyTorch."""
+
+    def embed_query(self, question: str) -> np.ndarray:
+        return self.embed([question])[0]
 
 
 def main() -> None:
@@ -32,20 +39,20 @@ def main() -> None:
     parser.add_argument("--index", help="reuse (or build once into) this index folder")
     args = parser.parse_args()
     data = load_squad(args.file)
-    models = {"torch": lambda q: embed([q])[0], "onnxruntime": embed_query}
+    models = {"torch": TorchQueries(), "onnxruntime": Embedder()}
     report: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         corpus = open_eval_corpus(data, Path(args.index or tmp))
         questions = [q for q in sample(questions_of(data), args.questions) if q.golds]
         for name, model in models.items():
-            model("warm up")
+            corpus.embedder = model
+            model.embed_query("warm up")
             ms, hits = [], {1: 0, 5: 0}
             for q in questions:
                 started = time.perf_counter()
-                model(q.text)
+                model.embed_query(q.text)
                 ms.append((time.perf_counter() - started) * 1000)
-                with mock.patch.object(retriever, "embed_query", model):
-                    found = [p.text for p in retriever.retrieve(corpus, q.text, k=WINDOWS)]
+                found = [p.text for p in retrieve(corpus, q.text, k=WINDOWS)]
                 for k in hits:
                     hits[k] += any(g in w for w in found[:k] for g in q.golds)
             report[name] = {f"recall_at_{k}": round(n / len(questions), 3) for k, n in hits.items()}

@@ -14,7 +14,7 @@ computed once and cached (``--cache``, keyed by model and text):
 
 Stages (all in one run, each printed and written to ``--out``):
 
-1. ``embedding``: sentences/s of ``index.embedder.embed`` (SentenceTransformer.encode) against the
+1. ``embedding``: sentences/s of ``Embedder.embed`` (SentenceTransformer.encode) against the
    ONNX Runtime encoder the question path uses, batched by length, on 2,000 real sentences.
 2. ``ann``: FAISS indexes over the vectors of the full corpus: flat (exact), HNSW32 at several efSearch,
    IVF-Flat and IVF-PQ at several nprobe: recall@10 of the exact neighbours of ``--questions`` SQuAD dev
@@ -45,15 +45,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from index import corpus as corpus_module  # noqa: E402
 from index.articles import Article, make_article  # noqa: E402
 from index.corpus import Corpus  # noqa: E402
-from index.embedder import DIMENSION, MODEL_NAME, embed, embed_query  # noqa: E402
+from index.embedder import DIMENSION, MODEL_NAME, Embedder  # noqa: E402
 from index.sentences import Sentence, split_sentences  # noqa: E402
-from qa.evaluate import percentile, squad_articles  # noqa: E402
-from qa.squad import load_squad, normalize_answer  # noqa: E402
+from qa.evaluate import percentile  # noqa: E402
+from qa.squad import load_squad, normalize_answer, shared_data, squad_articles  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data" / "squad"
+SHARED = shared_data("squad")
 NOISE = 0.015
 PER_ARTICLE = 20
 
@@ -77,7 +76,7 @@ class Embeddings:
         missing = list(dict.fromkeys(t for t in texts if t not in self.vectors))
         if missing:
             print(f"embedding {len(missing)} sentences", flush=True)
-            self.vectors.update(zip(missing, embed(missing, progress=True)))
+            self.vectors.update(zip(missing, Embedder().embed(missing, progress=True)))
             self.path.parent.mkdir(parents=True, exist_ok=True)
             np.savez(self.path, texts=np.array(list(self.vectors)), vectors=np.stack(list(self.vectors.values())))
         return np.stack([self.vectors[t] for t in texts]) if texts else np.zeros((0, DIMENSION), np.float32)
@@ -106,9 +105,10 @@ def stage_embedding(texts: list[str]) -> dict:
     from index.embedder import _query_graph, load_tokenizer, query_max_tokens
     from index.onnx_session import ENCODER_INPUTS, cached_sessions, graph_key
 
-    embed(texts[:64])
+    embedder = Embedder()
+    embedder.embed(texts[:64])
     started = time.perf_counter()
-    reference = embed(texts)
+    reference = embedder.embed(texts)
     sentence_transformers = len(texts) / (time.perf_counter() - started)
     [session] = cached_sessions(graph_key("query-embedding", []), _query_graph, threads=(2,))
     tokenizer, longest = load_tokenizer(), query_max_tokens()
@@ -191,7 +191,7 @@ def measure_corpus(directory: Path, questions: list[dict], extra: Article, exact
     """Latency, recall@5 and add/remove of one article on the index in ``directory`` (``exact``: with its
     vectors searched exactly, whatever FAISS index it holds)."""
     from index.vectors import VectorIndex
-    from qa.answer import answer
+    from qa.pipeline import Pipeline
     from qa.retriever import retrieve
 
     before = rss_mb()
@@ -203,7 +203,8 @@ def measure_corpus(directory: Path, questions: list[dict], extra: Article, exact
         corpus.vectors = VectorIndex(DIMENSION, faiss.IndexIDMap2(faiss.IndexFlatIP(DIMENSION)))
         corpus.vectors.index.add_with_ids(vectors, ids)
     stats = corpus.stats()
-    answer(questions[0]["question"], corpus=corpus)  # warm up the models
+    pipeline = Pipeline(corpus)
+    pipeline.warm_up()
     retrieval, answering, keyword, hits = [], [], [], 0
     for q in questions:
         t = time.perf_counter()
@@ -215,7 +216,7 @@ def measure_corpus(directory: Path, questions: list[dict], extra: Article, exact
         golds = {normalize_answer(a) for a in q["answers"]}
         hits += any(g and g in normalize_answer(p.text) for p in passages for g in golds)
         t = time.perf_counter()
-        answer(q["question"], corpus=corpus)
+        pipeline.answer(q["question"])
         answering.append(time.perf_counter() - t)
     t = time.perf_counter()
     corpus.add([extra])
@@ -282,7 +283,7 @@ def main() -> None:
     if "ann" in args.stages:
         all_vectors = [dev_vectors] + [vectors_for(a, split_sentences(a.text)) for a in synthetic]
         vectors = np.ascontiguousarray(np.concatenate(all_vectors)[: args.sentences])
-        queries = np.stack([embed_query(q["question"]) for q in questions]).astype(np.float32)
+        queries = np.stack([Embedder().embed_query(q["question"]) for q in questions]).astype(np.float32)
         print(f"ann over {len(vectors)} vectors", flush=True)
         report["ann"] = stage_ann(vectors, queries)
         del vectors, all_vectors
@@ -290,7 +291,7 @@ def main() -> None:
 
     if args.measure:
         extra = make_article("One more", " ".join(random.Random(1).sample(sources, PER_ARTICLE)), "extra.txt")
-        corpus_module._embed_sentences = lambda split, progress: np.concatenate(  # noqa: SLF001
+        Corpus._embed_sentences = lambda self, split, progress: np.concatenate(  # noqa: SLF001
             [noisy(np.stack([source_vectors.get(a.text[x.start : x.end], source_vectors[sources[0]]) for x in s]), a.id)
              for a, s in split])
         report["measured"] = {name: measure_corpus(args.measure, questions, extra, exact)
@@ -299,7 +300,7 @@ def main() -> None:
         save()
     elif "corpus" in args.stages:
         # the product indexes as shipped; only embedding is replaced by the recipe's vectors
-        corpus_module._embed_sentences = lambda split, progress: (  # noqa: SLF001
+        Corpus._embed_sentences = lambda self, split, progress: (  # noqa: SLF001
             np.concatenate([vectors_for(a, s) for a, s in split]) if split else np.zeros((0, DIMENSION), np.float32))
         work = args.work or Path(tempfile.mkdtemp(prefix="scale-"))
         extra = make_article("One more", " ".join(random.Random(1).sample(sources, PER_ARTICLE)), "extra.txt")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from index.articles import read_file
 from index.corpus import Corpus
-from qa.answer import answer
+from qa.pipeline import Pipeline
 from qa.squad import normalize_answer
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "articles" / "000_057363c6d6ccf170.txt"
@@ -54,17 +54,17 @@ def main() -> None:
     parser.add_argument("--index", help="an index holding the seed article (default: a fresh one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = Corpus(Path(args.index or tmp))
-        corpus.add(read_file(SEED))
+        pipeline = Pipeline(Corpus(Path(args.index or tmp)))
+        pipeline.corpus.add(read_file(SEED))
         right = 0
         for question, gold in ANSWERABLE.items():
-            result = answer(question, corpus=corpus)
+            result = pipeline.answer(question)
             ok = bool(result.text) and normalize_answer(gold) in normalize_answer(result.text)
             right += ok
             print(f"{'ok ' if ok else 'BAD'} {question} -> {result.text!r} ({result.score:.2f}) [gold {gold!r}]")
         empty = plain = 0
         for question in UNANSWERABLE:
-            result = answer(question, corpus=corpus)
+            result = pipeline.answer(question)
             empty += not result.text
             plain += not result.text and result.candidate is None
             unsure = f" possibly {result.candidate.text!r}" if result.candidate else ""

@@ -34,9 +34,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ui_concurrency import QUESTIONS, ask_timed, free_port, gradio_asker, percentile, start_app  # noqa: E402
+from qa.squad import shared_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SQUAD = ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+SQUAD = shared_data("squad", "dev-v1.1.json.gz")
 SEED_DIR = ROOT / "data" / "articles"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 

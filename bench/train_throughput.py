@@ -14,15 +14,14 @@ import json
 import random
 import statistics
 import time
-from pathlib import Path
 
 from index.embedder import load_tokenizer
 from qa.reader import build_model
 from qa.reader_examples import article_examples, foreign_examples, tokenize
-from qa.squad import load_squad
+from qa.squad import load_squad, shared_data
 from qa.train_reader import collate, length_batches, span_loss
 
-SQUAD_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "train-v1.1.json.gz"
+SQUAD_TRAIN = shared_data("squad", "train-v1.1.json.gz")
 
 
 def step_rate(model, optim, batches: list[list]) -> dict:  # noqa: ANN001

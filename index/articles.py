@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date as Date
 from pathlib import Path
 
+from index.text import strip_dateline
+
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
 # One size limit for every way text comes in (files, uploads, pasted text, the API), in MB.
 DEFAULT_MAX_MB = 5.0
@@ -28,8 +30,6 @@ _ESCAPE_SEQUENCE = re.compile("\\x1b(?:\\[[0-?]*[ -/]*[@-~]|\\][^\\x07\\x1b]*(?:
 _DATE_LINE = re.compile(r"\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*")
 _HEADING = re.compile(r"#{1,6}\s+(.+)")
 TITLE_CHARS = 90
-# "LONDON. KAZINFORM ", "PARIS (Reuters) - ": a dateline and agency opening the first line.
-_DATELINE_PREFIX = re.compile(r"^[A-Z][A-Z .'-]*[A-Z]\.?\s+(?:\([^)]*\)\s*[-–—]\s*|[A-Z]{2,}\s+)|^[A-Z][A-Z .'-]*[A-Z]\.\s+")
 
 
 class IngestError(ValueError):
@@ -138,7 +138,7 @@ def _day(date: str | None) -> str | None:
 
 
 def _short_title(text: str) -> str:
-    line = _DATELINE_PREFIX.sub("", text.strip().splitlines()[0], count=1)
+    line = strip_dateline(text.strip().splitlines()[0])
     if len(line) <= TITLE_CHARS:
         return line
     return line[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"

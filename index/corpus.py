@@ -13,7 +13,6 @@ small file instead of the whole index.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -29,15 +28,15 @@ import numpy as np
 
 from index import duplicates
 from index.articles import Article
-from index.embedder import DIMENSION, MODEL_NAME, embed
+from index.embedder import Embedder
 from index.sentences import Sentence, split_sentences, windows
+from index.text import FUNCTION_WORDS, WINDOW_RADIUS, terms
 from index.vectors import VectorIndex
 
 DEFAULT_DIR = Path("data/index")
 DB_FILE = "index.sqlite"
 ADDED, UNCHANGED, NO_SENTENCES = "added", "unchanged", "no sentences"
 PROGRESS_FROM = 500  # sentences; show a progress bar on longer embedding runs
-WINDOW_RADIUS = 1  # neighbours each side of a sentence in its window
 BUSY_TIMEOUT_S = 120  # how long a write waits for another process's write to commit
 CACHED_TEXTS = 256  # article texts kept in memory for answering
 # A write saves the whole index again once the changes since the last full save reach this share of its
@@ -45,12 +44,6 @@ CACHED_TEXTS = 256  # article texts kept in memory for answering
 COMPACT_SHARE = 0.1
 MAX_CHANGE_FILES = 64
 T = TypeVar("T")
-_TERM = re.compile(r"\w+")
-_STOPWORDS = frozenset(
-    "a an and are as at be been but by did do does for from had has have he her his how i in is it its many "
-    "much of on or she that the their them they this to was were what when where which who whom whose why "
-    "will with".split()
-)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -138,18 +131,12 @@ def default_dir() -> Path:
 
 def content_terms(text: str) -> list[str]:
     """The distinct lower-cased words of ``text`` that are not stop words, in order (at most 64)."""
-    return list(dict.fromkeys(t for t in _TERM.findall(text.lower()) if t not in _STOPWORDS))[:64]
+    return list(dict.fromkeys(t for t in terms(text) if t not in FUNCTION_WORDS))[:64]
 
 
 def fts_query(terms: list[str]) -> str:
     """An FTS5 OR-query of ``terms``, each quoted so no syntax leaks in."""
     return " OR ".join(f'"{t}"' for t in terms)
-
-
-def _embed_sentences(split: list[tuple[Article, list[Sentence]]], progress: bool) -> np.ndarray:
-    """Embed the sentences of split articles, in order; a progress bar on long runs."""
-    texts = [article.text[s.start : s.end] for article, sentences in split for s in sentences]
-    return embed(texts, progress=progress and len(texts) >= PROGRESS_FROM)
 
 
 class Corpus:
@@ -163,18 +150,26 @@ class Corpus:
     its file.
     """
 
-    def __init__(self, directory: Path | str | None = None, check_model: bool = True, read_only: bool | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | str | None = None,
+        check_model: bool = True,
+        read_only: bool | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
         """Open (or create) the index in ``directory``.
 
         Args:
             directory: The index folder (default ``$QA_INDEX_DIR`` or ``data/index``).
             check_model: Refuse an index built with another embedding model.
             read_only: Open for searching only (default: when the folder is not writable).
+            embedder: What embeds sentences and questions (default: all-MiniLM-L6-v2, ``Embedder``).
 
         Raises:
             CorpusError: The folder is a file, cannot be created, or its database is damaged.
         """
         self.directory = Path(directory) if directory is not None else default_dir()
+        self.embedder = embedder or Embedder()
         if self.directory.exists() and not self.directory.is_dir():
             raise CorpusError(f"the index folder {self.directory} is a file, not a folder")
         self.read_only = read_only if read_only is not None else self.directory.is_dir() and not _writable(self.directory)
@@ -189,19 +184,29 @@ class Corpus:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
                     "INSERT OR IGNORE INTO meta VALUES (?, ?)",
-                    [("model", MODEL_NAME), ("dimension", str(DIMENSION)), ("generation", "0"), ("term_windows", "1")],
+                    [("model", self.embedder.name), ("dimension", str(self.embedder.dimension)), ("generation", "0"),
+                     ("term_windows", "1")],
                 )
                 self._db.execute("COMMIT")
                 meta = self._meta()
         if len(meta) < 3:
             raise IndexDamagedError(f"the index database in {self.directory} has no model or generation recorded")
-        if check_model and (meta["model"] != MODEL_NAME or int(meta["dimension"]) != DIMENSION):
+        if check_model and self._model_mismatch(meta):
             raise IndexMismatchError(
                 f"index in {self.directory} was built with {meta['model']} ({meta['dimension']} dimensions), "
-                f"this version embeds with {MODEL_NAME} ({DIMENSION}); run `qa index rebuild`"
+                f"this version embeds with {self.embedder.name} ({self.embedder.dimension}); run `qa index rebuild`"
             )
         with self._sql():
             self._load_vectors()
+
+    def _model_mismatch(self, meta: dict[str, str]) -> bool:
+        """Whether the index was built with another embedding model than this corpus's embedder."""
+        return meta["model"] != self.embedder.name or int(meta["dimension"]) != self.embedder.dimension
+
+    def _embed_sentences(self, split: list[tuple[Article, list[Sentence]]], progress: bool) -> np.ndarray:
+        """Embed the sentences of split articles, in order; a progress bar on long runs."""
+        texts = [article.text[s.start : s.end] for article, sentences in split for s in sentences]
+        return self.embedder.embed(texts, progress=progress and len(texts) >= PROGRESS_FROM)
 
     def _connect(self) -> sqlite3.Connection:
         path = self.directory / DB_FILE
@@ -260,8 +265,8 @@ class Corpus:
         while True:
             path = self._vector_path(base)
             try:
-                vectors = VectorIndex.load(path) if base else VectorIndex(DIMENSION)
-                if vectors.dimension != DIMENSION:
+                vectors = VectorIndex.load(path) if base else VectorIndex(self.embedder.dimension)
+                if vectors.dimension != self.embedder.dimension:
                     damage = f"{path.name} holds {vectors.dimension}-dimension vectors"
                     break
                 for later in range(base + 1, generation + 1):
@@ -275,10 +280,10 @@ class Corpus:
                 if latest != (generation, base):
                     generation, base = latest
                     continue
-                vectors, damage = VectorIndex(DIMENSION), f"{path.name} is missing"
+                vectors, damage = VectorIndex(self.embedder.dimension), f"{path.name} is missing"
                 break
             except (RuntimeError, ValueError):  # FAISS's message names its own source files, not the problem
-                vectors, damage = VectorIndex(DIMENSION), f"{path.name} cannot be read (damaged or incomplete)"
+                vectors, damage = VectorIndex(self.embedder.dimension), f"{path.name} cannot be read (damaged or incomplete)"
                 break
         self.generation, self.base, self.vectors, self.damage = generation, base, vectors, damage
         self._texts.clear()
@@ -304,7 +309,7 @@ class Corpus:
             "near_duplicates": copies,
             "sentences": sentences,
             "vectors": vectors,
-            "model": MODEL_NAME,
+            "model": self.embedder.name,
             "faiss_index": self.vectors.factory,
             "directory": str(self.directory),
         }
@@ -325,8 +330,8 @@ class Corpus:
                 if integrity != ["ok"]:
                     problems.append(f"database: {'; '.join(integrity[:3])}")
                 meta = self._meta()
-                if meta["model"] != MODEL_NAME or int(meta["dimension"]) != DIMENSION:
-                    problems.append(f"built with {meta['model']}, this version embeds with {MODEL_NAME}")
+                if self._model_mismatch(meta):
+                    problems.append(f"built with {meta['model']}, this version embeds with {self.embedder.name}")
                 sentences = {row[0] for row in self._db.execute("SELECT id FROM sentences")}
                 try:
                     full_text = {row[0] for row in self._db.execute("SELECT rowid FROM window_fts")}
@@ -574,7 +579,7 @@ class Corpus:
             return True
         with suppress(OSError):
             changed = sum(self._changes_path(g).stat().st_size for g in range(self.base + 1, self.generation + 1))
-            changed += self.vectors.changed * (DIMENSION * 4 + 8)
+            changed += self.vectors.changed * (self.embedder.dimension * 4 + 8)
             return changed >= COMPACT_SHARE * self._vector_path(self.base).stat().st_size
         return True
 
@@ -657,7 +662,7 @@ class Corpus:
             statuses.append(ADDED)
         added: set[str] = set()
         if split:
-            vectors = _embed_sentences(split, progress)
+            vectors = self._embed_sentences(split, progress)
             signatures = [duplicates.signature(a.text) for a, _ in split]
 
             def change() -> set[str]:
@@ -758,7 +763,7 @@ class Corpus:
         with self._sql():
             articles = self._articles()
         split = [(article, split_sentences(article.text)) for article in articles]
-        vectors = _embed_sentences(split, progress)
+        vectors = self._embed_sentences(split, progress)
 
         def change() -> None:
             current = {a.id: a for a in self._articles()}
@@ -768,7 +773,7 @@ class Corpus:
             fresh = [(a, split_sentences(a.text)) for a in current.values() if a.id not in embedded]
             all_split = [split[i] for i in keep] + fresh
             all_vectors = np.concatenate(
-                [vectors[rows[i] : rows[i + 1]] for i in keep] + [_embed_sentences(fresh, False)]
+                [vectors[rows[i] : rows[i + 1]] for i in keep] + [self._embed_sentences(fresh, False)]
             )
             self._db.execute("DELETE FROM sentences")
             self._link_copies(list(current.values()))
@@ -779,9 +784,9 @@ class Corpus:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('term_windows', '1')")
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [("model", MODEL_NAME), ("dimension", str(DIMENSION))],
+                [("model", self.embedder.name), ("dimension", str(self.embedder.dimension))],
             )
-            self.vectors = VectorIndex(DIMENSION)
+            self.vectors = VectorIndex(self.embedder.dimension)
             self._insert_sentences([(a, s) for a, s in all_split if s], all_vectors)
 
         self._write(change, replaces_vectors=True)

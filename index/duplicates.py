@@ -8,17 +8,17 @@ An article whose estimated Jaccard similarity to an indexed one reaches ``THRESH
 from __future__ import annotations
 
 import hashlib
-import re
 import sqlite3
 
 import numpy as np
 from datasketch import MinHash
 
+from index.text import terms
+
 SHINGLE = 3  # words per shingle
 PERMUTATIONS = 128
 BANDS, ROWS = 42, 3  # the first BANDS * ROWS values of a signature make its band keys
 THRESHOLD = 0.4  # estimated Jaccard similarity from which an article is a copy
-_WORD = re.compile(r"\w+")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signatures(
@@ -31,7 +31,7 @@ CREATE INDEX IF NOT EXISTS bands_by_article ON bands(article_id);
 
 def shingles(text: str, size: int = SHINGLE) -> set[bytes]:
     """The article's runs of ``size`` lower-cased words (the whole text when it is shorter)."""
-    words = _WORD.findall(text.lower())
+    words = terms(text)
     return {" ".join(words[i : i + size]).encode() for i in range(max(1, len(words) - size + 1))}
 
 

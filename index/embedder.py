@@ -70,11 +70,7 @@ def _query_graph() -> bytes:
 
 @lru_cache(maxsize=1)
 def load_query_session() -> "onnxruntime.InferenceSession":
-    """The bundled model in ONNX Runtime, for questions.
-
-    For one short text it takes about a third of PyTorch's time, with the same
-    vectors (``bench/query_embedding.py``).
-    """
+    """The bundled model in ONNX Runtime, for questions."""
     [session] = cached_sessions(graph_key("query-embedding", []), _query_graph)
     return session
 
@@ -85,22 +81,36 @@ def query_max_tokens() -> int:
     return int(json.loads((Path(base_model_path()) / "sentence_bert_config.json").read_text())["max_seq_length"])
 
 
-def embed(texts: list[str], progress: bool = False) -> np.ndarray:
-    """Embed texts as unit-length float32 rows (inner product = cosine similarity)."""
-    if not texts:
-        return np.zeros((0, DIMENSION), dtype=np.float32)
-    vectors = load_model().encode(
-        texts,
-        batch_size=BATCH_SIZE,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=progress,
-    )
-    return np.ascontiguousarray(vectors, dtype=np.float32)
+class Embedder:
+    """all-MiniLM-L6-v2 embeddings: ``embed`` for article sentences (PyTorch, batched), ``embed_query`` for a
+    question (ONNX Runtime, about a third of PyTorch's time for one short text, same vectors:
+    ``bench/query_embedding.py``).
 
+    The weights load on first use and are shared by every embedder of the process.
+    """
 
-def embed_query(question: str) -> np.ndarray:
-    """Embed a question as a unit-length float32 vector, comparable with ``embed`` rows."""
-    session = load_query_session()
-    features = load_tokenizer()([question], truncation=True, max_length=query_max_tokens(), return_tensors="np")
-    return session.run(None, {name: features[name] for name in ENCODER_INPUTS})[0][0]
+    name = MODEL_NAME
+    dimension = DIMENSION
+
+    def warm_up(self) -> None:
+        """Load what answering needs (the question encoder), so the first question is not slow."""
+        load_query_session()
+        load_tokenizer()
+
+    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """Embed texts as unit-length float32 rows (inner product = cosine similarity)."""
+        if not texts:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        vectors = load_model().encode(
+            texts,
+            batch_size=BATCH_SIZE,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_query(self, question: str) -> np.ndarray:
+        """Embed a question as a unit-length float32 vector, comparable with ``embed`` rows."""
+        features = load_tokenizer()([question], truncation=True, max_length=query_max_tokens(), return_tensors="np")
+        return load_query_session().run(None, {name: features[name] for name in ENCODER_INPUTS})[0][0]

@@ -10,14 +10,15 @@ rule below brings blingfire to 16/16.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import blingfire
 
+from index.text import is_dateline
+
 _PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\s*\n\s*\n|\s*$)", re.S)
-# A dateline: an upper-case place name ending in a full stop ("LONDON.", "NEW YORK.").
 _WORDY = re.compile(r"\w")
-_DATELINE = re.compile(r"[A-Z][A-Z .'-]*[A-Z]\.")
 # Longer "sentences" (a table, a run-on paste) are cut at white space into pieces of at most this
 # many characters, so one giant sentence cannot make every answer that retrieves it slow and huge.
 MAX_SENTENCE_CHARS = 1500
@@ -59,7 +60,7 @@ def split_sentences(text: str) -> list[Sentence]:
             end = start + len(piece)
             if pending is not None:
                 start, pending = pending, None
-            elif _DATELINE.fullmatch(piece):
+            elif is_dateline(piece):
                 pending = start
                 continue
             sentences += _capped(text, Sentence(para.start + start, para.start + end))
@@ -80,6 +81,11 @@ def _capped(text: str, sentence: Sentence) -> list[Sentence]:
         start = cut + len(text[cut:end]) - len(text[cut:end].lstrip())
     pieces.append(Sentence(start, end))
     return pieces
+
+
+def sentence_at(sentences: Sequence[tuple[int, int]], offset: int) -> int:
+    """The position of the sentence holding ``offset``: the first that ends after it, else the last."""
+    return next((i for i, (_, end) in enumerate(sentences) if offset < end), len(sentences) - 1)
 
 
 def windows(sentences: list[Sentence], radius: int = 1) -> list[Sentence]:

@@ -1,23 +1,23 @@
-"""``answer()``: retrieve windows for a question and pick the answer span from them."""
+"""What an answer is (``Answer``, ``Source``, ``Evidence``) and how it is made from the reader's spans in retrieved windows.
+
+``qa.pipeline.Pipeline`` wires these steps to an index and a reader.
+"""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, replace
 from datetime import date
-from pathlib import Path
 
 from index.articles import printable, web_address
-from index.corpus import Corpus, default_dir
+from index.corpus import Corpus
+from index.sentences import sentence_at
 from qa.ranking import Span, rank_answers, readings
 from qa.reader import Reader, WindowSpan, passage_header
-from qa.retriever import Passage, retrieve
+from qa.retriever import Passage
 from qa.timeline import changed_figures, other_dates_matter, prefer_named_time
 
 MAX_QUESTION_CHARS = 1000
-WINDOWS = 5
 SHOWN_ANSWERS = 3  # what the chat and `qa ask` show: the best answer and two alternatives
-READER = Reader()  # loads its weights on the first question
 NOT_FOUND = "The articles don't say."
 UNSURE = "The articles don't say for sure."
 # Below the confidence threshold, an answer scored at least this is shown as unsure ("Possibly: ...");
@@ -75,6 +75,7 @@ class Answer:
         end: Answer end in the article text.
         context_start: Answer start in ``window``.
         context_end: Answer end in ``window``.
+        sentence_offset: Answer start in ``sentence`` (``sentence[sentence_offset:][:len(text)] == text``).
         alternatives: Next best distinct answers.
         closest: When abstaining, the sentences closest to the question.
         candidate: When abstaining, the best answer found if it scored at least
@@ -97,6 +98,7 @@ class Answer:
     end: int = 0
     context_start: int = 0
     context_end: int = 0
+    sentence_offset: int = 0
     alternatives: tuple["Answer", ...] = ()
     closest: tuple[Evidence, ...] = ()
     candidate: "Answer | None" = None
@@ -128,28 +130,9 @@ def clean_question(question: str) -> tuple[str, str]:
     return question, ""
 
 
-_corpora: dict[Path, Corpus] = {}
-_lock = threading.Lock()
-
-
-def open_corpus(index_dir: Path | str | None = None) -> Corpus:
-    """The corpus of an index folder, opened once per process."""
-    path = Path(index_dir) if index_dir is not None else default_dir()
-    key = path.resolve()
-    with _lock:
-        if key not in _corpora:
-            _corpora[key] = Corpus(path)
-        return _corpora[key]
-
-
 def _source(passage: Passage) -> Source:
     """The article of a passage (read with it, so a removal by another process meanwhile cannot break it)."""
     return Source(passage.article_id, passage.title, passage.date, passage.source, web_address(passage.source))
-
-
-def _sentence_at(passage: Passage, offset: int) -> tuple[int, int]:
-    """The (start, end) article offsets of the window sentence holding ``offset`` (an article offset)."""
-    return next((s for s in passage.sentences if offset < s[1]), passage.sentences[-1])
 
 
 def _evidence(passage: Passage) -> Evidence:
@@ -158,7 +141,7 @@ def _evidence(passage: Passage) -> Evidence:
     return Evidence(passage.slice(start, end), passage.text, _source(passage), start, end)
 
 
-def read_passages(question: str, passages: list[Passage], reader: Reader = READER) -> list[WindowSpan | None]:
+def read_passages(question: str, passages: list[Passage], reader: Reader) -> list[WindowSpan | None]:
     """The reader's best span in each passage, never crossing the index's sentence bounds; it reads each
     window after its article's title and date."""
     starts = [[start - p.start for start, _ in p.sentences] for p in passages]
@@ -167,19 +150,19 @@ def read_passages(question: str, passages: list[Passage], reader: Reader = READE
 
 
 def pick_spans(
-    question: str, passages: list[Passage], stop_early: bool = False, reader: Reader = READER, as_of: date | None = None
+    question: str, passages: list[Passage], reader: Reader, stop_early: bool = False, as_of: date | None = None
 ) -> list[Span]:
     """Distinct answers from the reader's spans in the passages, scored by calibrated probability, best first.
 
     Args:
         question: The question.
         passages: Retrieved windows, best first.
+        reader: The reader.
         stop_early: Read the first window alone, and stop there when its answer
             reaches the reader's ``stop_probability`` (and articles of other
             dates cannot change it: ``other_dates_matter``). Later windows then
             go unread: that is nearly free in F1 (a confident first window is
             rarely beaten) but leaves no alternatives.
-        reader: The reader.
         as_of: The day the question is asked (default: today).
     """
     first = 1 if stop_early else len(passages)
@@ -204,7 +187,7 @@ def _sources(corpus: Corpus, passage: Passage, sentence: str) -> tuple[Source, .
 def _make_answer(question: str, span: Span, corpus: Corpus, notice: str = "") -> Answer:
     passage = span.passage
     start, end = passage.start + span.start, passage.start + span.end
-    s_start, s_end = _sentence_at(passage, start)
+    s_start, s_end = passage.sentences[sentence_at(passage.sentences, start)]
     sentence = passage.slice(s_start, s_end)
     return Answer(
         question=question,
@@ -217,6 +200,7 @@ def _make_answer(question: str, span: Span, corpus: Corpus, notice: str = "") ->
         end=end,
         context_start=span.start,
         context_end=span.end,
+        sentence_offset=start - s_start,
         message=notice,
         sources=_sources(corpus, passage, sentence),
     )
@@ -238,50 +222,29 @@ def _abstain(question: str, passages: list[Passage], best: Span | None, notice: 
     )
 
 
-def answer(
+def compose_answer(
     question: str,
+    corpus: Corpus,
+    passages: list[Passage],
+    candidates: list[Span],
+    threshold: float,
     top_k: int = 1,
-    index_dir: Path | str | None = None,
-    corpus: Corpus | None = None,
-    min_confidence: float | None = None,
     as_of: date | None = None,
+    notice: str = "",
 ) -> Answer:
-    """Answer a question from the indexed articles.
+    """The answer to give from the ranked candidates: the best at or above ``threshold`` (the newest figure
+    when articles of different dates differ), with up to ``top_k - 1`` alternatives; else an abstention.
 
     Args:
-        question: The question.
-        top_k: How many answers to return: the best plus up to ``top_k - 1``
-            alternatives. With ``top_k=1`` reading stops at a confident first
-            window (about twice as fast at the median); alternatives need
-            every window read.
-        index_dir: Index folder (default ``$QA_INDEX_DIR`` or ``data/index``).
-        corpus: An open corpus to use instead of ``index_dir``.
-        min_confidence: How sure an answer must be to be given, in [0, 1]
-            (default: the reader's calibrated threshold). Higher is stricter.
-        as_of: The day the question is asked (default: today): answers from
-            articles of the week up to it rank higher ("this week", "latest").
-            A question that names a day ("on Monday", "on 16 November") takes
-            its answer from articles of that time when one is sure enough.
-
-    Returns:
-        The answer; when the articles don't say, its ``text`` is empty,
-        ``closest`` holds the sentences nearest to the question and
-        ``candidate`` the best answer found when it is worth showing as unsure.
-
-    Raises:
-        QuestionError: The question is blank.
-        ValueError: ``min_confidence`` is outside [0, 1].
+        question: The question as answered.
+        corpus: The index the passages come from (for the other copies of a story).
+        passages: The retrieved windows, best first (the closest sentences of an abstention).
+        candidates: Distinct answers, best first (``pick_spans``).
+        threshold: How sure an answer must be.
+        top_k: The best answer plus up to ``top_k - 1`` alternatives.
+        as_of: The day the question is asked (default: today).
+        notice: A notice about the question (truncated), kept in the answer's message.
     """
-    if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
-        raise ValueError(f"min_confidence must be between 0 and 1, not {min_confidence}")
-    question, notice = clean_question(question)
-    corpus = corpus or open_corpus(index_dir)
-    passages = retrieve(corpus, question, k=WINDOWS)
-    if not passages:
-        message = EMPTY_INDEX if not corpus.stats()["articles"] else NOT_FOUND
-        return Answer(question, "", 0.0, message=" ".join(filter(None, [message, notice])))
-    candidates = pick_spans(question, passages, stop_early=top_k == 1, as_of=as_of)
-    threshold = READER.threshold if min_confidence is None else min_confidence
     timeline = changed_figures(question, candidates, threshold, as_of)
     accepted = timeline + [s for s in prefer_named_time(question, candidates, as_of) if s.score >= threshold and s not in timeline]
     if not accepted:

@@ -220,9 +220,11 @@ def _print_answer(result) -> None:  # noqa: ANN001
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from qa.answer import EMPTY_INDEX, answer
+    from qa.answer import EMPTY_INDEX
+    from qa.pipeline import Pipeline
 
-    result = answer(args.question, top_k=args.top_k, index_dir=args.index, min_confidence=args.min_confidence)
+    with Pipeline.open(args.index) as pipeline:
+        result = pipeline.answer(args.question, top_k=args.top_k, min_confidence=args.min_confidence)
     empty = result.message.startswith(EMPTY_INDEX)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -234,21 +236,23 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from qa.answer import SHOWN_ANSWERS, QuestionError, answer
+    from qa.answer import SHOWN_ANSWERS, QuestionError
+    from qa.pipeline import Pipeline
 
     print("Ask about the indexed articles (empty line or Ctrl-D to quit).")
-    while True:
-        try:
-            question = input("? ")
-        except EOFError:
-            print()
-            return 0
-        if not question.strip():
-            return 0
-        try:
-            _print_answer(answer(question, top_k=SHOWN_ANSWERS, index_dir=args.index, min_confidence=args.min_confidence))
-        except QuestionError as exc:
-            print(f"error: {exc}")
+    with Pipeline.open(args.index) as pipeline:
+        while True:
+            try:
+                question = input("? ")
+            except EOFError:
+                print()
+                return 0
+            if not question.strip():
+                return 0
+            try:
+                _print_answer(pipeline.answer(question, top_k=SHOWN_ANSWERS, min_confidence=args.min_confidence))
+            except QuestionError as exc:
+                print(f"error: {exc}")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -284,11 +288,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _watch_in_background(args: argparse.Namespace) -> threading.Event:
     """Index the files that appear in ``args.watch`` while the chat is served (it answers from them at once);
     returns the event that stops watching."""
-    from qa.answer import open_corpus
-
     if args.read_only:
         raise CliError("--watch adds articles to the index; it cannot be used with --read-only")
-    watch = _folder_watch(args.watch, open_corpus(args.index))
+    watch = _folder_watch(args.watch, _corpus(args))
     stop = threading.Event()
     threading.Thread(target=watch.run, args=(args.interval, stop), name="watch", daemon=True).start()
     print(f"watching {args.watch} every {args.interval:g} s", flush=True)

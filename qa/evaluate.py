@@ -3,71 +3,25 @@
 from __future__ import annotations
 
 import json
-import random
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from index.articles import Article, make_article
-from index.corpus import WINDOW_RADIUS, Corpus
+from index.corpus import Corpus
+from index.text import WINDOW_RADIUS
 from index.sentences import split_sentences, windows
-from qa.answer import READER, answer, read_passages
+from qa.answer import read_passages
+from qa.pipeline import Pipeline
 from qa.ranking import rank_answers, readings
 from qa.reader import Reader
-from qa.retriever import Passage, retrieve
-from qa.squad import PARTS, article_date, article_title, best_score, exact_match, f1_score, load_squad, part_of
+from qa.retriever import Passage
+from qa.squad import PARTS, Question, best_score, exact_match, f1_score, load_squad, questions_of, sample, squad_articles
 
 RECALL_AT = (1, 5, 20)
-
-
-@dataclass(frozen=True)
-class Question:
-    """A SQuAD question with its gold answers (empty when unanswerable), paragraph and article."""
-
-    id: str
-    text: str
-    golds: list[str]
-    context: str
-    title: str = ""
-    date: str | None = None
-
-    @property
-    def asked_on(self) -> date | None:
-        """The day the question was asked: its article's date (a news quiz's), when it has one."""
-        return date.fromisoformat(self.date) if self.date else None
-
-
-def questions_of(data: list[dict], part: str | None = None) -> list[Question]:
-    """The questions of a SQuAD ``data`` list, in file order: all, or those of the articles in one of ``PARTS``."""
-    return [
-        Question(qa["id"], qa["question"], [a["text"] for a in qa["answers"]], para["context"],
-                 article_title(article), article_date(article))
-        for article in data
-        if part is None or part_of(article) == part
-        for para in article["paragraphs"]
-        for qa in para["qas"]
-    ]
-
-
-def sample(questions: list[Question], limit: int | None) -> list[Question]:
-    """A fixed sample: the same ``limit`` always picks the same questions."""
-    if limit is None or limit >= len(questions):
-        return questions
-    return random.Random(0).sample(questions, limit)
-
-
-def squad_articles(data: list[dict]) -> list[Article]:
-    """One article per SQuAD title, its paragraphs in order."""
-    return [
-        make_article(article_title(a), "\n\n".join(p["context"] for p in a["paragraphs"]), f"squad:{a['title']}",
-                     article_date(a))
-        for a in data
-    ]
 
 
 def build_corpus(data: list[dict], directory: Path) -> Corpus:
@@ -109,7 +63,7 @@ def paragraph_passages(text: str, doc_id: str, title: str = "", date: str | None
     ]
 
 
-def read_own_paragraph(question: Question, reader: Reader = READER) -> tuple[str, float]:
+def read_own_paragraph(question: Question, reader: Reader) -> tuple[str, float]:
     """Reader-only prediction: the best answer over windows around every sentence of the question's paragraph.
 
     Spans are ranked as ``answer()`` ranks them, each window at retrieval rank 1 (nothing retrieved them).
@@ -204,7 +158,8 @@ def evaluate(
     if part is not None and part not in PARTS:
         raise ValueError(f"part must be one of {', '.join(PARTS)}, not {part!r}")
     questions = sample(questions_of(data, part), limit)
-    threshold = READER.threshold if min_confidence is None else min_confidence
+    reader = Reader()
+    threshold = reader.threshold if min_confidence is None else min_confidence
     predictions: list[tuple[Question, str, float]] = []
     best_answers: list[str] = []  # the best answer whatever its score ("" below the unsure floor), for calibration
     unthresholded: list[float] = []  # reader-only: F1 of the best span, abstention ignored
@@ -212,27 +167,28 @@ def evaluate(
     hits = {k: 0 for k in RECALL_AT}
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
         corpus = None if reader_only else open_eval_corpus(data, Path(index_dir or tmp))
-        if corpus is not None:
-            answer("warm up", corpus=corpus)
+        pipeline = None if corpus is None else Pipeline(corpus, reader)
+        if pipeline is not None:
+            pipeline.warm_up()
         for q in questions:
             started = time.perf_counter()
-            if corpus is None:
-                best, score = read_own_paragraph(q)
+            if pipeline is None:
+                best, score = read_own_paragraph(q, reader)
                 text = best if score >= threshold else ""
                 unthresholded.append(best_score(f1_score, best, q.golds) if q.golds else 0.0)
             else:
-                result = answer(q.text, corpus=corpus, min_confidence=min_confidence, as_of=q.asked_on)
+                result = pipeline.answer(q.text, min_confidence=min_confidence, as_of=q.asked_on)
                 text, score = result.text, result.score
                 best = text or (result.candidate.text if result.candidate else "")
             latencies.append((time.perf_counter() - started) * 1000)
             predictions.append((q, text, score))
             best_answers.append(best)
-            if q.golds and corpus is not None:
-                found = [p.text for p in retrieve(corpus, q.text, k=max(RECALL_AT))]
+            if q.golds and pipeline is not None:
+                found = [p.text for p in pipeline.retrieve(q.text, k=max(RECALL_AT))]
                 for k in RECALL_AT:
                     hits[k] += any(g in w for w in found[:k] for g in q.golds)
-        if corpus is not None:
-            corpus.close()
+        if pipeline is not None:
+            pipeline.close()
     answerable = [p for p in predictions if p[0].golds]
     unanswerable = [p for p in predictions if not p[0].golds]
     report = {

@@ -27,6 +27,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Sequence
 
+from index.text import PRONOUNS, TOPIC_STOPWORDS, words
+
 if TYPE_CHECKING:
     from index.corpus import Corpus
 
@@ -34,7 +36,6 @@ MAX_CONTEXT_WORDS = 4
 SHORT = 2  # content words; a question with fewer may lean on the previous one
 MAX_DEPTH = 4  # previous questions resolved in a chain
 LOOKAHEAD = 3  # keyword hits checked for the earlier topic
-_WORD = re.compile(r"[\w'’-]+")
 _CONTINUATION = re.compile(r"^\s*(?:and|also|but|so|then|plus|or)\b[\s,]*", re.I)
 _SWITCH = re.compile(r"^\s*(?:and\s+|but\s+|so\s+)?(?:what|how)\s+about\b[\s,]*|^\s*what\s+of\b[\s,]*", re.I)
 _FRAME = re.compile(
@@ -44,21 +45,6 @@ _FRAME = re.compile(
     re.I,
 )
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.I)
-PRONOUNS = frozenset("he she him his her hers it its they them their theirs these those".split())
-STOPWORDS = frozenset(
-    "a an and are as at be been being but by can could did do does doing done for from had has have having "
-    "how i if in into is it its just many may me might more most much must my no not now of on once only or "
-    "other our out over own same say said says shall should so some such than that the then there these this "
-    "those through to too under until up very was we were what when where which while who whom whose why will "
-    "with would you your about also again against all any because before after both during each few further "
-    "here off plus tell know happen happened happens get got make made go went "
-    "year years number times time".split()
-) | PRONOUNS
-
-
-def words(text: str) -> list[str]:
-    """The words of a text, in order, with straight apostrophes."""
-    return [w.replace("’", "'").strip("'-") for w in _WORD.findall(text) if w.strip("'-")]
 
 
 def content_words(text: str) -> list[str]:
@@ -66,7 +52,7 @@ def content_words(text: str) -> list[str]:
     seen: dict[str, str] = {}
     for word in words(text):
         key = word.lower()
-        if key not in STOPWORDS and key not in seen and not key.isdigit():
+        if key not in TOPIC_STOPWORDS and key not in seen and not key.isdigit():
             seen[key] = word
     return list(seen.values())
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Mapping, Protocol
 
-from qa.followup import content_words, word_key, words
+from index.text import words
+from qa.followup import content_words, word_key
 from qa.reader import WindowSpan
 from qa.retriever import Passage
 from qa.squad import normalize_answer

@@ -271,6 +271,10 @@ class Reader:
         self.config: dict = {}
         self._load_lock = threading.Lock()
 
+    def warm_up(self) -> None:
+        """Load the weights and the calibration now instead of on the first question."""
+        self._load()
+
     def _load(self) -> None:
         with self._load_lock:  # concurrent first questions load once
             if self._model is None:

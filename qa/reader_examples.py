@@ -16,20 +16,16 @@ import random
 import re
 from dataclasses import dataclass
 
-from index.sentences import split_sentences
+from index.sentences import sentence_at, split_sentences
+from index.text import TOPIC_STOPWORDS, WINDOW_SENTENCES, terms
 from qa.reader import context_prefixes, encode, passage_header
 from qa.squad import article_date, article_title
 
 # The last training articles, kept out of training for calibration.
 HOLDOUT_ARTICLES = 20
-WINDOW = 3
 _WORD = re.compile(r"\w+")
 # Names and numbers: capitalised words with a lower-case letter, and figures.
 _TERM = re.compile(r"\b(?:[A-Z][\w'-]*[a-z][\w'-]*|\d(?:[\d,.]*\d)?)\b")
-_STOP = frozenset(
-    "a an the of in on at to for by with from and or is are was were be been what which who whom whose when "
-    "where why how did do does many much that this these those it its as".split()
-)
 
 
 @dataclass
@@ -45,7 +41,7 @@ class Example:
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+    return {w for w in terms(text) if w not in TOPIC_STOPWORDS}
 
 
 def article_terms(article: dict) -> list[str]:
@@ -75,13 +71,6 @@ def swapped_question(question: str, window: str, terms: list[str], rng: random.R
     return question[: match.start()] + rng.choice(options) + question[match.end() :]
 
 
-def _sentence_of(sentences: list, offset: int) -> int:
-    for i, s in enumerate(sentences):
-        if offset < s.end:
-            return i
-    return len(sentences) - 1
-
-
 def resolve_answer_start(context: str, sentences: list, question: str, text: str, given: int) -> int:
     """Pick the occurrence of ``text`` whose sentence shares the most words with the question."""
     starts = [m.start() for m in re.finditer(re.escape(text), context)]
@@ -90,14 +79,14 @@ def resolve_answer_start(context: str, sentences: list, question: str, text: str
     q = _words(question)
 
     def overlap(start: int) -> tuple[int, int]:
-        s = sentences[_sentence_of(sentences, start)]
+        s = sentences[sentence_at(sentences, start)]
         return len(q & _words(context[s.start : s.end])), -abs(start - given)
 
     return max(starts, key=overlap)
 
 
 def _window(sentences: list, first: int) -> tuple[int, int]:
-    last = min(first + WINDOW, len(sentences)) - 1
+    last = min(first + WINDOW_SENTENCES, len(sentences)) - 1
     return sentences[first].start, sentences[last].end
 
 
@@ -117,7 +106,7 @@ def article_examples(
     for para, sentences in paragraphs:
         ctx = para["context"]
         for i, sent in enumerate(sentences):
-            cs, ce = _window(sentences, max(0, min(i - 1, len(sentences) - WINDOW)))
+            cs, ce = _window(sentences, max(0, min(i - 1, len(sentences) - WINDOW_SENTENCES)))
             pool.append((ctx, cs, ce, _words(ctx[sent.start : sent.end]), ctx[cs:ce].lower()))
     examples: list[Example] = []
     for para, sentences in paragraphs:
@@ -129,10 +118,10 @@ def article_examples(
                 continue
             start = resolve_answer_start(context, sentences, qa["question"], text, answer["answer_start"])
             end = start + len(text)
-            g0, g1 = _sentence_of(sentences, start), _sentence_of(sentences, end - 1)
-            if g1 - g0 >= WINDOW:
+            g0, g1 = sentence_at(sentences, start), sentence_at(sentences, end - 1)
+            if g1 - g0 >= WINDOW_SENTENCES:
                 continue
-            lo, hi = max(0, g1 - WINDOW + 1), max(0, min(g0, len(sentences) - WINDOW))
+            lo, hi = max(0, g1 - WINDOW_SENTENCES + 1), max(0, min(g0, len(sentences) - WINDOW_SENTENCES))
             ws, we = _window(sentences, rng.randint(min(lo, hi), hi))
             if ws <= start and end <= we:
                 examples.append(Example(qa["question"], context[ws:we], start - ws, end - ws, header))

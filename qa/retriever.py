@@ -6,12 +6,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from index.articles import Article
-from index.corpus import WINDOW_RADIUS, Corpus
-from index.embedder import embed_query
+from index.corpus import Corpus
+from index.text import WINDOW_RADIUS
 
 # Tuned on 2,000 SQuAD v1.1 dev questions (recall@5 of windows: 0.929 -> 0.945).
 CANDIDATES = 100  # per retriever, before fusion
 RRF_K = 20
+WINDOWS = 5  # windows returned, and read for each question
 DENSE_WEIGHT = 0.7  # BM25 over windows weighs 1
 
 
@@ -63,7 +64,7 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def retrieve(corpus: Corpus, question: str, k: int = 5) -> list[Passage]:
+def retrieve(corpus: Corpus, question: str, k: int = WINDOWS) -> list[Passage]:
     """The ``k`` best windows for a question, none centred on a sentence an earlier window holds, nor on a
     sentence that an earlier window of another copy of the same story holds (near-duplicates do not crowd out
     other articles).
@@ -74,7 +75,7 @@ def retrieve(corpus: Corpus, question: str, k: int = 5) -> list[Passage]:
         k: How many windows to return.
     """
     corpus.refresh()
-    dense = corpus.dense_search(embed_query(question), CANDIDATES)
+    dense = corpus.dense_search(corpus.embedder.embed_query(question), CANDIDATES)
     keyword = corpus.keyword_search(question, CANDIDATES)
     fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in keyword]], [DENSE_WEIGHT, 1.0])
     passages: list[Passage] = []

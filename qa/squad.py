@@ -1,17 +1,30 @@
-"""SQuAD files and the official SQuAD scoring (EM and F1)."""
+"""SQuAD-format files (the shared data sets), their questions and articles, and the official scoring (EM and F1)."""
 
 from __future__ import annotations
 
 import collections
 import gzip
-import zlib
 import json
+import os
+import random
 import re
 import string
+import zlib
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+
+from index.articles import Article, make_article
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
+SHARED_DIR_VARIABLE = "QA_SHARED_DIR"
+
+
+def shared_data(*parts: str) -> Path:
+    """A path in the shared data sets: ``$QA_SHARED_DIR/data/...`` (default ``../shared`` beside the repository)."""
+    shared = os.environ.get(SHARED_DIR_VARIABLE) or Path(__file__).resolve().parents[2] / "shared"
+    return Path(shared, "data", *parts)
 
 
 def load_squad(path: str | Path) -> list[dict]:
@@ -40,8 +53,53 @@ def article_title(article: dict) -> str:
 
 def article_date(article: dict) -> str | None:
     """A SQuAD-format article's date as ``YYYY-MM-DD`` (the news set has ``2020/01/24``); SQuAD has none."""
-    date = article.get("date")
-    return date.replace("/", "-") if date else None
+    day = article.get("date")
+    return day.replace("/", "-") if day else None
+
+
+@dataclass(frozen=True)
+class Question:
+    """A SQuAD question with its gold answers (empty when unanswerable), paragraph and article."""
+
+    id: str
+    text: str
+    golds: list[str]
+    context: str
+    title: str = ""
+    date: str | None = None
+
+    @property
+    def asked_on(self) -> date | None:
+        """The day the question was asked: its article's date (a news quiz's), when it has one."""
+        return date.fromisoformat(self.date) if self.date else None
+
+
+def questions_of(data: list[dict], part: str | None = None) -> list[Question]:
+    """The questions of a SQuAD ``data`` list, in file order: all, or those of the articles in one of ``PARTS``."""
+    return [
+        Question(qa["id"], qa["question"], [a["text"] for a in qa["answers"]], para["context"],
+                 article_title(article), article_date(article))
+        for article in data
+        if part is None or part_of(article) == part
+        for para in article["paragraphs"]
+        for qa in para["qas"]
+    ]
+
+
+def sample(questions: list[Question], limit: int | None) -> list[Question]:
+    """A fixed sample: the same ``limit`` always picks the same questions."""
+    if limit is None or limit >= len(questions):
+        return questions
+    return random.Random(0).sample(questions, limit)
+
+
+def squad_articles(data: list[dict]) -> list[Article]:
+    """One article per SQuAD title, its paragraphs in order."""
+    return [
+        make_article(article_title(a), "\n\n".join(p["context"] for p in a["paragraphs"]), f"squad:{a['title']}",
+                     article_date(a))
+        for a in data
+    ]
 
 
 def normalize_answer(text: str) -> str:

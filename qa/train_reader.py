@@ -22,11 +22,10 @@ from pathlib import Path
 from index.embedder import load_tokenizer
 from qa.reader import CONFIG_FILE, FROZEN_PREFIX, READER_DIR, WEIGHTS_FILE, build_model
 from qa.reader_examples import HOLDOUT_ARTICLES, article_examples, foreign_examples, tokenize
-from qa.squad import load_squad, part_of
+from qa.squad import load_squad, part_of, shared_data
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SQUAD_TRAIN = SHARED_DATA / "squad" / "train-v1.1.json.gz"
-NEWS = SHARED_DATA / "news" / "realtimeqa-dev-v1.1.json.gz"
+SQUAD_TRAIN = shared_data("squad", "train-v1.1.json.gz")
+NEWS = shared_data("news", "realtimeqa-dev-v1.1.json.gz")
 RUN_DIR = Path("runs/reader")
 WARMUP_STEPS = 300
 

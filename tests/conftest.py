@@ -82,15 +82,17 @@ def running_app(index: Path, **options) -> Iterator[str]:  # noqa: ANN003
 
     import uvicorn
 
-    from qa.answer import open_corpus
+    from index.corpus import Corpus
+    from qa.pipeline import Pipeline, default_reader
     from ui.api import api_router
     from ui.app import build_app
     from ui.server import web_app
 
     auth = options.pop("auth", None)
     port = free_port()
-    api = api_router(open_corpus(index), options.get("read_only", False), auth=auth)
-    server = uvicorn.Server(uvicorn.Config(web_app(build_app(index, **options), auth=auth, api=api), host="127.0.0.1",
+    pipeline = Pipeline(Corpus(index), default_reader())
+    api = api_router(pipeline, options.get("read_only", False), auth=auth)
+    server = uvicorn.Server(uvicorn.Config(web_app(build_app(pipeline, **options), auth=auth, api=api), host="127.0.0.1",
                                            port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -8,7 +8,8 @@ import pytest
 
 from index.articles import read_file
 from index.corpus import Corpus
-from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, UNSURE, QuestionError, answer, pick_spans
+from qa import answer
+from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, UNSURE, QuestionError, pick_spans
 from qa.ranking import Reading, coverage, group_answers, latest, newest_date, rank_answers, type_fit
 from qa.reader import WindowSpan
 from qa.retriever import Passage

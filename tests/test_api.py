@@ -13,14 +13,15 @@ from fastapi.testclient import TestClient
 
 from index.articles import read_file
 from index.corpus import Corpus
-from qa.answer import answer
+from qa import answer
+from qa.pipeline import Pipeline, default_reader
 from tests.conftest import QUAKE, SEED, running_app
 from ui.api import MAX_PAGE, api_router
 
 
 def client_for(corpus: Corpus, **options) -> TestClient:  # noqa: ANN003
     app = FastAPI()
-    app.include_router(api_router(corpus, **options))
+    app.include_router(api_router(Pipeline(corpus, default_reader()), **options))
     return TestClient(app)
 
 
@@ -136,7 +137,7 @@ def test_fuzzed_from_its_openapi_document(index_dir: Path) -> None:
     from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
     app = FastAPI()
-    app.include_router(api_router(Corpus(index_dir), limit=20_000))
+    app.include_router(api_router(Pipeline(Corpus(index_dir), default_reader()), limit=20_000))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     calls = 0
     for result in schema.get_all_operations():

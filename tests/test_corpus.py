@@ -8,8 +8,8 @@ import pytest
 
 from index.articles import make_article, read_file
 from index.corpus import ADDED, NO_SENTENCES, UNCHANGED, Corpus, IndexMismatchError, IndexWriteError
-from index.embedder import embed
-from qa.answer import answer
+from index.embedder import Embedder
+from qa import answer
 from tests.conftest import ROOT
 
 
@@ -51,7 +51,7 @@ def test_remove_and_rebuild(index_dir: Path, quake_file: Path) -> None:
     assert corpus.remove(quake.id) is None
     stats = _consistent(corpus)
     assert stats["articles"] == 1
-    ids = {i for i, _ in corpus.dense_search(embed(["earthquake in Turkey"])[0], 50)}
+    ids = {i for i, _ in corpus.dense_search(Embedder().embed(["earthquake in Turkey"])[0], 50)}
     assert ids and all(corpus.sentence_rows([i])[i].article_id != quake.id for i in ids)
     rebuilt = corpus.rebuild()
     assert (rebuilt["articles"], rebuilt["sentences"]) == (stats["articles"], stats["sentences"])
@@ -122,7 +122,7 @@ def test_model_mismatch_says_to_rebuild(index_dir: Path) -> None:
 
 def test_vectors_match_sentences(seeded_dir: Path) -> None:
     corpus = Corpus(seeded_dir)
-    [(sid, score)] = corpus.dense_search(embed(["How many raids were carried out?"])[0], 1)
+    [(sid, score)] = corpus.dense_search(Embedder().embed(["How many raids were carried out?"])[0], 1)
     row = corpus.sentence_rows([sid])[sid]
     assert "raids" in corpus.article_text(row.article_id)[row.start : row.end]
     assert 0 < score <= 1.0001

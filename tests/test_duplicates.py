@@ -10,9 +10,10 @@ import pytest
 from index.articles import make_article, read_file
 from index.corpus import Corpus
 from index.duplicates import find_copy, record, signature, similarity
-from qa.answer import answer
+from qa import answer
 from qa.cli import main
 from qa.retriever import retrieve
+from qa.pipeline import Pipeline, default_reader
 from tests.conftest import SEED
 
 
@@ -105,7 +106,7 @@ def test_the_chat_says_when_a_pasted_article_is_a_copy(index_dir: Path, seed_tex
     from ui.app import ChatApp, render_answer
 
     corpus = Corpus(index_dir)
-    chat = ChatApp(corpus)
+    chat = ChatApp(Pipeline(corpus, default_reader()))
     report = chat.paste("Wire copy", wire_copy(seed_text), "2015-11-17")[3]
     seed_id = read_file(SEED)[0].id
     assert "Added “Wire copy”" in report and "near&#45;duplicate of “France has mobilised" in report and seed_id in report

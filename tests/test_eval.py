@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.evaluate import Question, coverage_curve, evaluate, sample
+from qa.evaluate import coverage_curve, evaluate
+from qa.squad import Question, sample
 from qa.squad import best_score, exact_match, f1_score, normalize_answer
 
 SQUAD = {

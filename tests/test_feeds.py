@@ -15,6 +15,7 @@ from index.feeds import parse_feed
 from index.ingest import add_sources
 from index.web import FetchError, fetch
 from qa.cli import main
+from qa.pipeline import Pipeline, default_reader
 
 TOWNS = ["Alder", "Birch", "Cedar", "Dunmore", "Elmstead", "Fenwick", "Glenrock", "Hollow"]
 
@@ -168,7 +169,7 @@ def test_the_chat_adds_a_feed_by_its_address(site: tuple[str, Site], index_dir: 
     from ui.app import ChatApp
 
     base, _ = site
-    chat = ChatApp(Corpus(index_dir))
+    chat = ChatApp(Pipeline(Corpus(index_dir), default_reader()))
     cleared, report, *_ = chat.add_address(f"  {base}/feed.xml ")
     assert cleared == "" and report.startswith("3 added, 1 failed")
     assert "gone&#46;html" in report and "HTTP 404" in report
@@ -200,7 +201,8 @@ def test_serve_watch_indexes_dropped_files_into_the_served_index(index_dir: Path
                                                                  capsys: pytest.CaptureFixture) -> None:
     import argparse
 
-    from qa.answer import answer, open_corpus
+    from index.corpus import Corpus
+    from qa import answer
     from qa.cli import CliError, _watch_in_background
 
     folder = tmp_path / "inbox"
@@ -214,7 +216,7 @@ def test_serve_watch_indexes_dropped_files_into_the_served_index(index_dir: Path
     try:
         (folder / "ferry.txt").write_text("Ferry news\n\nThe ferry carried 312 passengers on Sunday.\n")
         deadline = time.monotonic() + 60
-        while open_corpus(index_dir).stats()["articles"] < 2 and time.monotonic() < deadline:
+        while Corpus(index_dir).stats()["articles"] < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         stop.set()

@@ -6,7 +6,8 @@ import pytest
 
 from index.articles import make_article
 from index.corpus import Corpus
-from qa.answer import SHOWN_ANSWERS, answer
+from qa import answer
+from qa.answer import SHOWN_ANSWERS
 from qa.followup import content_words, context_words, frame, is_followup, resolve_followup
 
 RAIDS = "How many raids were there?"

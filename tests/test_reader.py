@@ -6,9 +6,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from qa import answer
 import qa.reader
 from index.onnx_session import graph_key
-from qa.answer import answer
 from qa.ranking import ANSWER_FEATURES, rank_answers, readings
 from qa.reader import CONFIG_FILE, READER_DIR, WEIGHTS_FILE, Reader, ReaderError, best_spans, passage_header
 from qa.retriever import Passage

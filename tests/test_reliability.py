@@ -24,10 +24,11 @@ from index.corpus import (
     IndexReadOnlyError,
     IndexWriteError,
 )
-from index.embedder import embed
+from index.embedder import Embedder
 from index.ingest import add_files
 from index.sentences import MAX_SENTENCE_CHARS, split_sentences
-from qa.answer import answer, clean_question
+from qa import answer
+from qa.answer import clean_question
 from qa.cli import main
 from tests.conftest import QUAKE, ROOT
 
@@ -56,21 +57,20 @@ def test_a_stale_writer_starts_from_the_last_commit(index_dir: Path) -> None:
 
 
 def test_same_article_added_by_two_writers_is_already_indexed_for_the_second(
-    index_dir: Path, monkeypatch: pytest.MonkeyPatch
+    index_dir: Path,
 ) -> None:
-    from index import corpus as corpus_module
-
-    first, second = Corpus(index_dir), Corpus(index_dir)
     story, other = _story(3), _story(9)
-    embed_sentences = corpus_module._embed_sentences
     first_result = []
 
-    def meanwhile(split, progress):  # noqa: ANN001, ANN202 - the first writer commits while the second embeds
-        monkeypatch.setattr(corpus_module, "_embed_sentences", embed_sentences)
-        first_result.extend(first.add([story]))
-        return embed_sentences(split, progress)
+    class FirstWriterMeanwhile(Embedder):
+        """The first writer commits the story while the second embeds it."""
 
-    monkeypatch.setattr(corpus_module, "_embed_sentences", meanwhile)
+        def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+            if not first_result:
+                first_result.extend(first.add([story]))
+            return super().embed(texts, progress)
+
+    first, second = Corpus(index_dir), Corpus(index_dir, embedder=FirstWriterMeanwhile())
     assert second.add([story, other]) == [(story, UNCHANGED), (other, ADDED)]
     assert first_result == [(story, ADDED)]
     assert _clean(Corpus(index_dir))["articles"] == 3
@@ -327,7 +327,7 @@ def test_vectors_search_after_concurrent_writes_finds_each_story(index_dir: Path
     Corpus(index_dir).add([_story(30)])
     Corpus(index_dir).add([_story(31)])
     corpus.refresh()
-    [(sid, _)] = corpus.dense_search(embed(["Who is the mayor of Vale31?"])[0], 1)
+    [(sid, _)] = corpus.dense_search(Embedder().embed(["Who is the mayor of Vale31?"])[0], 1)
     row = corpus.sentence_rows([sid])[sid]
     assert "Vale31" in corpus.article_text(row.article_id)
     assert np.isclose(np.linalg.norm(corpus.vectors.index.reconstruct(sid)), 1.0, atol=1e-4)

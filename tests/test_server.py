@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from qa.cli import main
+from qa.pipeline import Pipeline, default_reader
 from tests.conftest import QUAKE, running_app
 from ui.app import MAX_UPLOAD_FILES, READ_ONLY, ChatApp  # noqa: E402
 from ui.server import BODY_OVERHEAD, allowed_hosts, is_loopback
@@ -67,7 +68,7 @@ def test_read_only_chat_refuses_every_write(seeded_dir: Path, tmp_path: Path) ->
     from index.corpus import Corpus
 
     corpus = Corpus(seeded_dir)
-    chat = ChatApp(corpus, read_only=True)
+    chat = ChatApp(Pipeline(corpus, default_reader()), read_only=True)
     path = tmp_path / "quake.md"
     path.write_text(QUAKE)
     assert chat.upload([str(path)])[1] == READ_ONLY.replace(".", "&#46;").replace("-", "&#45;").replace(":", "&#58;")
@@ -85,7 +86,7 @@ def test_uploads_are_bounded_in_number_and_removed_once_indexed(index_dir: Path,
     (temp / "abc").mkdir(parents=True)
     upload = temp / "abc" / "quake.md"
     upload.write_text(QUAKE)
-    chat = ChatApp(Corpus(index_dir))
+    chat = ChatApp(Pipeline(Corpus(index_dir), default_reader()))
     too_many = [str(upload)] * (MAX_UPLOAD_FILES + 1)
     assert "at most" in chat.upload(too_many)[1] and not upload.exists()
     upload.parent.mkdir()

@@ -10,7 +10,7 @@ import pytest
 
 from index.articles import make_article
 from index.corpus import Corpus
-from qa.answer import answer
+from qa import answer
 from qa.cli import main
 from qa.squad import normalize_answer
 from qa.timeline import asks_latest, lag, named_days

@@ -6,22 +6,23 @@ import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from html import unescape as unesc
 from pathlib import Path
 
 import pytest
 
 from index.articles import make_article, max_bytes, read_file
 from index.corpus import Corpus
-from qa.answer import SHOWN_ANSWERS, Answer, Evidence, Source, answer
+from qa import answer
+from qa.answer import SHOWN_ANSWERS, Answer, Evidence, Source
+from qa.pipeline import Pipeline, default_reader
 from tests.conftest import QUAKE, SEED, running_app
-
 from ui.app import (  # noqa: E402  (ui.app sets GRADIO_ANALYTICS_ENABLED before importing gradio)
     NO_ANSWER,
     ChatApp,
     esc,
     render_answer,
     seed_index,
-    unesc,
 )
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -120,7 +121,7 @@ def test_reply_escapes_article_text() -> None:
     result = Answer(
         question="How many things?", text="7", score=0.9, sentence=sentence, window=sentence,
         article=_source('<b onmouseover="x">Title</b>', "https://example.com/a?b=1&c=\"2\""),
-        context_start=sentence.index("7"), context_end=sentence.index("7") + 1,
+        context_start=sentence.index("7"), context_end=sentence.index("7") + 1, sentence_offset=sentence.index("7"),
     )
     reply = render_answer(result, asked="How many things?")
     for raw in ("<script", "<img", "<b ", "**", "[x]", "(javascript", 'c="2"'):
@@ -137,7 +138,8 @@ def test_reply_bolds_the_answer_in_its_sentence_with_alternatives() -> None:
     alt = Answer("q", "12", 0.2, sentence=sentence, window=window, article=_source("Other"))
     result = Answer(
         "q", "128", 0.8, sentence=sentence, window=window, article=_source(),
-        context_start=window.index("128"), context_end=window.index("128") + 3, alternatives=(alt,),
+        context_start=window.index("128"), context_end=window.index("128") + 3, sentence_offset=sentence.index("128"),
+        alternatives=(alt,),
     )
     reply = render_answer(result, asked="q")
     assert "He said <strong>128</strong> raids were made, not 12&#46;" in reply
@@ -169,33 +171,40 @@ def test_unsure_answer_is_shown_as_possible_with_its_sentence() -> None:
 
 
 def test_chat_strictness(app_dir: Path) -> None:
-    chat = ChatApp(Corpus(app_dir))
+    chat = ChatApp(Pipeline(Corpus(app_dir), default_reader()))
     assert "<strong>128</strong>" in chat.ask("How many raids?", [], min_confidence=0.0)
     assert chat.ask("How many raids?", [], min_confidence=1.0).startswith("Possibly: <strong>128</strong>")
-    strict = ChatApp(Corpus(app_dir), min_confidence=1.0)
+    strict = ChatApp(Pipeline(Corpus(app_dir), default_reader()), min_confidence=1.0)
     assert strict.ask("How many raids?", []).startswith("Possibly:")
     assert strict.answer_api("How many raids?")["candidate"]["answer"] == "128"
 
 
 def test_chat_follows_up_and_says_how_it_read_the_question(app_dir: Path) -> None:
-    chat = ChatApp(Corpus(app_dir))
+    chat = ChatApp(Pipeline(Corpus(app_dir), default_reader()))
     first = chat.ask("How many raids were there?", [])
     assert "<strong>128</strong>" in first
     followup = chat.ask("And how many were arrested?", ["How many raids were there?"])
     assert "<strong>23</strong>" in followup
     assert chat.ask("  ", []) == "Please type a question."
-    history = chat.add_bot_message(chat.add_user_message("How many raids?", [])[1])
+    _, history, asked = chat.add_user_message("How many raids?", [], [])
+    history = chat.add_bot_message(history, asked)
     assert history[0] == {"role": "user", "content": esc("How many raids?")}
     assert "<strong>128</strong>" in history[1]["content"]
+    # The chat keeps each question as typed beside the escaped one it shows, and answers that one.
+    _, history, asked = chat.add_user_message("And how many were <b>arrested</b>?", history, asked)
+    assert asked == ["How many raids?", "And how many were <b>arrested</b>?"] and "<b>" not in history[-1]["content"]
+    assert "<strong>23</strong>" in chat.add_bot_message(history, asked)[-1]["content"]
+    assert chat.add_user_message("  ", history, asked) == ("  ", history, asked)
 
 
 def test_articles_panel_paste_and_remove(tmp_path: Path) -> None:
     corpus = Corpus(tmp_path / "index")
-    chat = ChatApp(corpus)
-    title, text, date, report, table, dropdown, stats, examples = chat.paste("Storm <b>", "The storm destroyed 300 homes.", "2024-05-06")
+    chat = ChatApp(Pipeline(corpus, default_reader()))
+    title, text, date, report, table, dropdown, stats = chat.paste("Storm <b>", "The storm destroyed 300 homes.", "2024-05-06")
     assert (title, text, date) == ("", "", "") and "Added “Storm &#60;b&#62;”" in report
     assert table["data"] == [["Storm <b>", "2024-05-06", 1, "pasted", corpus.list_articles()[0].id, ""]]
     assert "1 articles, 1 sentences" in unesc(stats)
+    assert chat.example_questions().raw_samples == [["How many homes?"]]  # made after the write, not inside it
     assert "Not added: date" in unesc(chat.paste("T", "Some text.", "May 6th")[3])
     assert "Not added: no text" in unesc(chat.paste("T", "   ", "")[3])
     article_id = corpus.list_articles()[0].id
@@ -209,7 +218,7 @@ def test_example_questions_come_from_the_articles(tmp_path: Path) -> None:
     corpus = Corpus(tmp_path / "index")
     text = "Rescue teams from 24 countries arrived.\n\nThe storm destroyed 300 homes in two days."
     corpus.add([make_article("Storm", text, "storm.txt")])
-    questions = ChatApp(corpus).examples.get()
+    questions = ChatApp(Pipeline(corpus, default_reader())).examples.get()
     assert questions and set(questions) <= {"How many countries?", "How many homes?"}
 
 

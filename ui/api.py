@@ -23,9 +23,10 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
 from index.articles import IngestError, TooLargeError, make_article, max_bytes, megabytes, printable
-from index.corpus import ADDED, UNCHANGED, Corpus, CorpusError, IndexReadOnlyError
+from index.corpus import ADDED, UNCHANGED, CorpusError, IndexReadOnlyError
 from index.ingest import Outcome, add_files
-from qa.answer import QuestionError, answer
+from qa.answer import QuestionError
+from qa.pipeline import Pipeline
 from qa.schema import AnswerJSON
 from ui.app import ANSWER_CONCURRENCY  # answers computed at once: the chat's measured setting
 
@@ -145,21 +146,22 @@ def _http_errors() -> Iterator[None]:
 
 
 def api_router(
-    corpus: Corpus,
+    pipeline: Pipeline,
     read_only: bool = False,
     limit: int | None = None,
     min_confidence: float | None = None,
     auth: tuple[str, str] | None = None,
 ) -> APIRouter:
-    """The ``/api/v1`` routes over ``corpus``.
+    """The ``/api/v1`` routes over ``pipeline`` and its index.
 
     Args:
-        corpus: The index to answer from and write to.
+        pipeline: What answers, with the index it answers from and writes to.
         read_only: Refuse to add or remove articles (403).
         limit: Largest article or file in bytes (default ``index.articles.max_bytes()``).
         min_confidence: The default strictness of answers.
         auth: User name and password every request must give (HTTP Basic).
     """
+    corpus = pipeline.corpus
     limit = max_bytes() if limit is None else limit
     basic = HTTPBasic(auto_error=False)
     answering = threading.BoundedSemaphore(ANSWER_CONCURRENCY)
@@ -194,7 +196,7 @@ def api_router(
         empty answer with the closest sentences when the articles don't say."""
         strictness = min_confidence if request.min_confidence is None else request.min_confidence
         with _http_errors(), answering:
-            result = answer(request.question, top_k=request.top_k, corpus=corpus, min_confidence=strictness)
+            result = pipeline.answer(request.question, top_k=request.top_k, min_confidence=strictness)
         return AnswerJSON.model_validate(result)
 
     @router.get("/articles", response_model=ArticlePage, responses={503: ERRORS[503]}, summary="List the indexed articles")

@@ -1,6 +1,6 @@
-"""The web chat: a Gradio app over ``qa.answer.answer`` and the index.
+"""The web chat: a Gradio app over a ``qa.pipeline.Pipeline`` and its index.
 
-This module only presents: answering is ``qa.answer``, follow-up questions are
+This module only presents: answering is ``qa.pipeline``, follow-up questions are
 ``qa.followup``, reading files is ``index.articles`` and storing them is
 ``index.corpus``. Every piece of article or question text is HTML-escaped (and
 its Markdown punctuation turned into character references) before it is put in
@@ -35,8 +35,9 @@ from index.articles import SUFFIXES, IngestError, make_article, max_bytes, megab
 from index.corpus import ADDED, UNCHANGED, Corpus  # noqa: E402
 from index.ingest import Outcome, add_files, add_sources  # noqa: E402
 from index.web import is_address  # noqa: E402
-from qa.answer import READER, SHOWN_ANSWERS, Answer, QuestionError, Source, answer, open_corpus  # noqa: E402
+from qa.answer import SHOWN_ANSWERS, Answer, QuestionError, Source  # noqa: E402
 from qa.followup import resolve_followup  # noqa: E402
+from qa.pipeline import Pipeline  # noqa: E402
 from qa.ranking import parse_date  # noqa: E402
 from ui.examples import ExampleQuestions  # noqa: E402
 
@@ -68,11 +69,6 @@ _SPACE = re.compile(r"\s+")
 def esc(text: str) -> str:
     """Text safe to put in a Markdown/HTML reply: every special character is a character reference."""
     return _SPACE.sub(" ", str(text)).translate(_ESCAPES)
-
-
-def unesc(text: str) -> str:
-    """The text that :func:`esc` escaped (white space collapsed)."""
-    return html.unescape(text)
 
 
 def _first_line(exc: BaseException, limit: int = 300) -> str:
@@ -112,22 +108,11 @@ def timeline_line(result: Answer) -> str:
     )
 
 
-def _answer_offset(result: Answer) -> int:
-    """Where the answer starts in its sentence, or -1."""
-    at = result.window.find(result.sentence) if result.sentence else -1
-    if at >= 0:
-        offset = result.context_start - at
-        if 0 <= offset and result.sentence[offset : offset + len(result.text)] == result.text:
-            return offset
-    return result.sentence.find(result.text) if result.text else -1
-
-
 def highlight(result: Answer) -> str:
     """The answer's sentence, escaped, with the answer in bold."""
-    at = _answer_offset(result)
-    if at < 0:
+    at, end = result.sentence_offset, result.sentence_offset + len(result.text)
+    if not result.text or at < 0 or result.sentence[at:end] != result.text:
         return f"<strong>{esc(result.text)}</strong> — {esc(result.sentence)}"
-    end = at + len(result.text)
     before, span, after = result.sentence[:at], result.sentence[at:end], result.sentence[end:]
     return f"{esc(before)}<strong>{esc(span)}</strong>{esc(after)}"
 
@@ -210,16 +195,6 @@ def seed_index(corpus: Corpus, folder: Path = ARTICLES_DIR, out: Callable[[str],
 # -- the app ---------------------------------------------------------------------
 
 
-def _message_text(message: dict) -> str:
-    """The text of a chat message in Gradio's messages format."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""
-
-
 def _remove_uploads(paths: list[str]) -> None:
     """Delete uploaded files from Gradio's temporary folder once they are indexed (or refused)."""
     temp = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
@@ -231,24 +206,25 @@ def _remove_uploads(paths: list[str]) -> None:
 
 
 class ChatApp:
-    """The handlers of the app, bound to one corpus."""
+    """The handlers of the app, bound to one pipeline and its corpus."""
 
     def __init__(
-        self, corpus: Corpus, min_confidence: float | None = None, read_only: bool = False, limit: int | None = None
+        self, pipeline: Pipeline, min_confidence: float | None = None, read_only: bool = False, limit: int | None = None
     ) -> None:
-        """Handlers over ``corpus``.
+        """Handlers over ``pipeline``.
 
         Args:
-            corpus: The index.
+            pipeline: What answers, with the index it answers from.
             min_confidence: The default strictness (None: the reader's threshold).
             read_only: Refuse to add or remove articles.
             limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
         """
-        self.corpus = corpus
+        self.pipeline = pipeline
+        self.corpus: Corpus = pipeline.corpus
         self.min_confidence = min_confidence
         self.read_only = read_only
         self.limit = max_bytes() if limit is None else limit
-        self.examples = ExampleQuestions(corpus, lambda q: answer(q, corpus=corpus, min_confidence=min_confidence).found)
+        self.examples = ExampleQuestions(self.corpus, lambda q: pipeline.answer(q, min_confidence=min_confidence).found)
 
     # chat
 
@@ -263,7 +239,7 @@ class ChatApp:
         strictness = self.min_confidence if min_confidence is None else min_confidence
         try:
             resolved = resolve_followup(question, previous, self.corpus)
-            result = answer(resolved, top_k=SHOWN_ANSWERS, corpus=self.corpus, min_confidence=strictness)
+            result = self.pipeline.answer(resolved, top_k=SHOWN_ANSWERS, min_confidence=strictness)
             return render_answer(result, asked=question)
         except QuestionError:
             return "Please type a question."
@@ -271,24 +247,24 @@ class ChatApp:
             log.exception("answering %r failed", question)
             return f"Sorry, something went wrong while answering: {esc(_first_line(exc))}"
 
-    def add_user_message(self, message: str, history: list[dict]) -> tuple[str, list[dict]]:
+    def add_user_message(self, message: str, history: list[dict], asked: list[str]) -> tuple[str, list[dict], list[str]]:
+        """Show a typed question in the chat (escaped) and keep it as typed in ``asked``, the chat's questions."""
         if not message or not message.strip():
-            return message, history
-        return "", history + [{"role": "user", "content": esc(message.strip())}]
+            return message, history, asked
+        return "", history + [{"role": "user", "content": esc(message.strip())}], asked + [message.strip()]
 
-    def add_bot_message(self, history: list[dict], min_confidence: float | None = None) -> list[dict]:
-        if not history or history[-1].get("role") != "user":
+    def add_bot_message(self, history: list[dict], asked: list[str], min_confidence: float | None = None) -> list[dict]:
+        """Reply to the last question of ``asked`` when the chat waits for a reply."""
+        if not history or history[-1].get("role") != "user" or not asked:
             return history
-        questions = [unesc(_message_text(m)) for m in history if m.get("role") == "user"]
-        reply = self.ask(questions[-1], questions[:-1], min_confidence)
-        return history + [{"role": "assistant", "content": reply}]
+        return history + [{"role": "assistant", "content": self.ask(asked[-1], asked[:-1], min_confidence)}]
 
     # API
 
     def answer_api(self, question: str) -> dict:
         """``/answer``: the ``qa ask --json`` object for a question."""
         try:
-            return answer(question, top_k=SHOWN_ANSWERS, corpus=self.corpus, min_confidence=self.min_confidence).to_dict()
+            return self.pipeline.answer(question, top_k=SHOWN_ANSWERS, min_confidence=self.min_confidence).to_dict()
         except QuestionError as exc:
             raise gr.Error(f"Cannot answer: {exc}.") from None
         except Exception as exc:  # noqa: BLE001
@@ -324,14 +300,14 @@ class ChatApp:
         return [(f"{i.title} ({i.date or 'no date'}) · {i.id[:8]}", i.id) for i in self.corpus.list_articles()]
 
     def panel(self) -> tuple:
-        """Updates for the article table, the remove dropdown, the stats line and the examples."""
+        """Updates for the article table, the remove dropdown and the stats line."""
+        return self.table(), gr.Dropdown(choices=self.choices(), value=None), esc(self.stats_line())
+
+    def example_questions(self) -> gr.Dataset:
+        """The update for the example questions: recomputed (answering each candidate) after the index changed,
+        so run after a write rather than inside it."""
         questions = self.examples.get()
-        return (
-            self.table(),
-            gr.Dropdown(choices=self.choices(), value=None),
-            esc(self.stats_line()),
-            gr.Dataset(samples=[[q] for q in questions], visible=bool(questions)),
-        )
+        return gr.Dataset(samples=[[q] for q in questions], visible=bool(questions))
 
     def upload(self, paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
         if not paths:
@@ -399,21 +375,20 @@ class ChatApp:
 
 
 def build_app(
-    index_dir: Path | str | None = None,
+    pipeline: Pipeline,
     min_confidence: float | None = None,
     read_only: bool = False,
     limit: int | None = None,
 ) -> gr.Blocks:
-    """The Gradio app over the index in ``index_dir`` (default ``$QA_INDEX_DIR`` or ``data/index``).
+    """The Gradio app over ``pipeline`` and its index.
 
     Args:
-        index_dir: The index folder.
+        pipeline: What answers, with the index it answers from.
         min_confidence: Where the chat's strictness slider starts (default: the reader's threshold).
         read_only: Show the articles but offer no way to add or remove them (no ``/add_article``).
         limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
     """
-    corpus = open_corpus(index_dir)
-    chat = ChatApp(corpus, min_confidence, read_only, limit)
+    chat = ChatApp(pipeline, min_confidence, read_only, limit)
     questions = chat.examples.get()
     write = {"concurrency_id": "index", "concurrency_limit": 1}
     reading = {"concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}
@@ -447,7 +422,7 @@ def build_app(
                 elem_id="examples",
             )
             strictness = gr.Slider(
-                0.0, 1.0, step=0.01, value=READER.threshold if min_confidence is None else min_confidence,
+                0.0, 1.0, step=0.01, value=pipeline.threshold if min_confidence is None else min_confidence,
                 label="Minimum confidence", info="Answer only when at least this sure; below it, unsure answers are "
                 "shown as such. Higher is stricter.", elem_id="min-confidence",
             )
@@ -488,25 +463,31 @@ def build_app(
             api_report = gr.Textbox(label="report")
             api_add_button = gr.Button("add_article")
 
-        panel = [table, remove_choice, stats, examples]
+        panel = [table, remove_choice, stats]
+        asked = gr.State([])  # the chat's questions as typed (the chat shows them escaped)
         for trigger in (question.submit, send.click):
-            trigger(chat.add_user_message, [question, chatbot], [question, chatbot], queue=False, **private).then(
-                chat.add_bot_message, [chatbot, strictness], chatbot, show_progress="minimal", **reading, **private
+            trigger(chat.add_user_message, [question, chatbot, asked], [question, chatbot, asked], queue=False,
+                    **private).then(
+                chat.add_bot_message, [chatbot, asked, strictness], chatbot, show_progress="minimal", **reading, **private
             )
-        examples.click(lambda sample, history: chat.add_user_message(sample[0], history), [examples, chatbot],
-                       [question, chatbot], queue=False, **private).then(
-            chat.add_bot_message, [chatbot, strictness], chatbot, show_progress="minimal", **reading, **private
+        examples.click(lambda sample, history, questions: chat.add_user_message(sample[0], history, questions),
+                       [examples, chatbot, asked], [question, chatbot, asked], queue=False, **private).then(
+            chat.add_bot_message, [chatbot, asked, strictness], chatbot, show_progress="minimal", **reading, **private
         )
-        app.load(chat.panel, None, panel, **private)
+        app.load(chat.panel, None, panel, **private).then(chat.example_questions, None, examples, **reading, **private)
         api_answer_button.click(chat.answer_api, api_question, api_answer, api_name="answer", **reading,
                                 api_description="Answer a question: the `qa ask --json` object.")
         if not read_only:  # a read-only app has no handler that writes, so none can be called
-            files.upload(chat.upload, files, [files, report, *panel], **write, **private)
-            for trigger in (address.submit, address_button.click):
-                trigger(chat.add_address, address, [address, report, *panel], **write, **private)
-            paste_button.click(chat.paste, [paste_title, paste_text, paste_date],
-                               [paste_title, paste_text, paste_date, report, *panel], **write, **private)
-            remove_button.click(chat.remove, remove_choice, [report, *panel], **write, **private)
+            # Each write holds the write slot only for itself: the example questions are made anew after it.
+            writes = [
+                files.upload(chat.upload, files, [files, report, *panel], **write, **private),
+                paste_button.click(chat.paste, [paste_title, paste_text, paste_date],
+                                   [paste_title, paste_text, paste_date, report, *panel], **write, **private),
+                remove_button.click(chat.remove, remove_choice, [report, *panel], **write, **private),
+            ] + [trigger(chat.add_address, address, [address, report, *panel], **write, **private)
+                 for trigger in (address.submit, address_button.click)]
+            for event in writes:
+                event.then(chat.example_questions, None, examples, **reading, **private)
             api_add_button.click(chat.add_article_api, api_file, api_report, api_name="add_article", **write,
                                  api_description="Index one article file (.txt .md .html .htm .json .jsonl); a short report.")
     app.queue(default_concurrency_limit=ANSWER_CONCURRENCY, max_size=QUEUE_SIZE)

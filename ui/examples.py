@@ -12,6 +12,8 @@ import re
 import threading
 from typing import TYPE_CHECKING, Callable
 
+from index.text import FUNCTION_WORDS
+
 if TYPE_CHECKING:
     from index.corpus import Corpus
 
@@ -20,10 +22,7 @@ log = logging.getLogger(__name__)
 # A count, up to two modifiers, then a plural noun: "128 more raids", "28 member states".
 _COUNT = re.compile(r"(?<![\w.,-])(\d{1,3}(?:,\d{3})+|\d+)((?:\s+[a-z][a-z-]+){1,3})")
 _IRREGULAR = frozenset("people police personnel children men women troops staff cattle".split())
-_SKIP = frozenset(
-    "a an and are as at be been but by for from had has have he her his in is it its of on or she the their "
-    "them they this to was were will with per percent than that these those who which".split()
-)
+_SKIP = FUNCTION_WORDS | frozenset("per percent than these those".split())  # "128 of the raids" counts no noun
 _MODIFIERS_DROPPED = frozenset("more other new further extra additional hundred thousand million billion".split())
 _NOT_COUNTED = frozenset("years months weeks days hours minutes seconds times".split())
 ARTICLES_SCANNED = 30

@@ -29,8 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from index.articles import max_bytes
-from index.corpus import default_dir
-from qa.answer import open_corpus
+from qa.pipeline import Pipeline
 from ui.api import api_router
 from ui.app import CSS, build_app, seed_index
 
@@ -211,13 +210,15 @@ def serve(
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     limit = max_bytes() if limit is None else limit
-    corpus = open_corpus(index_dir if index_dir is not None else default_dir())
+    pipeline = Pipeline.open(index_dir)
+    corpus = pipeline.corpus
     if not read_only and not corpus.read_only and not corpus.stats()["articles"]:
         seed_index(corpus)
     print("Loading the models and preparing example questions ...", flush=True)
+    pipeline.warm_up()
     read_only = read_only or corpus.read_only
-    blocks = build_app(index_dir, min_confidence, read_only=read_only, limit=limit)
-    api = api_router(corpus, read_only, limit, min_confidence, auth)
+    blocks = build_app(pipeline, min_confidence, read_only=read_only, limit=limit)
+    api = api_router(pipeline, read_only, limit, min_confidence, auth)
     app = web_app(blocks, host, auth, extra_hosts, limit, api)
     shown = f"[{host}]" if ":" in host else host
     print(f"Serving on http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)

@@ -1,0 +1,54 @@
+"""Text rules shared by indexing, retrieval, reading and the chat: stop words, words, datelines, windows."""
+
+from __future__ import annotations
+
+import re
+
+# Words a keyword search ignores: they match nearly every window (BM25 terms, near-duplicate overlap).
+FUNCTION_WORDS = frozenset(
+    "a an and are as at be been but by did do does for from had has have he her his how i in is it its many "
+    "much of on or she that the their them they this to was were what when where which who whom whose why "
+    "will with".split()
+)
+PRONOUNS = frozenset("he she him his her hers it its they them their theirs these those".split())
+# Words that say nothing of a question's topic (what a follow-up question must add, what a window must cover).
+TOPIC_STOPWORDS = FUNCTION_WORDS | PRONOUNS | frozenset(
+    "being having can could doing done if into just may me might more most must my no not now once only other our "
+    "out over own same say said says shall should so some such than then there those through too under until "
+    "up very we while would you your about also again against all any because before after both during each "
+    "few further here off plus tell know happen happened happens get got make made go went "
+    "year years number times time".split()
+)
+
+_TERM = re.compile(r"\w+")
+_WORD = re.compile(r"[\w'’-]+")
+
+# A dateline: an upper-case place name ending in a full stop ("LONDON.", "NEW YORK."), a sentence of its own
+# to a sentence splitter; or, before a first line, the place with an agency ("PARIS (Reuters) - ", "PARIS AFP ").
+_PLACE = r"[A-Z][A-Z .'-]*[A-Z]"
+_DATELINE = re.compile(rf"{_PLACE}\.")
+_DATELINE_PREFIX = re.compile(rf"^{_PLACE}\.?\s+(?:\([^)]*\)\s*[-–—]\s*|[A-Z]{{2,}}\s+)|^{_PLACE}\.\s+")
+
+# A window is a sentence with this many neighbours each side: what retrieval returns and the reader reads.
+WINDOW_RADIUS = 1
+WINDOW_SENTENCES = 2 * WINDOW_RADIUS + 1
+
+
+def terms(text: str) -> list[str]:
+    """The lower-cased word tokens of ``text`` (letters, digits and underscores), in order."""
+    return _TERM.findall(text.lower())
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` as written, in order, keeping inner apostrophes and hyphens (straightened)."""
+    return [w.replace("’", "'").strip("'-") for w in _WORD.findall(text) if w.strip("'-")]
+
+
+def is_dateline(piece: str) -> bool:
+    """Whether a piece a sentence splitter cut off is a dateline ("LONDON.") that belongs to the next sentence."""
+    return _DATELINE.fullmatch(piece) is not None
+
+
+def strip_dateline(line: str) -> str:
+    """A first line without its leading dateline ("PARIS (Reuters) - France said" -> "France said")."""
+    return _DATELINE_PREFIX.sub("", line, count=1)

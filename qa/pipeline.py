@@ -1,0 +1,147 @@
+"""The question-answering pipeline: an index (``Corpus``, with its embedder) and a reader, built once.
+
+The chat, the CLI, ``qa eval`` and the benchmarks build one ``Pipeline`` and ask it every question;
+``answer()`` is the one-line default for scripts (``from qa import answer``).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from functools import cache
+from pathlib import Path
+from types import TracebackType
+
+from index.corpus import Corpus, default_dir
+from qa.answer import EMPTY_INDEX, NOT_FOUND, Answer, clean_question, compose_answer, pick_spans
+from qa.reader import Reader
+from qa.retriever import WINDOWS, Passage, retrieve
+
+
+class Pipeline:
+    """Retrieve windows for a question from a corpus and read the answer span from them with a reader.
+
+    Models load on the first question, or at :meth:`warm_up`. A pipeline may be
+    asked from several threads at once.
+    """
+
+    def __init__(self, corpus: Corpus, reader: Reader | None = None) -> None:
+        """Wire an open corpus to a reader.
+
+        Args:
+            corpus: The index to answer from; its embedder embeds the questions.
+            reader: The extractive reader (default: the shipped one, ``Reader()``).
+        """
+        self.corpus = corpus
+        self.reader = reader if reader is not None else Reader()
+
+    @classmethod
+    def open(cls, index_dir: Path | str | None = None, reader: Reader | None = None) -> "Pipeline":
+        """A pipeline over the index in ``index_dir`` (default ``$QA_INDEX_DIR`` or ``data/index``)."""
+        return cls(Corpus(index_dir), reader)
+
+    def warm_up(self) -> None:
+        """Load the question encoder and the reader now instead of on the first question."""
+        self.corpus.embedder.warm_up()
+        self.reader.warm_up()
+
+    @property
+    def threshold(self) -> float:
+        """The calibrated confidence below which answers abstain by default."""
+        return self.reader.threshold
+
+    def retrieve(self, question: str, k: int = WINDOWS) -> list[Passage]:
+        """The ``k`` best windows for a question (``qa.retriever.retrieve``)."""
+        return retrieve(self.corpus, question, k)
+
+    def answer(
+        self, question: str, top_k: int = 1, min_confidence: float | None = None, as_of: date | None = None
+    ) -> Answer:
+        """Answer a question from the indexed articles.
+
+        Args:
+            question: The question.
+            top_k: How many answers to return: the best plus up to ``top_k - 1``
+                alternatives. With ``top_k=1`` reading stops at a confident first
+                window (about twice as fast at the median); alternatives need
+                every window read.
+            min_confidence: How sure an answer must be to be given, in [0, 1]
+                (default: the reader's calibrated threshold). Higher is stricter.
+            as_of: The day the question is asked (default: today): answers from
+                articles of the week up to it rank higher ("this week", "latest").
+                A question that names a day ("on Monday", "on 16 November") takes
+                its answer from articles of that time when one is sure enough.
+
+        Returns:
+            The answer; when the articles don't say, its ``text`` is empty,
+            ``closest`` holds the sentences nearest to the question and
+            ``candidate`` the best answer found when it is worth showing as unsure.
+
+        Raises:
+            QuestionError: The question is blank.
+            ValueError: ``min_confidence`` is outside [0, 1].
+        """
+        if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be between 0 and 1, not {min_confidence}")
+        question, notice = clean_question(question)
+        passages = self.retrieve(question)
+        if not passages:
+            message = EMPTY_INDEX if not self.corpus.stats()["articles"] else NOT_FOUND
+            return Answer(question, "", 0.0, message=" ".join(filter(None, [message, notice])))
+        candidates = pick_spans(question, passages, self.reader, stop_early=top_k == 1, as_of=as_of)
+        threshold = self.threshold if min_confidence is None else min_confidence
+        return compose_answer(question, self.corpus, passages, candidates, threshold, top_k, as_of, notice)
+
+    def close(self) -> None:
+        """Close the corpus."""
+        self.corpus.close()
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+@cache
+def default_reader() -> Reader:
+    """The shipped reader, shared by the default pipelines of ``answer()``."""
+    return Reader()
+
+
+_pipelines: dict[Path, Pipeline] = {}
+_lock = threading.Lock()
+
+
+def default_pipeline(index_dir: Path | str | None = None) -> Pipeline:
+    """The pipeline ``answer()`` uses for an index folder: opened on first use, then kept for the process."""
+    path = Path(index_dir) if index_dir is not None else default_dir()
+    key = path.resolve()
+    with _lock:
+        if key not in _pipelines:
+            _pipelines[key] = Pipeline(Corpus(path), default_reader())
+        return _pipelines[key]
+
+
+def answer(
+    question: str,
+    top_k: int = 1,
+    index_dir: Path | str | None = None,
+    corpus: Corpus | None = None,
+    min_confidence: float | None = None,
+    as_of: date | None = None,
+) -> Answer:
+    """Answer a question from the indexed articles with the shipped reader (``Pipeline.answer``).
+
+    Args:
+        question: The question.
+        top_k: The best answer plus up to ``top_k - 1`` alternatives.
+        index_dir: Index folder (default ``$QA_INDEX_DIR`` or ``data/index``), opened once per process.
+        corpus: An open corpus to use instead of ``index_dir``.
+        min_confidence: How sure an answer must be, in [0, 1] (default: the reader's threshold).
+        as_of: The day the question is asked (default: today).
+    """
+    pipeline = Pipeline(corpus, default_reader()) if corpus is not None else default_pipeline(index_dir)
+    return pipeline.answer(question, top_k, min_confidence, as_of)
