@@ -102,23 +102,25 @@ def noisy(vectors: np.ndarray, key: str) -> np.ndarray:
 
 def stage_embedding(texts: list[str]) -> dict:
     """sentences/s of ``embed`` (SentenceTransformer.encode) and of the ONNX encoder, batched by length."""
-    from index.embedder import _query_graph, load_tokenizer, query_max_tokens
-    from index.onnx_session import ENCODER_INPUTS, cached_sessions, graph_key
+    from index.embedder import _query_graph, new_tokenizer, query_graph_key, query_max_tokens
+    from index.onnx_session import ENCODER_INPUTS, cached_sessions
 
     embedder = Embedder()
     embedder.embed(texts[:64])
     started = time.perf_counter()
     reference = embedder.embed(texts)
     sentence_transformers = len(texts) / (time.perf_counter() - started)
-    [session] = cached_sessions(graph_key("query-embedding", []), _query_graph, threads=(2,))
-    tokenizer, longest = load_tokenizer(), query_max_tokens()
+    [session] = cached_sessions(query_graph_key(), _query_graph, threads=(2,))
+    tokenizer = new_tokenizer(query_max_tokens())
     order = np.argsort([len(t) for t in texts])
     out = np.zeros_like(reference)
     started = time.perf_counter()
     for at in range(0, len(order), 64):
         rows = order[at : at + 64]
-        features = tokenizer([texts[i] for i in rows], truncation=True, max_length=longest, padding=True, return_tensors="np")
-        out[rows] = session.run(None, {name: features[name] for name in ENCODER_INPUTS})[0]
+        encodings = tokenizer.encode_batch([texts[i] for i in rows])
+        features = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
+                    "token_type_ids": [e.type_ids for e in encodings]}
+        out[rows] = session.run(None, {name: np.array(features[name], dtype=np.int64) for name in ENCODER_INPUTS})[0]
     onnx = len(texts) / (time.perf_counter() - started)
     return {"sentences": len(texts), "sentence_transformers_per_s": round(sentence_transformers),
             "onnx_runtime_per_s": round(onnx), "max_difference": float(np.abs(out - reference).max())}

@@ -15,7 +15,6 @@ import random
 import statistics
 import time
 
-from index.embedder import load_tokenizer
 from qa.reader import build_model
 from qa.reader_examples import article_examples, foreign_examples, tokenize
 from qa.squad import load_squad, shared_data
@@ -55,7 +54,7 @@ def main() -> None:
     rng = random.Random(0)
     examples = [e for a in load_squad(SQUAD_TRAIN)[:40] for e in article_examples(a, rng, 0.5)]
     examples += foreign_examples(examples, rng, 0.25)
-    items = tokenize(load_tokenizer(), examples)
+    items = tokenize(examples)
     batches = length_batches(items, 32, rng)[: args.steps + 2]
     cut = [[(ids[:127] + ids[-1:], types[:127] + types[-1:], min(s, 127), min(e, 127)) if len(ids) > 128
             else (ids, types, s, e) for ids, types, s, e in batch] for batch in batches]

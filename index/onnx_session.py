@@ -33,14 +33,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "news-qa"
 
 
-def graph_key(name: str, weights: list[Path]) -> str:
-    """A cache key for a graph exported from these weight files by the installed packages.
+def graph_key(name: str, files: list[Path]) -> str:
+    """A cache key for a graph exported by the installed packages from these files: the weights, and the
+    source of the code that builds the graph (a changed export is exported again, never read stale).
 
     Raises:
-        OSError: A weight file cannot be read.
+        OSError: A file cannot be read.
     """
     digest = hashlib.sha256(";".join(f"{p}={version(p)}" for p in EXPORT_PACKAGES).encode())
-    for path in weights:
+    for path in [Path(__file__), *files]:
         with open(path, "rb") as fh:
             digest.update(hashlib.file_digest(fh, "sha256").digest())
     return f"{name}-{digest.hexdigest()[:20]}"

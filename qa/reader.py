@@ -20,14 +20,16 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
-from index.embedder import base_model_path, load_tokenizer
+import numpy as np
+
+from index.embedder import base_model_path, load_tokenizer, new_tokenizer
 from index.onnx_session import CORES, ENCODER_INPUTS, cached_sessions, encoder_graph, graph_key
 from index.sentences import split_sentences
 
-if TYPE_CHECKING:  # heavy imports stay out of import time
+if TYPE_CHECKING:  # heavy imports stay out of import time (answering needs no PyTorch)
     import onnxruntime
     import torch
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer
 
 READER_DIR = Path(__file__).resolve().parent / "reader_model"
 WEIGHTS_FILE = "reader.safetensors"
@@ -137,6 +139,15 @@ def _window_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="reader")
 
 
+def reader_graph_key(model_dir: Path = READER_DIR) -> str:
+    """The cache key of the reader's graph: its weights and this module's code (``index.onnx_session.graph_key``).
+
+    Raises:
+        OSError: The weights cannot be read.
+    """
+    return graph_key("reader", [Path(model_dir) / WEIGHTS_FILE, Path(__file__)])
+
+
 @dataclass(frozen=True)
 class OnnxSpanModel:
     """The span model in ONNX Runtime.
@@ -157,7 +168,7 @@ class OnnxSpanModel:
             ReaderError: The weights are missing, unreadable or do not match the base encoder.
         """
         try:
-            key = graph_key("reader", [Path(model_dir) / WEIGHTS_FILE])
+            key = reader_graph_key(model_dir)
         except OSError as exc:
             raise weights_not_found(model_dir) from exc
 
@@ -172,37 +183,64 @@ def passage_header(title: str, date: str | None) -> str:
     return f"{title} ({date})" if date else title
 
 
-def _cut(tokenizer: "PreTrainedTokenizerFast", text: str, tokens: int) -> str:
-    return tokenizer.convert_tokens_to_string(tokenizer.tokenize(text)[:tokens])
+def _cut(text: str, tokens: int) -> str:
+    """``text`` cut after its first ``tokens`` word pieces (as the tokenizer writes them back: lower case)."""
+    tokenizer = load_tokenizer()
+    return tokenizer.decoder.decode(tokenizer.encode(text, add_special_tokens=False).tokens[:tokens])
 
 
-def context_prefixes(tokenizer: "PreTrainedTokenizerFast", headers: list[str]) -> list[str]:
+def context_prefixes(headers: list[str]) -> list[str]:
     """The text put before each window: its header cut to ``MAX_HEADER_TOKENS``, then ``HEADER_END``; "" without one."""
-    cut = {h: _cut(tokenizer, h, MAX_HEADER_TOKENS) + HEADER_END for h in set(headers) if h.strip()}
+    cut = {h: _cut(h, MAX_HEADER_TOKENS) + HEADER_END for h in set(headers) if h.strip()}
     return [cut.get(h, "") for h in headers]
 
 
-def encode(
-    tokenizer: "PreTrainedTokenizerFast", questions: list[str], windows: list[str], prefixes: list[str] | None = None
-) -> dict:
+@dataclass(frozen=True)
+class Encoded:
+    """Question/context pairs as token arrays, each row padded to the longest.
+
+    Attributes:
+        input_ids: (rows, tokens) word-piece ids.
+        attention_mask: (rows, tokens) 1 for tokens, 0 for padding.
+        token_type_ids: (rows, tokens) 0 for the question, 1 for the context.
+        offsets: (rows, tokens, 2) character span of each token in its own text.
+        sequence_ids: Per row and token: 0 (question), 1 (context) or ``None`` (special tokens, padding).
+    """
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+    offsets: np.ndarray
+    sequence_ids: list[list[int | None]]
+
+    def inputs(self) -> dict[str, np.ndarray]:
+        """The encoder's inputs by name (``ENCODER_INPUTS``)."""
+        return {name: getattr(self, name) for name in ENCODER_INPUTS}
+
+
+@cache
+def _pair_tokenizer() -> "Tokenizer":
+    return new_tokenizer(MAX_LENGTH, pairs=True)
+
+
+def encode(questions: list[str], windows: list[str], prefixes: list[str] | None = None) -> Encoded:
     """Tokenize question/context pairs, the context being each prefix then its window; truncates only the context.
 
     Questions are cut to ``MAX_QUESTION_TOKENS`` first so a long question
     cannot crowd the window out.
     """
-    cut = {q: _cut(tokenizer, q, MAX_QUESTION_TOKENS) for q in set(questions)}
-    return tokenizer(
-        [cut[q] for q in questions],
-        [p + w for p, w in zip(prefixes or [""] * len(windows), windows)],
-        truncation="only_second",
-        max_length=MAX_LENGTH,
-        padding="longest",
-        return_offsets_mapping=True,
-        return_tensors="pt",
-    )
+    cut = {q: _cut(q, MAX_QUESTION_TOKENS) for q in set(questions)}
+    contexts = [p + w for p, w in zip(prefixes or [""] * len(windows), windows)]
+    encodings = _pair_tokenizer().encode_batch(list(zip([cut[q] for q in questions], contexts)))
+
+    def array(field: str) -> np.ndarray:
+        return np.array([getattr(e, field) for e in encodings], dtype=np.int64)
+
+    return Encoded(array("ids"), array("attention_mask"), array("type_ids"), array("offsets").reshape(len(encodings), -1, 2),
+                   [e.sequence_ids for e in encodings])
 
 
-def context_sentences(batch: dict, sentence_starts: list[list[int]], prefix_lengths: list[int]) -> "torch.Tensor":
+def context_sentences(batch: Encoded, sentence_starts: list[list[int]], prefix_lengths: list[int]) -> np.ndarray:
     """The sentence number of each window token in an encoded batch, -1 for other tokens (question, header, padding).
 
     Args:
@@ -210,22 +248,20 @@ def context_sentences(batch: dict, sentence_starts: list[list[int]], prefix_leng
         sentence_starts: Where each window's sentences start, in window offsets.
         prefix_lengths: Characters of each context before its window.
     """
-    import torch
-
     rows = []
     for i, (starts, prefix) in enumerate(zip(sentence_starts, prefix_lengths)):
         starts = starts or [0]
-        offsets = batch["offset_mapping"][i].tolist()
+        offsets = batch.offsets[i].tolist()
         rows.append([
             max(0, bisect.bisect_right(starts, offsets[t][0] - prefix) - 1) if sid == 1 and offsets[t][0] >= prefix else -1
-            for t, sid in enumerate(batch.sequence_ids(i))
+            for t, sid in enumerate(batch.sequence_ids[i])
         ])
-    return torch.tensor(rows, dtype=torch.long)
+    return np.array(rows, dtype=np.int64)
 
 
 def best_spans(
-    start_logits: "torch.Tensor", end_logits: "torch.Tensor", sentences: "torch.Tensor", max_tokens: int = MAX_ANSWER_TOKENS
-) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]:
+    start_logits: np.ndarray, end_logits: np.ndarray, sentences: np.ndarray, max_tokens: int = MAX_ANSWER_TOKENS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pick the best span of each row: start <= end < start + max_tokens, inside one sentence of the context.
 
     Args:
@@ -238,15 +274,14 @@ def best_spans(
         Start token, end token and margin (span score minus the score of the
         first token, the no-answer position) for each row.
     """
-    import torch
-
-    length = start_logits.shape[1]
-    scores = start_logits.unsqueeze(2) + end_logits.unsqueeze(1)
-    idx = torch.arange(length)
-    band = (idx.unsqueeze(0) >= idx.unsqueeze(1)) & (idx.unsqueeze(0) - idx.unsqueeze(1) < max_tokens)
-    same_sentence = (sentences.unsqueeze(2) == sentences.unsqueeze(1)) & (sentences >= 0).unsqueeze(2)
-    scores = scores.masked_fill(~(band.unsqueeze(0) & same_sentence), float("-inf")).flatten(1)
-    best, flat = scores.max(dim=1)
+    rows, length = start_logits.shape
+    scores = start_logits[:, :, None] + end_logits[:, None, :]
+    idx = np.arange(length)
+    band = (idx[None, :] >= idx[:, None]) & (idx[None, :] - idx[:, None] < max_tokens)
+    same_sentence = (sentences[:, :, None] == sentences[:, None, :]) & (sentences >= 0)[:, :, None]
+    scores = np.where(band[None] & same_sentence, scores, -np.inf).reshape(rows, -1)
+    flat = scores.argmax(axis=1)
+    best = scores[np.arange(rows), flat]
     null = start_logits[:, 0] + end_logits[:, 0]
     return flat // length, flat % length, best - null
 
@@ -267,7 +302,6 @@ class Reader:
         self.model_dir = Path(model_dir)
         self.backend = backend
         self._model: "torch.nn.Module | OnnxSpanModel | None" = None
-        self._tokenizer = None
         self.config: dict = {}
         self._load_lock = threading.Lock()
 
@@ -285,7 +319,6 @@ class Reader:
         if not config.is_file():
             raise ReaderError(f"reader config not found in {self.model_dir}; reinstall the package or run qa train-reader")
         self.config = json.loads(config.read_text())
-        self._tokenizer = load_tokenizer()
         model = OnnxSpanModel.load(self.model_dir) if self.backend == "onnxruntime" else load_span_model(self.model_dir)
         self._model = model  # last: a set model means the reader is ready
 
@@ -336,14 +369,14 @@ class Reader:
             return []
         if self._model is None:
             self._load()
-        prefixes = context_prefixes(self._tokenizer, headers or [""] * len(windows))
-        batch = encode(self._tokenizer, [question] * len(windows), windows, prefixes)
+        prefixes = context_prefixes(headers or [""] * len(windows))
+        batch = encode([question] * len(windows), windows, prefixes)
         if sentence_starts is None:
             sentence_starts = [[s.start for s in split_sentences(w)] for w in windows]
         sentences = context_sentences(batch, sentence_starts, [len(p) for p in prefixes])
         start_logits, end_logits = self._logits(batch)
         starts, ends, margins = best_spans(start_logits, end_logits, sentences)
-        offsets = batch["offset_mapping"]
+        offsets = batch.offsets
         spans: list[WindowSpan | None] = []
         for row in range(len(windows)):
             if not bool((sentences[row] >= 0).any()):
@@ -353,24 +386,25 @@ class Reader:
             spans.append(WindowSpan(int(offsets[row, s, 0]) - shift, int(offsets[row, e, 1]) - shift, float(margins[row])))
         return spans
 
-    def _logits(self, batch: dict) -> tuple["torch.Tensor", "torch.Tensor"]:
+    def _logits(self, batch: Encoded) -> tuple[np.ndarray, np.ndarray]:
         """Start and end logits of an encoded batch, (rows, tokens) each; padding positions are 0 in ONNX Runtime."""
-        import torch
-
         if self.backend == "torch":
+            import torch
+
             with torch.inference_mode():
-                return self._model(*(batch[name] for name in ENCODER_INPUTS))
-        inputs = [batch[name].numpy() for name in ENCODER_INPUTS]
-        lengths = batch["attention_mask"].sum(dim=1).tolist()
+                start, end = self._model(*(torch.from_numpy(batch.inputs()[name]) for name in ENCODER_INPUTS))
+            return start.numpy(), end.numpy()
+        inputs = batch.inputs()
+        lengths = batch.attention_mask.sum(axis=1).tolist()
 
         session = self._model.alone if len(lengths) == 1 else self._model.parallel
 
         def run(row: int) -> list:
-            return session.run(None, {name: x[row : row + 1, : lengths[row]] for name, x in zip(ENCODER_INPUTS, inputs)})
+            return session.run(None, {name: x[row : row + 1, : lengths[row]] for name, x in inputs.items()})
 
         longest_first = sorted(range(len(lengths)), key=lambda row: -lengths[row])  # the last to start is the shortest
-        start, end = torch.zeros(batch["input_ids"].shape), torch.zeros(batch["input_ids"].shape)
+        start, end = np.zeros(batch.input_ids.shape, np.float32), np.zeros(batch.input_ids.shape, np.float32)
         for row, (row_start, row_end) in zip(longest_first, _window_pool().map(run, longest_first)):
-            start[row, : lengths[row]] = torch.from_numpy(row_start[0])
-            end[row, : lengths[row]] = torch.from_numpy(row_end[0])
+            start[row, : lengths[row]] = row_start[0]
+            end[row, : lengths[row]] = row_end[0]
         return start, end

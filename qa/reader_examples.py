@@ -160,22 +160,22 @@ def foreign_examples(examples: list[Example], rng: random.Random, rate: float) -
     return out
 
 
-def tokenize(tokenizer, examples: list[Example]) -> list[tuple[list[int], list[int], int, int]]:  # noqa: ANN001
+def tokenize(examples: list[Example]) -> list[tuple[list[int], list[int], int, int]]:
     """Encode examples and map answer characters to token positions (0 = no answer)."""
     out = []
     for i in range(0, len(examples), 512):
         chunk = examples[i : i + 512]
-        prefixes = context_prefixes(tokenizer, [e.header for e in chunk])
-        batch = encode(tokenizer, [e.question for e in chunk], [e.window for e in chunk], prefixes)
+        prefixes = context_prefixes([e.header for e in chunk])
+        batch = encode([e.question for e in chunk], [e.window for e in chunk], prefixes)
         for row, (ex, prefix) in enumerate(zip(chunk, prefixes)):
-            n = int(batch["attention_mask"][row].sum())
-            ids = batch["input_ids"][row, :n].tolist()
-            types = batch["token_type_ids"][row, :n].tolist()
+            n = int(batch.attention_mask[row].sum())
+            ids = batch.input_ids[row, :n].tolist()
+            types = batch.token_type_ids[row, :n].tolist()
             if ex.start < 0:
                 out.append((ids, types, 0, 0))
                 continue
-            seq = batch.sequence_ids(row)
-            offsets = batch["offset_mapping"][row].tolist()
+            seq = batch.sequence_ids[row]
+            offsets = batch.offsets[row].tolist()
             start, end = ex.start + len(prefix), ex.end + len(prefix)
             s_tok = e_tok = None
             for t in range(n):

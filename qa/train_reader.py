@@ -19,7 +19,6 @@ import random
 import time
 from pathlib import Path
 
-from index.embedder import load_tokenizer
 from qa.reader import CONFIG_FILE, FROZEN_PREFIX, READER_DIR, WEIGHTS_FILE, build_model
 from qa.reader_examples import HOLDOUT_ARTICLES, article_examples, foreign_examples, tokenize
 from qa.squad import load_squad, part_of, shared_data
@@ -93,8 +92,7 @@ def train(args: argparse.Namespace) -> None:
     t0 = time.time()
     examples = [ex for a in articles for ex in article_examples(a, rng, args.negative_rate, args.swap_rate)]
     examples += foreign_examples(examples, rng, args.foreign_rate)
-    tokenizer = load_tokenizer()
-    items = tokenize(tokenizer, examples)
+    items = tokenize(examples)
     batches = length_batches(items, args.batch_size, rng)
     print(f"{len(items)} examples, {len(batches)} batches, prepared in {time.time() - t0:.0f}s", file=log, flush=True)
 

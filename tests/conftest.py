@@ -1,4 +1,9 @@
-"""Shared fixtures: a small index over the seed article and a second article."""
+"""Shared fixtures: a small index over the seed article, with the real models or with fakes.
+
+Tiers: tests that load the real embedder or reader are marked ``slow`` (so is every test using
+``seeded_dir``, ``index_dir`` or ``real_pipeline``: see ``pytest_collection_modifyitems``); the rest use
+``fake_pipeline`` (``tests/fakes.py``) or no model at all, and ``pytest -m "not slow"`` runs them in seconds.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ import os
 import shutil
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from qa.pipeline import Pipeline
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -28,12 +37,14 @@ The World Health Organization said up to 23 million people could be affected.
 """
 
 
-@pytest.fixture(scope="session", autouse=True)
-def graph_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh cache of exported ONNX graphs for this run (so the export runs too), inherited by apps the tests start."""
-    directory = tmp_path_factory.mktemp("graphs")
-    os.environ["QA_CACHE_DIR"] = str(directory)
-    return directory
+# Fixtures that embed with the real model: a test using one is in the slow tier.
+REAL_MODEL_FIXTURES = frozenset({"seeded_dir", "index_dir", "real_pipeline", "app_dir"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +69,42 @@ def index_dir(seeded_dir: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def real_pipeline(index_dir: Path) -> Iterator["Pipeline"]:
+    """The shipped reader over a private copy of the seeded index."""
+    from index.corpus import Corpus
+    from qa.pipeline import Pipeline, default_reader
+
+    with Pipeline(Corpus(index_dir), default_reader()) as pipeline:
+        yield pipeline
+
+
+@pytest.fixture(scope="session")
+def fake_seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index folder holding the seed article embedded by ``FakeEmbedder``."""
+    from index.articles import read_file
+    from index.corpus import Corpus
+    from tests.fakes import FakeEmbedder
+
+    directory = tmp_path_factory.mktemp("fake-seeded")
+    with closing(Corpus(directory, embedder=FakeEmbedder())) as corpus:
+        corpus.add(read_file(SEED))
+    return directory
+
+
+@pytest.fixture
+def fake_pipeline(fake_seeded_dir: Path, tmp_path: Path) -> Iterator["Pipeline"]:
+    """``FakeReader`` over a private copy of the fake-embedded seed index: no model loads."""
+    from index.corpus import Corpus
+    from qa.pipeline import Pipeline
+    from tests.fakes import FakeEmbedder, FakeReader
+
+    target = tmp_path / "fake-index"
+    shutil.copytree(fake_seeded_dir, target)
+    with Pipeline(Corpus(target, embedder=FakeEmbedder()), FakeReader()) as pipeline:
+        yield pipeline
+
+
+@pytest.fixture
 def quake_file(tmp_path: Path) -> Path:
     path = tmp_path / "quake.md"
     path.write_text(QUAKE)
@@ -72,8 +119,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(index: Path, **options) -> Iterator[str]:  # noqa: ANN003
-    """The web chat over ``index`` on a free local port, served as ``qa serve`` serves it; yields its URL.
+def running_app(pipeline: "Pipeline", **options) -> Iterator[str]:  # noqa: ANN003
+    """The web chat over ``pipeline`` on a free local port, served as ``qa serve`` serves it; yields its URL.
 
     ``options`` go to ``ui.app.build_app`` (``read_only``) and ``ui.server.web_app`` (``auth``).
     """
@@ -82,18 +129,15 @@ def running_app(index: Path, **options) -> Iterator[str]:  # noqa: ANN003
 
     import uvicorn
 
-    from index.corpus import Corpus
-    from qa.pipeline import Pipeline, default_reader
     from ui.api import api_router
     from ui.app import build_app
     from ui.server import web_app
 
     auth = options.pop("auth", None)
     port = free_port()
-    pipeline = Pipeline(Corpus(index), default_reader())
     api = api_router(pipeline, options.get("read_only", False), auth=auth)
     server = uvicorn.Server(uvicorn.Config(web_app(build_app(pipeline, **options), auth=auth, api=api), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+                                           port=port, log_level="warning", timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

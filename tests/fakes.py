@@ -49,7 +49,7 @@ class FakeReader:
     stop_probability = 0.9
 
     def __init__(self) -> None:
-        self.questions: list[str] = []  # every question read, in order
+        self.reads: list[tuple[str, int]] = []  # (question, windows) of every call to ``read``, in order
 
     def warm_up(self) -> None:
         """Nothing to load."""
@@ -64,7 +64,7 @@ class FakeReader:
         sentence_starts: list[list[int]] | None = None,
         headers: list[str] | None = None,
     ) -> list[WindowSpan | None]:
-        self.questions.append(question)
+        self.reads.append((question, len(windows)))
         asked = set(terms(question))
         pattern = _FIGURE if question.lower().startswith("how many") else _NAME
         spans: list[WindowSpan | None] = []

@@ -10,6 +10,7 @@ from index.articles import read_file
 from index.corpus import Corpus
 from qa import answer
 from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, UNSURE, QuestionError, pick_spans
+from qa.pipeline import Pipeline
 from qa.ranking import Reading, coverage, group_answers, latest, newest_date, rank_answers, type_fit
 from qa.reader import WindowSpan
 from qa.retriever import Passage
@@ -24,6 +25,7 @@ Ferries that had carried commuters across the harbour will stop running next mon
 """
 
 
+@pytest.mark.slow
 def test_how_many_raids(seeded_dir: Path) -> None:
     result = answer("How many raids?", index_dir=seeded_dir)
     assert result.text == "128"
@@ -36,6 +38,7 @@ def test_how_many_raids(seeded_dir: Path) -> None:
     assert result.article.title.startswith("France has mobilised")
 
 
+@pytest.mark.slow
 def test_new_article_is_answerable_at_once(index_dir: Path, quake_file: Path) -> None:
     Corpus(index_dir).add(read_file(quake_file))
     result = answer("How many countries sent rescue teams?", index_dir=index_dir)
@@ -43,12 +46,13 @@ def test_new_article_is_answerable_at_once(index_dir: Path, quake_file: Path) ->
     assert result.article.title == "Earthquake strikes southern Turkey"
 
 
-def test_blank_question_is_refused(seeded_dir: Path) -> None:
+def test_blank_question_is_refused(fake_pipeline: Pipeline) -> None:
     for blank in ("", "   \n\t"):
         with pytest.raises(QuestionError):
-            answer(blank, index_dir=seeded_dir)
+            fake_pipeline.answer(blank)
 
 
+@pytest.mark.slow
 def test_huge_question_is_truncated_in_bounded_time(seeded_dir: Path) -> None:
     answer("warm up", index_dir=seeded_dir)
     started = time.perf_counter()
@@ -58,11 +62,13 @@ def test_huge_question_is_truncated_in_bounded_time(seeded_dir: Path) -> None:
     assert "truncated" in result.message
 
 
+@pytest.mark.slow
 def test_empty_index_says_so(tmp_path: Path) -> None:
     result = answer("How many raids?", index_dir=tmp_path / "empty")
     assert not result.found and result.message == EMPTY_INDEX
 
 
+@pytest.mark.slow
 def test_port_ellis_is_answered_from_the_title_and_the_window(index_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "port-ellis.md"
     path.write_text(PORT_ELLIS)
@@ -72,6 +78,7 @@ def test_port_ellis_is_answered_from_the_title_and_the_window(index_dir: Path, t
     assert answer("How much did the bridge repairs cost?", index_dir=index_dir).text == "48 million pounds"
 
 
+@pytest.mark.slow
 def test_strictness_setting_turns_an_answer_into_an_unsure_candidate(seeded_dir: Path) -> None:
     sure = answer("How many raids?", index_dir=seeded_dir)
     assert sure.text == "128" and sure.candidate is None

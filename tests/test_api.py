@@ -19,24 +19,31 @@ from tests.conftest import QUAKE, SEED, running_app
 from ui.api import MAX_PAGE, api_router
 
 
-def client_for(corpus: Corpus, **options) -> TestClient:  # noqa: ANN003
+def client_for(pipeline: Pipeline, **options) -> TestClient:  # noqa: ANN003
     app = FastAPI()
-    app.include_router(api_router(Pipeline(corpus, default_reader()), **options))
+    app.include_router(api_router(pipeline, **options))
     return TestClient(app)
 
 
 @pytest.fixture
-def client(index_dir: Path) -> Iterator[TestClient]:
-    with client_for(Corpus(index_dir)) as client:
+def client(real_pipeline: Pipeline) -> Iterator[TestClient]:
+    with client_for(real_pipeline) as client:
         yield client
 
 
-def test_answer_is_the_ask_json_object(client: TestClient, index_dir: Path) -> None:
+@pytest.fixture
+def fake_client(fake_pipeline: Pipeline) -> Iterator[TestClient]:
+    with client_for(fake_pipeline) as client:
+        yield client
+
+
+@pytest.mark.slow
+def test_answer_is_the_ask_json_object(client: TestClient, real_pipeline: Pipeline) -> None:
     response = client.post("/api/v1/answer", json={"question": "How many raids?", "top_k": 3})
     assert response.status_code == 200
     data = response.json()
     assert data["answer"] == "128" and data["article"]["date"] == "2015-11-17"
-    assert data == json.loads(json.dumps(answer("How many raids?", top_k=3, index_dir=index_dir).to_dict()))
+    assert data == json.loads(json.dumps(answer("How many raids?", top_k=3, corpus=real_pipeline.corpus).to_dict()))
     unsure = client.post("/api/v1/answer", json={"question": "How many raids?", "min_confidence": 1.0}).json()
     assert unsure["answer"] == "" and unsure["candidate"]["answer"] == "128"
 
@@ -49,11 +56,12 @@ def test_answer_is_the_ask_json_object(client: TestClient, index_dir: Path) -> N
     ({"question": "How many raids?", "top_k": 0}, 422),
     ({"question": "How many raids?", "min_confidence": 2}, 422),
 ])
-def test_bad_questions_get_json_errors(client: TestClient, body: dict, status: int) -> None:
-    response = client.post("/api/v1/answer", json=body)
+def test_bad_questions_get_json_errors(fake_client: TestClient, body: dict, status: int) -> None:
+    response = fake_client.post("/api/v1/answer", json=body)
     assert response.status_code == status and "detail" in response.json()
 
 
+@pytest.mark.slow
 def test_articles_are_listed_added_answered_and_removed(client: TestClient, tmp_path: Path) -> None:
     page = client.get("/api/v1/articles").json()
     assert page["total"] == 1 and page["articles"][0]["title"].startswith("France has mobilised")
@@ -78,8 +86,8 @@ def test_articles_are_listed_added_answered_and_removed(client: TestClient, tmp_
                       "vectors": health["vectors"], "near_duplicates": 0, "warning": None}
 
 
-def test_bad_articles_get_json_errors_and_lose_nothing(index_dir: Path) -> None:
-    with client_for(Corpus(index_dir), limit=1000) as client:
+def test_bad_articles_get_json_errors_and_lose_nothing(fake_pipeline: Pipeline) -> None:
+    with client_for(fake_pipeline, limit=1000) as client:
         assert client.post("/api/v1/articles", json={"text": "   "}).status_code == 400
         assert client.post("/api/v1/articles", json={"text": "Some text.", "date": "2026-02-30"}).status_code == 400
         assert client.post("/api/v1/articles", json={"text": "word " * 300}).status_code == 413
@@ -91,31 +99,31 @@ def test_bad_articles_get_json_errors_and_lose_nothing(index_dir: Path) -> None:
         assert client.get("/api/v1/health").json()["articles"] == 1
 
 
-def test_read_only_and_login(index_dir: Path) -> None:
-    with client_for(Corpus(index_dir), read_only=True) as client:
+def test_read_only_and_login(fake_pipeline: Pipeline) -> None:
+    with client_for(fake_pipeline, read_only=True) as client:
         assert client.post("/api/v1/articles", json={"text": "New text."}).status_code == 403
         assert client.delete(f"/api/v1/articles/{read_file(SEED)[0].id}").status_code == 403
         assert client.get("/api/v1/health").json()["read_only"] is True
-    with client_for(Corpus(index_dir), auth=("desk", "s3cret")) as client:
+    with client_for(fake_pipeline, auth=("desk", "s3cret")) as client:
         assert client.get("/api/v1/health").status_code == 401
         assert client.get("/api/v1/health", auth=("desk", "wrong")).status_code == 401
         assert client.get("/api/v1/health", auth=("desk", "s3cret")).status_code == 200
 
 
-def test_a_damaged_index_answers_503(index_dir: Path) -> None:
-    corpus = Corpus(index_dir)
-    for path in index_dir.glob("vectors.*.faiss"):
+def test_a_damaged_index_answers_503(fake_pipeline: Pipeline) -> None:
+    corpus = fake_pipeline.corpus
+    for path in corpus.directory.glob("vectors.*.faiss"):
         path.write_bytes(b"not faiss")
     corpus.refresh()
     corpus._load_vectors()  # noqa: SLF001 - as a process that opens the damaged index would
-    with client_for(corpus) as client:
+    with client_for(fake_pipeline) as client:
         response = client.post("/api/v1/answer", json={"question": "How many raids?"})
         assert response.status_code == 503 and "qa index rebuild" in response.json()["detail"]
         assert client.get("/api/v1/health").json()["status"] == "degraded"
 
 
-def test_served_api_is_behind_the_same_guards(index_dir: Path) -> None:
-    with running_app(index_dir, auth=("desk", "s3cret")) as url:
+def test_served_api_is_behind_the_same_guards(fake_pipeline: Pipeline) -> None:
+    with running_app(fake_pipeline, auth=("desk", "s3cret")) as url:
         assert httpx.get(url + "api/v1/health").status_code == 401
         assert httpx.get(url + "api/v1/health", auth=("desk", "s3cret")).json()["articles"] == 1
         wrong_host = httpx.get(url + "api/v1/health", headers={"Host": "evil.example"}, auth=("desk", "s3cret"))
@@ -130,6 +138,7 @@ def test_served_api_is_behind_the_same_guards(index_dir: Path) -> None:
         assert httpx.get(url + "api/docs/assets/swagger-ui-bundle.js").status_code == 200
 
 
+@pytest.mark.slow
 def test_fuzzed_from_its_openapi_document(index_dir: Path) -> None:
     """Every operation with generated requests: no server error, every status and body as the schema says."""
     import schemathesis

@@ -16,6 +16,7 @@ def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.slow
 def test_ask_json_contract(capsys: pytest.CaptureFixture, seeded_dir: Path) -> None:
     code, out, _ = run(capsys, "ask", "--json", "How many raids?", "--index", str(seeded_dir))
     assert code == 0
@@ -28,6 +29,7 @@ def test_ask_json_contract(capsys: pytest.CaptureFixture, seeded_dir: Path) -> N
     assert data["sentence"] in text and data["end"] - data["start"] == 3
 
 
+@pytest.mark.slow
 def test_ask_plain_names_sentence_and_article(capsys: pytest.CaptureFixture, seeded_dir: Path) -> None:
     code, out, _ = run(capsys, "--index", str(seeded_dir), "ask", "How many raids?")
     assert code == 0
@@ -37,6 +39,7 @@ def test_ask_plain_names_sentence_and_article(capsys: pytest.CaptureFixture, see
     assert any(line.strip().startswith("article:") and "2015-11-17" in line for line in rest)
 
 
+@pytest.mark.slow
 def test_min_confidence_makes_answers_unsure(capsys: pytest.CaptureFixture, seeded_dir: Path) -> None:
     code, out, _ = run(capsys, "ask", "How many raids?", "--min-confidence", "1", "--index", str(seeded_dir))
     first, second, *_ = out.splitlines()
@@ -55,6 +58,7 @@ def test_blank_question_exits_non_zero(capsys: pytest.CaptureFixture, seeded_dir
     assert code == 2 and out == "" and err.strip() == "error: the question is empty"
 
 
+@pytest.mark.slow
 def test_empty_index_message(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     code, out, _ = run(capsys, "ask", "--json", "How many raids?", "--index", str(tmp_path / "new"))
     assert code == 1 and json.loads(out)["answer"] == "" and "no articles indexed yet" in out
@@ -63,6 +67,7 @@ def test_empty_index_message(capsys: pytest.CaptureFixture, tmp_path: Path) -> N
     assert err.strip() == "error: no articles indexed yet: run `qa index add data/articles` for the bundled article, or `qa index add FILES`"
 
 
+@pytest.mark.slow
 def test_add_reports_bad_files_and_keeps_good_ones(capsys: pytest.CaptureFixture, index_dir: Path, quake_file: Path) -> None:
     bad = quake_file.parent / "broken.json"
     bad.write_text("{not json")
@@ -82,6 +87,7 @@ def test_add_reports_bad_files_and_keeps_good_ones(capsys: pytest.CaptureFixture
     assert code == 0 and f"already indexed: {quake_file}" in out and "index unchanged" in out
 
 
+@pytest.mark.slow
 def test_list_remove_rebuild(capsys: pytest.CaptureFixture, index_dir: Path) -> None:
     code, out, _ = run(capsys, "index", "list", "--json", "--index", str(index_dir))
     [article] = json.loads(out)

@@ -19,6 +19,7 @@ def _consistent(corpus: Corpus) -> dict:
     return stats
 
 
+@pytest.mark.slow
 def test_add_is_incremental_and_deduplicated(index_dir: Path, quake_file: Path) -> None:
     corpus = Corpus(index_dir)
     before = _consistent(corpus)
@@ -43,6 +44,7 @@ def test_article_without_sentences_is_skipped(index_dir: Path) -> None:
     assert _consistent(corpus) == before
 
 
+@pytest.mark.slow
 def test_remove_and_rebuild(index_dir: Path, quake_file: Path) -> None:
     corpus = Corpus(index_dir)
     [(quake, _)] = corpus.add(read_file(quake_file))
@@ -58,6 +60,7 @@ def test_remove_and_rebuild(index_dir: Path, quake_file: Path) -> None:
     assert _consistent(Corpus(index_dir)) == _consistent(corpus)
 
 
+@pytest.mark.slow
 def test_other_process_sees_writes(index_dir: Path, quake_file: Path) -> None:
     reader, writer = Corpus(index_dir), Corpus(index_dir)
     writer.add(read_file(quake_file))
@@ -65,6 +68,7 @@ def test_other_process_sees_writes(index_dir: Path, quake_file: Path) -> None:
     assert reader.stats()["vectors"] == writer.stats()["vectors"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("saving", ["save", "save_changes"])
 def test_crash_mid_add_leaves_previous_index(index_dir: Path, quake_file: Path, saving: str) -> None:
     before = _consistent(Corpus(index_dir))
@@ -94,6 +98,7 @@ def test_crash_mid_add_leaves_previous_index(index_dir: Path, quake_file: Path, 
     assert _consistent(Corpus(index_dir)) == _consistent(corpus)  # the crash's partial file was replaced
 
 
+@pytest.mark.slow
 def test_failed_write_rolls_back_in_process(index_dir: Path, quake_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = Corpus(index_dir)
     before = _consistent(corpus)
@@ -109,6 +114,7 @@ def test_failed_write_rolls_back_in_process(index_dir: Path, quake_file: Path, m
     assert _consistent(Corpus(index_dir)) == before
 
 
+@pytest.mark.slow
 def test_model_mismatch_says_to_rebuild(index_dir: Path) -> None:
     import sqlite3
 
@@ -120,6 +126,7 @@ def test_model_mismatch_says_to_rebuild(index_dir: Path) -> None:
     assert _consistent(Corpus(index_dir))["articles"] == 1
 
 
+@pytest.mark.slow
 def test_vectors_match_sentences(seeded_dir: Path) -> None:
     corpus = Corpus(seeded_dir)
     [(sid, score)] = corpus.dense_search(Embedder().embed(["How many raids were carried out?"])[0], 1)
@@ -129,6 +136,7 @@ def test_vectors_match_sentences(seeded_dir: Path) -> None:
     assert np.isclose(np.linalg.norm(corpus.vectors.index.reconstruct(sid)), 1.0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_small_changes_to_a_big_index_are_written_alone(index_dir: Path, quake_file: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("index.corpus.COMPACT_SHARE", 1e9)  # as beside a big index: changes only
@@ -153,6 +161,7 @@ def test_small_changes_to_a_big_index_are_written_alone(index_dir: Path, quake_f
     assert sorted(p.name for p in index_dir.glob("changes.*")) == [f"changes.{writer.generation}.npz"]
 
 
+@pytest.mark.slow
 def test_bm25_over_a_big_index_leaves_out_the_commonest_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from index import corpus as corpus_module
 

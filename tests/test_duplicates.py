@@ -45,6 +45,7 @@ def test_a_wire_copy_is_similar_and_another_story_is_not(seed_text: str, quake_f
     assert find_copy(db, other) is None
 
 
+@pytest.mark.slow
 def test_a_copy_is_added_linked_and_reported(index_dir: Path, tmp_path: Path, seed_text: str,
                                              capsys: pytest.CaptureFixture) -> None:
     copy_file = tmp_path / "wire.txt"
@@ -61,6 +62,7 @@ def test_a_copy_is_added_linked_and_reported(index_dir: Path, tmp_path: Path, se
     assert f"(near-duplicate of {seed_id})" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_copies_do_not_crowd_answers_and_an_answer_lists_every_copy(index_dir: Path, seed_text: str, quake_file: Path) -> None:
     corpus = Corpus(index_dir)
     copies = [make_article(f"Copy {n}", f"{outlet}\n\n" + wire_copy(seed_text), f"outlet{n}.txt", "2015-11-17")
@@ -76,6 +78,7 @@ def test_copies_do_not_crowd_answers_and_an_answer_lists_every_copy(index_dir: P
     assert all(alt.text != "128" for alt in result.alternatives)
 
 
+@pytest.mark.slow
 def test_removing_the_first_copy_promotes_the_next(index_dir: Path, seed_text: str) -> None:
     corpus = Corpus(index_dir)
     seed_id = read_file(SEED)[0].id
@@ -89,6 +92,7 @@ def test_removing_the_first_copy_promotes_the_next(index_dir: Path, seed_text: s
     assert {i.id: i.duplicate_of for i in corpus.list_articles()} == {a.id: None, b.id: a.id}
 
 
+@pytest.mark.slow
 def test_an_index_made_before_duplicate_detection_is_upgraded(index_dir: Path, seed_text: str) -> None:
     db = sqlite3.connect(index_dir / "index.sqlite")
     db.executescript("DROP TABLE bands; DROP TABLE signatures; DROP INDEX articles_by_first_copy;"
@@ -102,6 +106,7 @@ def test_an_index_made_before_duplicate_detection_is_upgraded(index_dir: Path, s
     assert corpus.check() == []
 
 
+@pytest.mark.slow
 def test_the_chat_says_when_a_pasted_article_is_a_copy(index_dir: Path, seed_text: str) -> None:
     from ui.app import ChatApp, render_answer
 

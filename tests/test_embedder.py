@@ -1,6 +1,9 @@
 import numpy as np
+import pytest
 
 from index.embedder import DIMENSION, Embedder
+
+pytestmark = pytest.mark.slow
 
 
 def test_question_embedding_in_onnx_runtime_matches_index_rows() -> None:

@@ -57,6 +57,7 @@ def test_official_normalisation_and_scores() -> None:
     assert best_score(f1_score, "", []) == 1.0 and best_score(f1_score, "x", []) == 0.0
 
 
+@pytest.mark.slow
 def test_open_corpus_report(squad_file: Path, tmp_path: Path) -> None:
     report = evaluate(squad_file, out_dir=tmp_path / "reports")
     assert report["questions"] == 3 and report["mode"] == "open-corpus"
@@ -72,6 +73,7 @@ def test_open_corpus_report(squad_file: Path, tmp_path: Path) -> None:
     assert set(na_probs) == {"a", "b", "c"} and na_probs["b"] > max(na_probs["a"], na_probs["c"])
 
 
+@pytest.mark.slow
 def test_kept_index_is_reused_and_checked(squad_file: Path, tmp_path: Path) -> None:
     kept = tmp_path / "kept"
     first = evaluate(squad_file, index_dir=kept)
@@ -84,6 +86,7 @@ def test_kept_index_is_reused_and_checked(squad_file: Path, tmp_path: Path) -> N
         evaluate(other, index_dir=kept)
 
 
+@pytest.mark.slow
 def test_reader_only_report(squad_file: Path) -> None:
     report = evaluate(squad_file, reader_only=True)
     assert report["mode"] == "reader-only" and "recall_at_5" not in report
@@ -102,6 +105,7 @@ def test_coverage_curve() -> None:
     assert curve == [(0.25, 1.0), (0.5, 1.0), (0.75, 2 / 3), (1.0, 0.5)]
 
 
+@pytest.mark.slow
 def test_parts_are_a_fixed_split_and_only_their_questions_are_asked(squad_file: Path) -> None:
     from qa.squad import PARTS, part_of
 
@@ -117,6 +121,7 @@ def test_parts_are_a_fixed_split_and_only_their_questions_are_asked(squad_file: 
         evaluate(squad_file, part="dev")
 
 
+@pytest.mark.slow
 def test_report_has_calibration_and_a_kept_index_counts_repeated_texts_once(tmp_path: Path) -> None:
     repeated = tmp_path / "repeated.json"
     repeated.write_text(json.dumps({"version": "1.1", "data": SQUAD["data"] + [dict(SQUAD["data"][1], title="Quake again")]}))

@@ -101,6 +101,7 @@ def site() -> Iterator[tuple[str, Site]]:
         server.server_close()
 
 
+@pytest.mark.slow
 def test_feed_then_sync_adds_only_new_items(site: tuple[str, Site], index_dir: Path,
                                             capsys: pytest.CaptureFixture) -> None:
     base, content = site
@@ -123,6 +124,7 @@ def test_feed_then_sync_adds_only_new_items(site: tuple[str, Site], index_dir: P
     assert "0 added from 1 feeds" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_page_and_a_saved_feed_file(site: tuple[str, Site], index_dir: Path, tmp_path: Path) -> None:
     base, content = site
     corpus = Corpus(index_dir)
@@ -136,6 +138,7 @@ def test_a_page_and_a_saved_feed_file(site: tuple[str, Site], index_dir: Path, t
     assert corpus.feeds() == [str(saved)]
 
 
+@pytest.mark.slow
 def test_bad_addresses_are_one_line_each_and_the_rest_goes_on(site: tuple[str, Site], index_dir: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     base, _ = site
@@ -165,6 +168,7 @@ def test_only_http_is_fetched() -> None:
     assert parse_feed(b"<html><body>not a feed</body></html>") is None
 
 
+@pytest.mark.slow
 def test_the_chat_adds_a_feed_by_its_address(site: tuple[str, Site], index_dir: Path) -> None:
     from ui.app import ChatApp
 
@@ -176,6 +180,7 @@ def test_the_chat_adds_a_feed_by_its_address(site: tuple[str, Site], index_dir: 
     assert "http&#58;//" in chat.add_address("ftp://example.com/feed")[1]
 
 
+@pytest.mark.slow
 def test_a_watched_folder_is_indexed_once_files_stop_changing(index_dir: Path, tmp_path: Path) -> None:
     from index.watch import FolderWatch
 
@@ -197,6 +202,7 @@ def test_a_watched_folder_is_indexed_once_files_stop_changing(index_dir: Path, t
     assert [o.line().split(":")[0] for o in watch.poll()] == ["error"]
 
 
+@pytest.mark.slow
 def test_serve_watch_indexes_dropped_files_into_the_served_index(index_dir: Path, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture) -> None:
     import argparse

@@ -55,6 +55,7 @@ def test_helpers() -> None:
     assert not is_followup("How many raids did the French police carry out?")
 
 
+@pytest.mark.slow
 def test_followup_over_the_seed_article(seeded_dir: Path) -> None:
     """The issue's example: the follow-up is answered from the raids sentence."""
     corpus = Corpus(seeded_dir)
@@ -68,6 +69,7 @@ def test_followup_over_the_seed_article(seeded_dir: Path) -> None:
     assert "raids" in result.sentence
 
 
+@pytest.mark.slow
 def test_the_index_decides_when_context_is_needed(index_dir: Path) -> None:
     """With another article full of arrests, the follow-up alone would land there: the topic is added."""
     corpus = Corpus(index_dir)

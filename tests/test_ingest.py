@@ -6,6 +6,8 @@ from index import ingest
 from index.corpus import Corpus
 from index.ingest import add_files
 
+pytestmark = pytest.mark.slow
+
 
 def test_files_are_added_in_batches_and_reported(index_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ingest, "BATCH", 2)

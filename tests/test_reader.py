@@ -2,15 +2,24 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from qa import answer
 import qa.reader
-from index.onnx_session import graph_key
 from qa.ranking import ANSWER_FEATURES, rank_answers, readings
-from qa.reader import CONFIG_FILE, READER_DIR, WEIGHTS_FILE, Reader, ReaderError, best_spans, passage_header
+from qa.reader import (
+    CONFIG_FILE,
+    READER_DIR,
+    WEIGHTS_FILE,
+    Reader,
+    ReaderError,
+    best_spans,
+    passage_header,
+    reader_graph_key,
+)
 from qa.retriever import Passage
 
 SEED_WINDOW = (
@@ -26,21 +35,22 @@ def reader() -> Reader:
 
 
 def test_best_span_respects_length_context_and_sentences() -> None:
-    start = torch.tensor([[5.0, 0.0, 9.0, 1.0, 0.0, 0.0]])
-    end = torch.tensor([[5.0, 0.0, 0.0, 1.0, 0.0, 8.0]])
-    one_sentence = torch.tensor([[-1, -1, 0, 0, 0, 0]])
-    s, e, margin = best_spans(start, end, one_sentence, max_tokens=4)
+    start = np.array([[5.0, 0.0, 9.0, 1.0, 0.0, 0.0]])
+    end = np.array([[5.0, 0.0, 0.0, 1.0, 0.0, 8.0]])
+    one_sentence = np.array([[-1, -1, 0, 0, 0, 0]])
+    [s], [e], [margin] = best_spans(start, end, one_sentence, max_tokens=4)
     assert (int(s), int(e)) == (2, 5) and float(margin) == pytest.approx(9 + 8 - 10)
-    s, e, _ = best_spans(start, end, one_sentence, max_tokens=2)
+    [s], [e], _ = best_spans(start, end, one_sentence, max_tokens=2)
     assert int(e) - int(s) < 2 and (int(s), int(e)) == (2, 3)
     # Position 0 (the no-answer token) and question tokens are never part of a span.
-    s, e, _ = best_spans(start, end, torch.tensor([[-1, -1, -1, 0, 0, -1]]), max_tokens=4)
+    [s], [e], _ = best_spans(start, end, np.array([[-1, -1, -1, 0, 0, -1]]), max_tokens=4)
     assert (int(s), int(e)) == (3, 3)
     # A span never runs from one sentence into the next.
-    s, e, _ = best_spans(start, end, torch.tensor([[-1, -1, 0, 0, 1, 1]]), max_tokens=4)
+    [s], [e], _ = best_spans(start, end, np.array([[-1, -1, 0, 0, 1, 1]]), max_tokens=4)
     assert (int(s), int(e)) == (2, 3)
 
 
+@pytest.mark.slow
 def test_spans_stay_inside_their_window(reader: Reader) -> None:
     windows = [SEED_WINDOW, "Seven people were detained in Belgium over the weekend.", "x"]
     spans = reader.read("How many raids were carried out?", windows)
@@ -54,6 +64,7 @@ def test_spans_stay_inside_their_window(reader: Reader) -> None:
     assert spans[0].margin > spans[1].margin
 
 
+@pytest.mark.slow
 def test_spans_never_cross_the_sentence_bounds_they_are_given(reader: Reader) -> None:
     window = "Police carried out 128 raids overnight, the minister said."
     question = "What did police carry out overnight?"
@@ -64,6 +75,7 @@ def test_spans_never_cross_the_sentence_bounds_they_are_given(reader: Reader) ->
     assert bounded.end <= cut or bounded.start >= cut
 
 
+@pytest.mark.slow
 def test_header_is_read_but_never_answered_from(reader: Reader) -> None:
     question = "Who is the mayor of Port Ellis?"
     window = "Mayor Ana Reyes cut the ribbon on Saturday."
@@ -77,6 +89,7 @@ def test_header_is_read_but_never_answered_from(reader: Reader) -> None:
         assert 0 <= span.start < span.end <= len(window)
 
 
+@pytest.mark.slow
 def test_onnx_reader_matches_the_torch_model(reader: Reader) -> None:
     # Windows of different lengths: the torch reader pads them into one batch, ONNX Runtime reads each unpadded.
     windows = [SEED_WINDOW, "Seven people were detained in Belgium over the weekend.", "x"]
@@ -87,6 +100,7 @@ def test_onnx_reader_matches_the_torch_model(reader: Reader) -> None:
     assert [s.margin for s in onnx] == pytest.approx([s.margin for s in torch_spans], abs=1e-3)
 
 
+@pytest.mark.slow
 def test_a_cached_graph_needs_no_pytorch_model(reader: Reader, monkeypatch: pytest.MonkeyPatch) -> None:
     question, windows = "How many raids were carried out?", [SEED_WINDOW]
     exported = reader.read(question, windows)  # the module's reader exported the graph and cached it
@@ -98,9 +112,10 @@ def test_a_cached_graph_needs_no_pytorch_model(reader: Reader, monkeypatch: pyte
     assert Reader().read(question, windows) == exported
 
 
+@pytest.mark.slow
 def test_a_damaged_cached_graph_is_exported_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path))
-    cached = tmp_path / f"{graph_key('reader', [READER_DIR / WEIGHTS_FILE])}.onnx"
+    cached = tmp_path / f"{reader_graph_key()}.onnx"
     cached.write_bytes(b"half a graph")
     [span] = Reader().read("How many raids were carried out?", [SEED_WINDOW])
     assert SEED_WINDOW[span.start : span.end] == "128"
@@ -118,12 +133,14 @@ def _score(reader: Reader, question: str, window: str) -> float:
     return best.score
 
 
+@pytest.mark.slow
 def test_window_without_the_answer_is_not_answered(reader: Reader) -> None:
     question = "How many raids were carried out?"
     assert _score(reader, question, "Seven people were detained in Belgium over the weekend.") < reader.threshold
     assert _score(reader, question, SEED_WINDOW) >= reader.threshold
 
 
+@pytest.mark.slow
 def test_calibration_is_monotonic_and_bounded(reader: Reader) -> None:
     base = {name: 0.0 for name in ANSWER_FEATURES}
     probs = [reader.probability({**base, "margin": m}) for m in range(-20, 21)]
@@ -135,6 +152,7 @@ def test_calibration_is_monotonic_and_bounded(reader: Reader) -> None:
     assert 0 < reader.threshold < 1
 
 
+@pytest.mark.slow
 def test_unanswerable_question_comes_back_empty(seeded_dir: Path) -> None:
     result = answer("What is the capital of Peru?", index_dir=seeded_dir)
     assert result.text == "" and not result.found and result.candidate is None  # said plainly, no unsure guess
@@ -142,11 +160,13 @@ def test_unanswerable_question_comes_back_empty(seeded_dir: Path) -> None:
     assert "don't say" in result.message
 
 
+@pytest.mark.slow
 def test_missing_weights_are_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ReaderError, match="not found"):
         Reader(tmp_path).read("q", ["w"])
 
 
+@pytest.mark.slow
 def test_corrupt_or_mismatched_weights_are_a_clear_error(tmp_path: Path) -> None:
     shutil.copy(READER_DIR / CONFIG_FILE, tmp_path / CONFIG_FILE)
     (tmp_path / WEIGHTS_FILE).write_bytes(b"not safetensors")

@@ -46,6 +46,7 @@ def _clean(corpus: Corpus) -> dict:
 # -- concurrent writers --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_stale_writer_starts_from_the_last_commit(index_dir: Path) -> None:
     first, second = Corpus(index_dir), Corpus(index_dir)  # two processes' views, both at one generation
     first.add([_story(1)])
@@ -56,6 +57,7 @@ def test_a_stale_writer_starts_from_the_last_commit(index_dir: Path) -> None:
     assert len(first.vectors) == stats["vectors"]
 
 
+@pytest.mark.slow
 def test_same_article_added_by_two_writers_is_already_indexed_for_the_second(
     index_dir: Path,
 ) -> None:
@@ -76,6 +78,7 @@ def test_same_article_added_by_two_writers_is_already_indexed_for_the_second(
     assert _clean(Corpus(index_dir))["articles"] == 3
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing(index_dir: Path) -> None:
     stories = [[_story(10 * w + i) for i in range(3)] for w in range(4)]
     errors: list[BaseException] = []
@@ -98,6 +101,7 @@ def test_concurrent_writers_lose_nothing(index_dir: Path) -> None:
     assert stats["articles"] == 1 + 12
 
 
+@pytest.mark.slow
 def test_a_failed_write_never_deletes_a_committed_file(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first, second = Corpus(index_dir), Corpus(index_dir)
     first.add([_story(4)])
@@ -112,6 +116,7 @@ def test_a_failed_write_never_deletes_a_committed_file(index_dir: Path, monkeypa
     assert _clean(Corpus(index_dir))["articles"] == 2
 
 
+@pytest.mark.slow
 def test_readers_see_other_processes_writes_and_old_files_go(index_dir: Path) -> None:
     reader = Corpus(index_dir)
     writer = Corpus(index_dir)
@@ -127,6 +132,7 @@ def test_readers_see_other_processes_writes_and_old_files_go(index_dir: Path) ->
 # -- consistency check and repair ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_check_finds_vectors_and_full_text_that_disagree(index_dir: Path) -> None:
     corpus = Corpus(index_dir)
     assert corpus.check() == []
@@ -142,6 +148,7 @@ def test_check_finds_vectors_and_full_text_that_disagree(index_dir: Path) -> Non
     assert corpus.check() == [] and "warning" not in corpus.stats()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncated", "deleted", "garbage"])
 def test_damaged_vectors_are_reported_and_rebuilt(index_dir: Path, damage: str, capsys: pytest.CaptureFixture) -> None:
     path = index_dir / f"vectors.{Corpus(index_dir).generation}.faiss"
@@ -163,6 +170,7 @@ def test_damaged_vectors_are_reported_and_rebuilt(index_dir: Path, damage: str, 
     assert "ok: 1 articles" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_damaged_database_is_one_line_and_rebuilt_from_files(index_dir: Path, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture) -> None:
     (index_dir / "index.sqlite").write_bytes(b"\0" * 100 + os.urandom(5000))
@@ -183,6 +191,7 @@ def test_damaged_database_is_one_line_and_rebuilt_from_files(index_dir: Path, tm
 # -- full and read-only disks ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_full_database_leaves_the_index_as_it_was(index_dir: Path) -> None:
     corpus = Corpus(index_dir)
     before = _clean(corpus)
@@ -195,6 +204,7 @@ def test_full_database_leaves_the_index_as_it_was(index_dir: Path) -> None:
     assert _clean(Corpus(index_dir)) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("whole", [True, False], ids=["whole index", "changes only"])
 def test_full_disk_while_writing_vectors_leaves_no_temporary_file(index_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                                                   whole: bool) -> None:
@@ -221,6 +231,7 @@ def test_full_disk_while_writing_vectors_leaves_no_temporary_file(index_dir: Pat
     assert _clean(Corpus(index_dir)) == before
 
 
+@pytest.mark.slow
 def test_read_only_index_is_searched_not_changed(index_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture, quake_file: Path) -> None:
     Corpus(index_dir).close()
@@ -239,6 +250,7 @@ def test_read_only_index_is_searched_not_changed(index_dir: Path, monkeypatch: p
 # -- bad input -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bad_files_each_get_one_line_and_the_rest_is_indexed(index_dir: Path, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture) -> None:
     folder = tmp_path / "in"
@@ -322,6 +334,7 @@ def test_console_script_reports_a_damaged_index_without_a_traceback(index_dir: P
     assert proc.stderr.strip().endswith("run `qa index rebuild`")
 
 
+@pytest.mark.slow
 def test_vectors_search_after_concurrent_writes_finds_each_story(index_dir: Path) -> None:
     corpus = Corpus(index_dir)
     Corpus(index_dir).add([_story(30)])
@@ -339,6 +352,7 @@ def test_corpus_errors_are_one_line(tmp_path: Path) -> None:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_an_article_removed_during_retrieval_is_skipped(index_dir: Path, quake_file: Path) -> None:
     from qa.retriever import retrieve
 
@@ -351,6 +365,7 @@ def test_an_article_removed_during_retrieval_is_skipped(index_dir: Path, quake_f
     assert answer("How strong was the earthquake in Turkey?", corpus=corpus).article.id != quake.id
 
 
+@pytest.mark.slow
 def test_an_interrupt_during_a_long_file_keeps_the_files_before_it(index_dir: Path, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("index.ingest.BATCH_CHARS", 2000)

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from index.articles import read_file
 from index.corpus import Corpus
 from qa.retriever import reciprocal_rank_fusion, retrieve
@@ -11,6 +13,7 @@ def test_reciprocal_rank_fusion_rewards_agreement() -> None:
     assert fused[0][1] == 1 / 61 + 1 / 62
 
 
+@pytest.mark.slow
 def test_windows_are_the_sentence_and_its_neighbours(index_dir: Path, quake_file: Path) -> None:
     corpus = Corpus(index_dir)
     corpus.add(read_file(quake_file))
@@ -25,6 +28,7 @@ def test_windows_are_the_sentence_and_its_neighbours(index_dir: Path, quake_file
     assert "Earthquake" in corpus.article(best.article_id).title
 
 
+@pytest.mark.slow
 def test_windows_do_not_repeat_a_retrieved_sentence(seeded_dir: Path) -> None:
     passages = retrieve(Corpus(seeded_dir), "How many raids were carried out by police?", k=8)
     assert len(passages) == 8
@@ -50,5 +54,6 @@ def test_keyword_search_ignores_query_syntax(seeded_dir: Path) -> None:
     assert corpus.keyword_search("?!", 5) == []
 
 
+@pytest.mark.slow
 def test_empty_index_retrieves_nothing(tmp_path: Path) -> None:
     assert retrieve(Corpus(tmp_path), "How many raids?") == []

@@ -9,18 +9,20 @@ import gradio_client
 import httpx
 import pytest
 
+from index.corpus import Corpus
 from qa.cli import main
 from qa.pipeline import Pipeline, default_reader
 from tests.conftest import QUAKE, running_app
+from tests.fakes import FakeEmbedder, FakeReader
 from ui.app import MAX_UPLOAD_FILES, READ_ONLY, ChatApp  # noqa: E402
 from ui.server import BODY_OVERHEAD, allowed_hosts, is_loopback
 
 
 @pytest.fixture(scope="module")
-def served(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+def served(fake_seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     target = tmp_path_factory.mktemp("served") / "index"
-    shutil.copytree(seeded_dir, target)
-    with running_app(target) as url:
+    shutil.copytree(fake_seeded_dir, target)
+    with Pipeline(Corpus(target, embedder=FakeEmbedder()), FakeReader()) as pipeline, running_app(pipeline) as url:
         yield url
 
 
@@ -52,10 +54,12 @@ def test_request_bodies_are_bounded(served: str) -> None:
     assert response.status_code == 413
 
 
+@pytest.mark.slow
 def test_login_and_read_only(seeded_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "index"
     shutil.copytree(seeded_dir, target)
-    with running_app(target, auth=("reader", "s3cret"), read_only=True) as url:
+    with (Pipeline(Corpus(target), default_reader()) as pipeline,
+          running_app(pipeline, auth=("reader", "s3cret"), read_only=True) as url):
         assert httpx.post(url + "gradio_api/queue/join", json={"data": [], "fn_index": 0}).status_code in (401, 403)
         with pytest.raises(Exception):  # noqa: B017 - gradio_client raises its own error type for a refused login
             gradio_client.Client(url, verbose=False)
@@ -64,11 +68,9 @@ def test_login_and_read_only(seeded_dir: Path, tmp_path: Path) -> None:
         assert client.predict("How many raids?", api_name="/answer")["answer"] == "128"
 
 
-def test_read_only_chat_refuses_every_write(seeded_dir: Path, tmp_path: Path) -> None:
-    from index.corpus import Corpus
-
-    corpus = Corpus(seeded_dir)
-    chat = ChatApp(Pipeline(corpus, default_reader()), read_only=True)
+def test_read_only_chat_refuses_every_write(fake_pipeline: Pipeline, tmp_path: Path) -> None:
+    corpus = fake_pipeline.corpus
+    chat = ChatApp(fake_pipeline, read_only=True)
     path = tmp_path / "quake.md"
     path.write_text(QUAKE)
     assert chat.upload([str(path)])[1] == READ_ONLY.replace(".", "&#46;").replace("-", "&#45;").replace(":", "&#58;")
@@ -77,10 +79,9 @@ def test_read_only_chat_refuses_every_write(seeded_dir: Path, tmp_path: Path) ->
     assert corpus.stats()["articles"] == 1
 
 
+@pytest.mark.slow
 def test_uploads_are_bounded_in_number_and_removed_once_indexed(index_dir: Path, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from index.corpus import Corpus
-
     temp = tmp_path / "gradio"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(temp))
     (temp / "abc").mkdir(parents=True)

@@ -51,6 +51,7 @@ def test_days_a_question_names() -> None:
         0, 1, None, None]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pair", PAIRS, ids=[p.newer[0] for p in PAIRS])
 def test_a_changed_figure_is_shown_with_its_dates_newest_first(pairs_dir: Path, pair) -> None:  # noqa: ANN001
     result = answer(pair.latest_question, index_dir=pairs_dir, as_of=date.fromisoformat(pair.newer[1]))
@@ -60,6 +61,7 @@ def test_a_changed_figure_is_shown_with_its_dates_newest_first(pairs_dir: Path, 
     assert result.timeline[0].text == result.text  # the answer is the newest figure
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pair", PAIRS, ids=[p.older[0] for p in PAIRS])
 def test_a_question_naming_a_day_is_answered_from_that_day(pairs_dir: Path, pair) -> None:  # noqa: ANN001
     result = answer(pair.named_day_question, index_dir=pairs_dir, as_of=date.fromisoformat(pair.newer[1]))
@@ -67,6 +69,7 @@ def test_a_question_naming_a_day_is_answered_from_that_day(pairs_dir: Path, pair
     assert result.timeline == ()
 
 
+@pytest.mark.slow
 def test_the_chat_and_ask_json_show_both_figures(pairs_dir: Path, capsys: pytest.CaptureFixture) -> None:
     pair = PAIRS[0]
     result = answer(pair.latest_question, index_dir=pairs_dir, as_of=date(2015, 11, 18))
@@ -78,12 +81,14 @@ def test_the_chat_and_ask_json_show_both_figures(pairs_dir: Path, capsys: pytest
     assert [(t["answer"], t["article"]["date"]) for t in data["timeline"]] == [("296", "2015-11-17"), ("168", "2015-11-16")]
 
 
+@pytest.mark.slow
 def test_articles_after_the_day_asked_do_not_count(pairs_dir: Path) -> None:
     pair = PAIRS[0]
     result = answer(pair.latest_question, index_dir=pairs_dir, as_of=date.fromisoformat(pair.older[1]))
     assert result.text == pair.older_figure and result.timeline == ()
 
 
+@pytest.mark.slow
 def test_one_dated_article_has_no_timeline(seeded_dir: Path) -> None:
     result = answer("How many raids?", index_dir=seeded_dir)
     assert result.text == "128" and result.timeline == ()

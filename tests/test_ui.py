@@ -43,7 +43,7 @@ def app_dir(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(app_dir: Path):
     """The app on a free local port, for the whole module."""
-    with running_app(app_dir) as url:
+    with Pipeline(Corpus(app_dir), default_reader()) as pipeline, running_app(pipeline) as url:
         yield url
 
 
@@ -57,6 +57,7 @@ def test_api_lists_the_named_endpoints(client) -> None:
     assert {"/answer", "/add_article"} <= set(endpoints)
 
 
+@pytest.mark.slow
 def test_answer_endpoint_returns_the_cli_json(client, app_dir: Path) -> None:
     result = client.predict("How many raids?", api_name="/answer")
     assert result["answer"] == "128"
@@ -73,6 +74,7 @@ def test_blank_question_is_a_readable_error(client) -> None:
     assert "question is empty" in message and "Traceback" not in message
 
 
+@pytest.mark.slow
 def test_add_article_then_ask_about_it(client, tmp_path: Path) -> None:
     path = tmp_path / "quake.md"
     path.write_text(QUAKE)
@@ -102,6 +104,7 @@ def test_bad_files_are_reported_and_change_nothing(client, app_dir: Path, tmp_pa
     assert Corpus(app_dir).stats()["articles"] == before
 
 
+@pytest.mark.slow
 def test_sixteen_users_at_once(server: str) -> None:
     clients = [gradio_client.Client(server, verbose=False) for _ in range(16)]
     with ThreadPoolExecutor(16) as pool:
@@ -170,6 +173,7 @@ def test_unsure_answer_is_shown_as_possible_with_its_sentence() -> None:
     assert NO_ANSWER not in reply and "<b>" not in reply
 
 
+@pytest.mark.slow
 def test_chat_strictness(app_dir: Path) -> None:
     chat = ChatApp(Pipeline(Corpus(app_dir), default_reader()))
     assert "<strong>128</strong>" in chat.ask("How many raids?", [], min_confidence=0.0)
@@ -179,6 +183,7 @@ def test_chat_strictness(app_dir: Path) -> None:
     assert strict.answer_api("How many raids?")["candidate"]["answer"] == "128"
 
 
+@pytest.mark.slow
 def test_chat_follows_up_and_says_how_it_read_the_question(app_dir: Path) -> None:
     chat = ChatApp(Pipeline(Corpus(app_dir), default_reader()))
     first = chat.ask("How many raids were there?", [])
@@ -197,6 +202,7 @@ def test_chat_follows_up_and_says_how_it_read_the_question(app_dir: Path) -> Non
     assert chat.add_user_message("  ", history, asked) == ("  ", history, asked)
 
 
+@pytest.mark.slow
 def test_articles_panel_paste_and_remove(tmp_path: Path) -> None:
     corpus = Corpus(tmp_path / "index")
     chat = ChatApp(Pipeline(corpus, default_reader()))
@@ -214,6 +220,7 @@ def test_articles_panel_paste_and_remove(tmp_path: Path) -> None:
     assert chat.remove(None)[0] == "Choose an article to remove."
 
 
+@pytest.mark.slow
 def test_example_questions_come_from_the_articles(tmp_path: Path) -> None:
     corpus = Corpus(tmp_path / "index")
     text = "Rescue teams from 24 countries arrived.\n\nThe storm destroyed 300 homes in two days."
@@ -222,6 +229,7 @@ def test_example_questions_come_from_the_articles(tmp_path: Path) -> None:
     assert questions and set(questions) <= {"How many countries?", "How many homes?"}
 
 
+@pytest.mark.slow
 def test_seed_index_builds_an_empty_index(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     folder = tmp_path / "articles"
     folder.mkdir()

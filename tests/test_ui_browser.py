@@ -12,11 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from index.corpus import Corpus
+from qa.pipeline import Pipeline, default_reader
 from tests.conftest import QUAKE, running_app
 from tests.dated_pairs import PAIRS
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"),
     pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
@@ -41,7 +45,7 @@ The mayor said the parks would open in June.
 def server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     index = tmp_path_factory.mktemp("browser") / "index"
     shutil.copytree(seeded_dir, index)
-    with running_app(index) as url:
+    with Pipeline(Corpus(index), default_reader()) as pipeline, running_app(pipeline) as url:
         yield url
 
 

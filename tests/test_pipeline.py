@@ -1,0 +1,69 @@
+"""The pipeline's parts, handed in: a corpus with its embedder and a reader (fakes here, so no model loads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.articles import make_article
+from index.corpus import Corpus, CorpusError, IndexMismatchError
+from qa.answer import EMPTY_INDEX, UNSURE
+from qa.pipeline import Pipeline
+from tests.fakes import FakeEmbedder, FakeReader
+from ui.app import ChatApp
+
+
+def test_an_answer_is_copied_from_its_sentence_and_article(fake_pipeline: Pipeline) -> None:
+    result = fake_pipeline.answer("How many raids were carried out overnight?")
+    assert result.found and result.text[0].isdigit()
+    assert fake_pipeline.corpus.article_text(result.article.id)[result.start : result.end] == result.text
+    assert result.sentence[result.sentence_offset :].startswith(result.text)
+    assert result.window[result.context_start : result.context_end] == result.text
+    assert result.sentence in result.window
+
+
+def test_the_reader_handed_in_reads_and_stops_at_a_confident_first_window(fake_pipeline: Pipeline) -> None:
+    reader = fake_pipeline.reader
+    fake_pipeline.answer("How many raids?")
+    assert reader.reads == [("How many raids?", 1)]  # the first window alone was sure enough
+    fake_pipeline.answer("How many raids?", top_k=3)
+    assert reader.reads[1:] == [("How many raids?", 5)]  # alternatives need every window
+
+
+def test_strictness_turns_an_answer_into_an_unsure_candidate(fake_pipeline: Pipeline) -> None:
+    sure = fake_pipeline.answer("How many raids?")
+    unsure = fake_pipeline.answer("How many raids?", min_confidence=1.0)
+    assert unsure.text == "" and unsure.candidate is not None and unsure.candidate.text == sure.text
+    assert unsure.message == UNSURE and unsure.closest
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        fake_pipeline.answer("How many raids?", min_confidence=1.5)
+
+
+def test_an_empty_index_says_so(tmp_path: Path) -> None:
+    with Pipeline(Corpus(tmp_path / "index", embedder=FakeEmbedder()), FakeReader()) as pipeline:
+        result = pipeline.answer("How many raids?")
+    assert not result.found and result.message == EMPTY_INDEX
+
+
+def test_warm_up_and_close(fake_pipeline: Pipeline) -> None:
+    fake_pipeline.warm_up()
+    assert fake_pipeline.threshold == FakeReader.threshold
+    with fake_pipeline as same:
+        assert same is fake_pipeline
+    with pytest.raises(CorpusError, match="is closed"):  # closed with the pipeline
+        fake_pipeline.corpus.stats()
+
+
+def test_an_index_is_searched_only_with_the_embedder_that_built_it(fake_seeded_dir: Path) -> None:
+    with pytest.raises(IndexMismatchError, match="test/hashed-words"):
+        Corpus(fake_seeded_dir)  # the default embedder is another model
+
+
+def test_the_chat_answers_through_its_pipeline_and_makes_examples_after_a_write(fake_pipeline: Pipeline) -> None:
+    chat = ChatApp(fake_pipeline)
+    _, history, asked = chat.add_user_message("How many raids?", [], [])
+    reply = chat.add_bot_message(history, asked)[-1]["content"]
+    assert f"<strong>{fake_pipeline.answer('How many raids?').text}</strong>" in reply
+    fake_pipeline.corpus.add([make_article("Storm", "The storm destroyed 300 homes.", "storm.txt")])
+    assert ["How many homes?"] in chat.example_questions().raw_samples
