@@ -12,7 +12,7 @@ from index.articles import printable, web_address
 from index.corpus import Corpus
 from index.sentences import sentence_at
 from qa.ranking import Span, rank_answers, readings
-from qa.reader import Reader, WindowSpan, passage_header
+from qa.reader import SpanReader, WindowSpan, passage_header
 from qa.retriever import Passage
 from qa.timeline import changed_figures, other_dates_matter, prefer_named_time
 
@@ -141,7 +141,7 @@ def _evidence(passage: Passage) -> Evidence:
     return Evidence(passage.slice(start, end), passage.text, _source(passage), start, end)
 
 
-def read_passages(question: str, passages: list[Passage], reader: Reader) -> list[WindowSpan | None]:
+def read_passages(question: str, passages: list[Passage], reader: SpanReader) -> list[WindowSpan | None]:
     """The reader's best span in each passage, never crossing the index's sentence bounds; it reads each
     window after its article's title and date."""
     starts = [[start - p.start for start, _ in p.sentences] for p in passages]
@@ -150,7 +150,7 @@ def read_passages(question: str, passages: list[Passage], reader: Reader) -> lis
 
 
 def pick_spans(
-    question: str, passages: list[Passage], reader: Reader, stop_early: bool = False, as_of: date | None = None
+    question: str, passages: list[Passage], reader: SpanReader, stop_early: bool = False, as_of: date | None = None
 ) -> list[Span]:
     """Distinct answers from the reader's spans in the passages, scored by calibrated probability, best first.
 

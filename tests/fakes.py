@@ -43,7 +43,7 @@ class FakeEmbedder(Embedder):
 
 
 class FakeReader:
-    """Reads windows as ``qa.reader.Reader`` does, by rule; scores by the margin alone."""
+    """A ``qa.reader.SpanReader`` that reads by rule and scores by the margin alone."""
 
     threshold = 0.5
     stop_probability = 0.9
