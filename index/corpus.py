@@ -262,10 +262,17 @@ class Corpus:
         generation = int(meta["generation"])
         return generation, int(meta.get("base", generation))
 
-    def _load_vectors(self) -> None:
+    def _load_vectors(self, full: bool = False) -> None:
         """Load the vectors of the committed generation (its base, then the changes after it); a missing or
-        unreadable file is recorded in ``damage``."""
+        unreadable file is recorded in ``damage``.
+
+        Args:
+            full: Read the base again even when only change files were written since the last load (by
+                default those alone are replayed: at a million sentences a full load takes seconds).
+        """
         generation, base = self._generations()
+        if not full and self._catch_up(generation, base):
+            return
         while True:
             path = self._vector_path(base)
             try:
@@ -291,6 +298,21 @@ class Corpus:
                 break
         self.generation, self.base, self.vectors, self.damage = generation, base, vectors, damage
         self._texts.clear()
+
+    def _catch_up(self, generation: int, base: int) -> bool:
+        """Replay on the loaded vectors the change files committed since they were loaded, when that is all
+        that happened (the same base, later generations, no uncommitted change held); whether it did."""
+        loaded = getattr(self, "vectors", None)
+        if loaded is None or self.damage or loaded.changed or base != self.base or generation <= self.generation:
+            return False
+        try:
+            for later in range(self.generation + 1, generation + 1):
+                loaded.apply_changes(self._changes_path(later))
+        except (FileNotFoundError, RuntimeError, ValueError):
+            return False  # a full load starts over and records what is wrong
+        self.generation = generation
+        self._texts.clear()
+        return True
 
     def refresh(self) -> None:
         """Reload the vectors when another process has written the index."""
@@ -328,7 +350,7 @@ class Corpus:
         with self._sql():
             self._db.execute("BEGIN")  # one snapshot of the database for the whole check
             try:
-                self._load_vectors()
+                self._load_vectors(full=True)
                 problems = [] if self.damage is None else [self.damage]
                 integrity = [row[0] for row in self._db.execute("PRAGMA quick_check")]
                 if integrity != ["ok"]:
@@ -563,7 +585,7 @@ class Corpus:
                 if new_path is not None:  # never a committed generation: the write lock was held since BEGIN
                     new_path.unlink(missing_ok=True)
                 with suppress(Exception):
-                    self._load_vectors()
+                    self._load_vectors(full=True)
                 if isinstance(exc, sqlite3.Error):
                     raise _sql_error(exc, self.directory / DB_FILE) from None
                 if isinstance(exc, OSError):

@@ -48,6 +48,7 @@ class SpanJSON(BaseModel):
     end: int = Field(description="Answer end in the article text")
     context_start: int = Field(description="Answer start in window")
     context_end: int = Field(description="Answer end in window")
+    sentence_offset: int = Field(description="Answer start in sentence")
     message: str = Field(description="Why there is no answer, or a notice about the question")
     sources: list[SourceJSON] = Field(description="Every article holding the answer's sentence: article first, then near-duplicate copies")
 

@@ -11,6 +11,7 @@ from index.corpus import ADDED, NO_SENTENCES, UNCHANGED, Corpus, IndexMismatchEr
 from index.embedder import Embedder
 from qa import answer
 from tests.conftest import ROOT
+from tests.fakes import FakeEmbedder
 
 
 def _consistent(corpus: Corpus) -> dict:
@@ -183,3 +184,32 @@ def test_bm25_over_a_big_index_leaves_out_the_commonest_words(tmp_path: Path, mo
     corpus.rebuild()
     assert dict(corpus._db.execute("SELECT term, windows FROM term_windows WHERE term IN ('', 'zebra')")) == {"": 90}  # noqa: SLF001
     assert corpus.check() == []
+
+
+def test_a_reader_replays_only_the_change_files_written_since_it_loaded(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from index import vectors
+
+    def story(n: int) -> list:
+        return [make_article(f"Story {n}", f"The council of Vale{n} met on Monday. It approved {n} new parks.", f"{n}.txt")]
+
+    reader, writer = Corpus(tmp_path, embedder=FakeEmbedder()), Corpus(tmp_path, embedder=FakeEmbedder())
+    writer.add(story(1))  # the first write saves a whole index: the base
+    reader.refresh()
+    loads = []
+    load = vectors.VectorIndex.load
+    monkeypatch.setattr(vectors.VectorIndex, "load", lambda path: loads.append(path.name) or load(path))
+    monkeypatch.setattr("index.corpus.COMPACT_SHARE", 1e9)  # changes files, however small the base
+    writer.add(story(2))
+    writer.add(story(3))
+    writer.remove(story(1)[0].id)
+    reader.refresh()  # three change files, replayed on what it holds
+    assert loads == [] and reader.generation == writer.generation
+    assert sorted(reader.vectors.ids().tolist()) == sorted(writer.vectors.ids().tolist())
+    hits = {reader.sentence_rows([i])[i].article_id for i, _ in reader.dense_search(FakeEmbedder().embed_query("Vale3 parks"), 4)}
+    assert story(3)[0].id in hits and story(1)[0].id not in hits
+    monkeypatch.setattr("index.corpus.COMPACT_SHARE", 0.0)
+    writer.add(story(4))  # a full save: a new base, read again
+    reader.refresh()
+    assert loads == [f"vectors.{writer.generation}.faiss"] and len(reader.vectors) == len(writer.vectors) == 6
+    assert reader.check() == []
