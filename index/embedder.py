@@ -91,12 +91,12 @@ def _query_graph() -> bytes:
     return encoder_graph(Embedding().eval(), ["embedding"])
 
 
-@lru_cache(maxsize=1)
-def load_sessions() -> tuple["onnxruntime.InferenceSession", "onnxruntime.InferenceSession"]:
-    """The bundled model in ONNX Runtime: one session for a question (one thread, so concurrent questions
-    share the cores), one for batches of sentences (every core)."""
-    question, sentences = cached_sessions(query_graph_key(), _query_graph, threads=(1, CORES))
-    return question, sentences
+@lru_cache(maxsize=None)
+def load_session(threads: int) -> "onnxruntime.InferenceSession":
+    """The bundled model in ONNX Runtime with this many threads per run: 1 for a question (concurrent
+    questions share the cores), every core for batches of sentences; each loads on first use."""
+    [session] = cached_sessions(query_graph_key(), _query_graph, threads=(threads,))
+    return session
 
 
 def query_graph_key() -> str:
@@ -125,7 +125,7 @@ class Embedder:
 
     def warm_up(self) -> None:
         """Load what answering needs (the question encoder), so the first question is not slow."""
-        load_sessions()
+        load_session(1)
         query_tokenizer()
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
@@ -136,7 +136,7 @@ class Embedder:
             progress: Show a terminal progress bar.
         """
         vectors = np.zeros((len(texts), DIMENSION), dtype=np.float32)
-        session = load_sessions()[1]
+        session = load_session(CORES)
         order = np.argsort([len(t) for t in texts], kind="stable")  # batches of similar length pad little
         batches = range(0, len(texts), BATCH_SIZE)
         for at in tqdm(batches, desc="Embedding", unit="batch", disable=not progress):
@@ -146,7 +146,7 @@ class Embedder:
 
     def embed_query(self, question: str) -> np.ndarray:
         """Embed a question as a unit-length float32 vector, comparable with ``embed`` rows."""
-        return load_sessions()[0].run(None, _inputs([query_tokenizer().encode(question)]))[0][0]
+        return load_session(1).run(None, _inputs([query_tokenizer().encode(question)]))[0][0]
 
 
 def _inputs(encodings: list["Encoding"]) -> dict[str, np.ndarray]:
