@@ -157,3 +157,12 @@ def test_a_changed_figure_is_shown_with_both_dates(browser_page, tmp_path: Path)
     docs = os.environ.get("QA_DOCS_TIMELINE_SCREENSHOT")
     if docs:
         page.screenshot(path=docs)
+
+
+def test_a_cleared_chat_forgets_its_questions(browser_page) -> None:
+    page = browser_page
+    ask(page, "How many raids were there?")
+    assert "Read as" in ask(page, "And how many in Belgium?").inner_text()  # read with the earlier question
+    page.locator("#chat").get_by_role("button", name="Clear").click()
+    page.wait_for_function(f"document.querySelectorAll(\"{BOT}\").length == 0", timeout=ANSWER_MS)
+    assert "Read as" not in ask(page, "And how many in Belgium?").inner_text()  # nothing earlier to read it with

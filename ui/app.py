@@ -465,6 +465,7 @@ def build_app(
 
         panel = [table, remove_choice, stats]
         asked = gr.State([])  # the chat's questions as typed (the chat shows them escaped)
+        chatbot.clear(lambda: [], None, asked, queue=False, **private)  # a cleared chat starts a new topic
         for trigger in (question.submit, send.click):
             trigger(chat.add_user_message, [question, chatbot, asked], [question, chatbot, asked], queue=False,
                     **private).then(
