@@ -219,6 +219,20 @@ class VectorIndex:
         return loaded
 
 
+def added_count(path: Path) -> int:
+    """How many vectors a changes file (``VectorIndex.save_changes``) adds.
+
+    Raises:
+        OSError: The file cannot be read.
+        ValueError: It is not a changes file.
+    """
+    try:
+        with np.load(path) as changes:
+            return len(changes["added_ids"])
+    except (KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path.name} cannot be read: {exc}") from None
+
+
 def removed_path(path: Path) -> Path:
     """Where the ids of the removed vectors a saved index still holds are listed."""
     return path.with_name(path.name + ".removed.npy")

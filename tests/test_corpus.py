@@ -186,13 +186,16 @@ def test_bm25_over_a_big_index_leaves_out_the_commonest_words(tmp_path: Path, mo
     assert corpus.check() == []
 
 
+def _council_story(n: int) -> list:
+    """One article of two sentences."""
+    return [make_article(f"Story {n}", f"The council of Vale{n} met on Monday. It approved {n} new parks.", f"{n}.txt")]
+
+
 def test_a_reader_replays_only_the_change_files_written_since_it_loaded(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from index import vectors
 
-    def story(n: int) -> list:
-        return [make_article(f"Story {n}", f"The council of Vale{n} met on Monday. It approved {n} new parks.", f"{n}.txt")]
-
+    story = _council_story
     reader, writer = Corpus(tmp_path, embedder=FakeEmbedder()), Corpus(tmp_path, embedder=FakeEmbedder())
     writer.add(story(1))  # the first write saves a whole index: the base
     reader.refresh()
@@ -213,3 +216,20 @@ def test_a_reader_replays_only_the_change_files_written_since_it_loaded(tmp_path
     reader.refresh()
     assert loads == [f"vectors.{writer.generation}.faiss"] and len(reader.vectors) == len(writer.vectors) == 6
     assert reader.check() == []
+
+
+def test_a_graph_index_is_saved_whole_before_its_change_files_take_long_to_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("index.vectors.HNSW_FROM", 4)
+    monkeypatch.setattr("index.corpus.COMPACT_SHARE", 1e9)
+    monkeypatch.setattr("index.corpus.MAX_REPLAYED_GRAPH_VECTORS", 6)
+    corpus = Corpus(tmp_path, embedder=FakeEmbedder())
+    corpus.add(_council_story(1) + _council_story(2))  # 4 sentences: a graph, and the first save is whole
+    assert corpus.vectors.factory == "IDMap2,HNSW32,Flat" and corpus.base == corpus.generation
+    corpus.add(_council_story(3))
+    corpus.add(_council_story(4))
+    assert corpus.generation - corpus.base == 2  # 2, then 4 vectors in change files
+    corpus.add(_council_story(5))  # 6 to replay: saved whole instead
+    assert corpus.base == corpus.generation
+    assert Corpus(tmp_path, embedder=FakeEmbedder()).check() == []
