@@ -16,6 +16,9 @@ Articles are SQuAD v1.1 dev paragraphs (``../shared/data/squad``), written as
 .txt files to a scratch folder. Results go to a JSON file. With ``--base N`` every
 round starts from a copy of an index of N articles, so that the writers' small
 additions are saved as change files (``changes.G.npz``) rather than whole indexes.
+With ``--from-index DIR`` every round starts from a copy of that index instead: the kill -9 rounds at a
+million sentences (``bench/scale.py``'s index) are
+``--from-index DIR --parts kill-single --operations add remove --articles 5 --kill-window 1 15``.
 
     python bench/concurrent_writers.py --runs 20 --out runs/concurrent.json
 """
@@ -171,7 +174,7 @@ def kill_round(articles: Articles, scratch: Path, rng: random.Random, base: Path
 
 
 def kill_single_round(articles: Articles, scratch: Path, rng: random.Random, operation: str,
-                      base: Path | None = None) -> dict:
+                      base: Path | None = None, window: tuple[float, float] = (3.0, 9.0)) -> dict:
     """One add, remove or rebuild killed with SIGKILL at a random moment while it runs alone."""
     index = start_index(scratch, base)
     subprocess.run([*QA, "index", "add", "--index", str(index), str(articles.folder())], cwd=ROOT, env=ENV,
@@ -183,8 +186,8 @@ def kill_single_round(articles: Articles, scratch: Path, rng: random.Random, ope
                "remove": ["index", "remove", "--index", str(index), listed[0]["id"]],
                "rebuild": ["index", "rebuild", "--index", str(index)]}[operation]
     proc = subprocess.Popen([*QA, *command], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # an add or rebuild loads the embedding model (about 4 s) and then writes; a remove is done in about 0.3 s
-    delay = rng.uniform(0.05, 0.3) if operation == "remove" else rng.uniform(3.0, 9.0)
+    # an add or rebuild opens the index, embeds and then writes (``window``); a small index's remove takes 0.3 s
+    delay = rng.uniform(0.05, 0.3) if operation == "remove" and window == (3.0, 9.0) else rng.uniform(*window)
     time.sleep(delay)
     running = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
@@ -253,13 +256,18 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=["writers", "same", "serve", "kill"])
     parser.add_argument("--operations", nargs="+", default=["add", "remove", "rebuild"], help="for kill-single")
     parser.add_argument("--base", type=int, default=0, metavar="N", help="start every round from an index of N articles")
+    parser.add_argument("--from-index", type=Path, metavar="DIR",
+                        help="start every round from a copy of this index instead (e.g. bench/scale.py's million sentences)")
+    parser.add_argument("--kill-window", type=float, nargs=2, default=(3.0, 9.0), metavar=("FROM", "TO"),
+                        help="kill-single kills after a random number of seconds in this range")
     parser.add_argument("--out", type=Path, default=Path("runs/concurrent_writers.json"))
     args = parser.parse_args()
     rng = random.Random(7)
     scratch = Path(tempfile.mkdtemp(prefix="qa-concurrent-"))
     articles = Articles(scratch, args.articles)
-    report: dict = {"runs": args.runs, "articles_per_writer": args.articles, "base_articles": args.base}
-    base = None
+    report: dict = {"runs": args.runs, "articles_per_writer": args.articles, "base_articles": args.base,
+                    "from_index": str(args.from_index) if args.from_index else None}
+    base = args.from_index
     if args.base:
         base = scratch / "base-index"
         subprocess.run([*QA, "index", "add", "--index", str(base), str(articles.folder(args.base))], cwd=ROOT, env=ENV,
@@ -289,7 +297,8 @@ def main() -> None:
             save()
         if "kill-single" in args.parts:
             for operation in args.operations:
-                rounds = [kill_single_round(articles, scratch, rng, operation, base) for _ in range(args.runs)]
+                rounds = [kill_single_round(articles, scratch, rng, operation, base, tuple(args.kill_window))
+                          for _ in range(args.runs)]
                 report[f"kill_during_{operation}"] = {"ok": sum(r["ok"] for r in rounds),
                                                       "killed_while_running": sum(r["was_running"] for r in rounds),
                                                       "rounds": rounds}

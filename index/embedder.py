@@ -56,8 +56,9 @@ def load_tokenizer() -> "Tokenizer":
 
 
 @lru_cache(maxsize=1)
-def query_tokenizer() -> "Tokenizer":
-    """The tokenizer for questions: cut where the model stops reading, as ``embed`` cuts sentences."""
+def embedding_tokenizer() -> "Tokenizer":
+    """The tokenizer for what the embedder reads (questions and sentences): each cut where the model stops
+    reading, as sentence-transformers cuts it, and a batch padded to its longest."""
     return new_tokenizer(query_max_tokens())
 
 
@@ -126,7 +127,7 @@ class Embedder:
     def warm_up(self) -> None:
         """Load what answering needs (the question encoder), so the first question is not slow."""
         load_session(1)
-        query_tokenizer()
+        embedding_tokenizer()
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Embed texts as unit-length float32 rows (inner product = cosine similarity).
@@ -141,12 +142,12 @@ class Embedder:
         batches = range(0, len(texts), BATCH_SIZE)
         for at in tqdm(batches, desc="Embedding", unit="batch", disable=not progress):
             rows = order[at : at + BATCH_SIZE]
-            vectors[rows] = session.run(None, _inputs(query_tokenizer().encode_batch([texts[i] for i in rows])))[0]
+            vectors[rows] = session.run(None, _inputs(embedding_tokenizer().encode_batch([texts[i] for i in rows])))[0]
         return vectors
 
     def embed_query(self, question: str) -> np.ndarray:
         """Embed a question as a unit-length float32 vector, comparable with ``embed`` rows."""
-        return load_session(1).run(None, _inputs([query_tokenizer().encode(question)]))[0][0]
+        return load_session(1).run(None, _inputs([embedding_tokenizer().encode(question)]))[0][0]
 
 
 def _inputs(encodings: list["Encoding"]) -> dict[str, np.ndarray]:
