@@ -31,7 +31,7 @@ from index.articles import Article
 from index.embedder import Embedder
 from index.sentences import Sentence, split_sentences, windows
 from index.text import FUNCTION_WORDS, WINDOW_RADIUS, terms
-from index.vectors import VectorIndex, added_count, factory_for
+from index.vectors import VectorIndex, factory_for
 
 DEFAULT_DIR = Path("data/index")
 DB_FILE = "index.sqlite"
@@ -200,7 +200,7 @@ class Corpus:
                 f"this version embeds with {self.embedder.name} ({self.embedder.dimension}); run `qa index rebuild`"
             )
         with self._sql():
-            self._load_vectors()
+            self._load_vectors(full=True)
 
     def _model_mismatch(self, meta: dict[str, str]) -> bool:
         """Whether the index was built with another embedding model than this corpus's embedder."""
@@ -305,12 +305,11 @@ class Corpus:
     def _catch_up(self, generation: int, base: int) -> bool:
         """Replay on the loaded vectors the change files committed since they were loaded, when that is all
         that happened (the same base, later generations, no uncommitted change held); whether it did."""
-        loaded = getattr(self, "vectors", None)
-        if loaded is None or self.damage or loaded.changed or base != self.base or generation <= self.generation:
+        if self.damage or self.vectors.changed or base != self.base or generation <= self.generation:
             return False
         try:
             for later in range(self.generation + 1, generation + 1):
-                loaded.apply_changes(self._changes_path(later))
+                self.vectors.apply_changes(self._changes_path(later))
         except (FileNotFoundError, RuntimeError, ValueError):
             return False  # a full load starts over and records what is wrong
         self.generation = generation
@@ -607,13 +606,12 @@ class Corpus:
         index, ``MAX_REPLAYED_GRAPH_VECTORS`` vectors."""
         if not self.base or self.generation - self.base >= MAX_CHANGE_FILES:
             return True
-        with suppress(OSError, ValueError):
-            files = [self._changes_path(g) for g in range(self.base + 1, self.generation + 1)]
-            changed = sum(path.stat().st_size for path in files) + self.vectors.changed * (self.embedder.dimension * 4 + 8)
-            if changed >= COMPACT_SHARE * self._vector_path(self.base).stat().st_size:
-                return True
-            graph = self.vectors.factory != factory_for(0)
-            return graph and sum(map(added_count, files)) + self.vectors.changed >= MAX_REPLAYED_GRAPH_VECTORS
+        if self.vectors.factory != factory_for(0) and self.vectors.added_since_whole >= MAX_REPLAYED_GRAPH_VECTORS:
+            return True
+        with suppress(OSError):
+            changed = sum(self._changes_path(g).stat().st_size for g in range(self.base + 1, self.generation + 1))
+            changed += self.vectors.changed * (self.embedder.dimension * 4 + 8)
+            return changed >= COMPACT_SHARE * self._vector_path(self.base).stat().st_size
         return True
 
     def _remove_old_files(self) -> None:

@@ -51,6 +51,8 @@ class VectorIndex:
         self._selector: faiss.SearchParameters | None = None
         self._added: list[tuple[np.ndarray, np.ndarray]] = []  # since the last save, for ``save_changes``
         self._dropped: list[np.ndarray] = []
+        # vectors added since this index was last saved or loaded whole: what a load replays from change files
+        self.added_since_whole = 0
 
     def _new(self, factory: str) -> faiss.Index:
         return _tuned(faiss.index_factory(self.dimension, factory, faiss.METRIC_INNER_PRODUCT))
@@ -108,6 +110,7 @@ class VectorIndex:
             self._rebuild(target)
         self.index.add_with_ids(vectors, ids)
         self._added.append((ids, vectors))
+        self.added_since_whole += len(ids)
 
     def remove(self, ids: np.ndarray) -> None:
         """Remove the vectors with these ids: they are marked, and dropped at the next full save (or when the
@@ -160,7 +163,7 @@ class VectorIndex:
         else:
             marked.unlink(missing_ok=True)  # one a failed save of this generation may have left
         _write_atomically(path, write)
-        self._added, self._dropped = [], []
+        self._added, self._dropped, self.added_since_whole = [], [], 0
 
     def save_changes(self, path: Path) -> None:
         """Write what was added and removed since the last save to ``path`` (``.npz``), atomically."""
@@ -217,20 +220,6 @@ class VectorIndex:
             except (OSError, ValueError, EOFError) as exc:
                 raise RuntimeError(f"{removed_path(path).name} cannot be read: {exc}") from None
         return loaded
-
-
-def added_count(path: Path) -> int:
-    """How many vectors a changes file (``VectorIndex.save_changes``) adds.
-
-    Raises:
-        OSError: The file cannot be read.
-        ValueError: It is not a changes file.
-    """
-    try:
-        with np.load(path) as changes:
-            return len(changes["added_ids"])
-    except (KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path.name} cannot be read: {exc}") from None
 
 
 def removed_path(path: Path) -> Path:
