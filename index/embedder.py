@@ -137,21 +137,23 @@ class Embedder:
             progress: Show a terminal progress bar.
         """
         vectors = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        if not texts:
+            return vectors
         session = load_session(CORES)
         order = np.argsort([len(t) for t in texts], kind="stable")  # batches of similar length pad little
         batches = range(0, len(texts), BATCH_SIZE)
         for at in tqdm(batches, desc="Embedding", unit="batch", disable=not progress):
             rows = order[at : at + BATCH_SIZE]
-            vectors[rows] = session.run(None, _inputs(embedding_tokenizer().encode_batch([texts[i] for i in rows])))[0]
+            vectors[rows] = session.run(None, encoder_inputs(embedding_tokenizer().encode_batch([texts[i] for i in rows])))[0]
         return vectors
 
     def embed_query(self, question: str) -> np.ndarray:
         """Embed a question as a unit-length float32 vector, comparable with ``embed`` rows."""
-        return load_session(1).run(None, _inputs([embedding_tokenizer().encode(question)]))[0][0]
+        return load_session(1).run(None, encoder_inputs([embedding_tokenizer().encode(question)]))[0][0]
 
 
-def _inputs(encodings: list["Encoding"]) -> dict[str, np.ndarray]:
-    """The encoder's inputs for a batch of encoded texts (padded alike)."""
+def encoder_inputs(encodings: list["Encoding"]) -> dict[str, np.ndarray]:
+    """A BERT-style encoder's inputs (``ENCODER_INPUTS``) for a batch of texts or text pairs encoded alike."""
     features = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
                 "token_type_ids": [e.type_ids for e in encodings]}
     return {name: np.array(features[name], dtype=np.int64) for name in ENCODER_INPUTS}

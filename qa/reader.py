@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Mapping, Protocol
 
 import numpy as np
 
-from index.embedder import base_model_path, load_tokenizer, new_tokenizer
+from index.embedder import base_model_path, encoder_inputs, load_tokenizer, new_tokenizer
 from index.onnx_session import CORES, ENCODER_INPUTS, cached_sessions, encoder_graph, graph_key
 from index.sentences import split_sentences
 
@@ -234,12 +234,8 @@ def encode(questions: list[str], windows: list[str], prefixes: list[str] | None 
     cut = {q: _cut(q, MAX_QUESTION_TOKENS) for q in set(questions)}
     contexts = [p + w for p, w in zip(prefixes or [""] * len(windows), windows)]
     encodings = _pair_tokenizer().encode_batch(list(zip([cut[q] for q in questions], contexts)))
-
-    def array(field: str) -> np.ndarray:
-        return np.array([getattr(e, field) for e in encodings], dtype=np.int64)
-
-    return Encoded(array("ids"), array("attention_mask"), array("type_ids"), array("offsets").reshape(len(encodings), -1, 2),
-                   [e.sequence_ids for e in encodings])
+    offsets = np.array([e.offsets for e in encodings], dtype=np.int64).reshape(len(encodings), -1, 2)
+    return Encoded(**encoder_inputs(encodings), offsets=offsets, sequence_ids=[e.sequence_ids for e in encodings])
 
 
 def context_sentences(batch: Encoded, sentence_starts: list[list[int]], prefix_lengths: list[int]) -> np.ndarray:
@@ -420,8 +416,9 @@ class Reader:
         if self.backend == "torch":
             import torch
 
+            inputs = batch.inputs()
             with torch.inference_mode():
-                start, end = self._model(*(torch.from_numpy(batch.inputs()[name]) for name in ENCODER_INPUTS))
+                start, end = self._model(*(torch.from_numpy(inputs[name]) for name in ENCODER_INPUTS))
             return start.numpy(), end.numpy()
         inputs = batch.inputs()
         lengths = batch.attention_mask.sum(axis=1).tolist()

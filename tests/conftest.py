@@ -94,13 +94,11 @@ def fake_seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def fake_pipeline(fake_seeded_dir: Path, tmp_path: Path) -> Iterator["Pipeline"]:
     """``FakeReader`` over a private copy of the fake-embedded seed index: no model loads."""
-    from index.corpus import Corpus
-    from qa.pipeline import Pipeline
-    from tests.fakes import FakeEmbedder, FakeReader
+    from tests.fakes import fake_pipeline_over
 
     target = tmp_path / "fake-index"
     shutil.copytree(fake_seeded_dir, target)
-    with Pipeline(Corpus(target, embedder=FakeEmbedder()), FakeReader()) as pipeline:
+    with fake_pipeline_over(target) as pipeline:
         yield pipeline
 
 

@@ -12,10 +12,14 @@ import re
 import zlib
 from collections.abc import Mapping
 
+from pathlib import Path
+
 import numpy as np
 
+from index.corpus import Corpus
 from index.embedder import Embedder
 from index.text import terms
+from qa.pipeline import Pipeline
 from qa.reader import WindowSpan
 
 _FIGURE = re.compile(r"\d[\d,.]*\d|\d")
@@ -72,3 +76,8 @@ class FakeReader:
             found = next((m for m in pattern.finditer(window) if m.group().lower() not in asked), None)
             spans.append(WindowSpan(found.start(), found.end(), 3.0) if found else None)
         return spans
+
+
+def fake_pipeline_over(directory: Path) -> Pipeline:
+    """``FakeReader`` over the index in ``directory``, embedded (or to be) by ``FakeEmbedder``."""
+    return Pipeline(Corpus(directory, embedder=FakeEmbedder()), FakeReader())

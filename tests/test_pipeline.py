@@ -10,7 +10,7 @@ from index.articles import make_article
 from index.corpus import Corpus, CorpusError, IndexMismatchError
 from qa.answer import EMPTY_INDEX, UNSURE
 from qa.pipeline import Pipeline
-from tests.fakes import FakeEmbedder, FakeReader
+from tests.fakes import FakeReader, fake_pipeline_over
 from ui.app import ChatApp
 
 
@@ -41,7 +41,7 @@ def test_strictness_turns_an_answer_into_an_unsure_candidate(fake_pipeline: Pipe
 
 
 def test_an_empty_index_says_so(tmp_path: Path) -> None:
-    with Pipeline(Corpus(tmp_path / "index", embedder=FakeEmbedder()), FakeReader()) as pipeline:
+    with fake_pipeline_over(tmp_path / "index") as pipeline:
         result = pipeline.answer("How many raids?")
     assert not result.found and result.message == EMPTY_INDEX
 

@@ -13,7 +13,7 @@ from index.corpus import Corpus
 from qa.cli import main
 from qa.pipeline import Pipeline, default_reader
 from tests.conftest import QUAKE, running_app
-from tests.fakes import FakeEmbedder, FakeReader
+from tests.fakes import fake_pipeline_over
 from ui.app import MAX_UPLOAD_FILES, READ_ONLY, ChatApp  # noqa: E402
 from ui.server import BODY_OVERHEAD, allowed_hosts, is_loopback
 
@@ -22,7 +22,7 @@ from ui.server import BODY_OVERHEAD, allowed_hosts, is_loopback
 def served(fake_seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     target = tmp_path_factory.mktemp("served") / "index"
     shutil.copytree(fake_seeded_dir, target)
-    with Pipeline(Corpus(target, embedder=FakeEmbedder()), FakeReader()) as pipeline, running_app(pipeline) as url:
+    with fake_pipeline_over(target) as pipeline, running_app(pipeline) as url:
         yield url
 
 
