@@ -33,13 +33,13 @@ import numpy as np
 from index import duplicates
 from index.duplicates import band_keys, find_copy, record, signature, similarity
 from index.sentences import split_sentences
+from index.text import terms
 from qa.squad import shared_data
 
 SHIPPED = type("Shipped", (), {k: getattr(duplicates, k) for k in ("SHINGLE", "BANDS", "ROWS", "THRESHOLD")})
 NEWS = shared_data("news", "realtimeqa-dev-v1.1.json.gz")
 SQUAD = shared_data("squad", "dev-v1.1.json.gz")
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
-_WORD = re.compile(r"\w+")
 
 
 def news_texts() -> list[str]:
@@ -91,7 +91,7 @@ def copies(text: str, other: str, rng: random.Random) -> dict[str, str]:
 
 def nearest_other(texts: list[str]) -> list[int]:
     """For each text, the other text sharing the largest share of its words (a different story, as alike as any)."""
-    sets = [set(_WORD.findall(t.lower())) for t in texts]
+    sets = [set(terms(t)) for t in texts]
     index: dict[str, list[int]] = {}
     for i, words in enumerate(sets):
         for w in words:

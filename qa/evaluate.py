@@ -166,8 +166,7 @@ def evaluate(
     latencies: list[float] = []
     hits = {k: 0 for k in RECALL_AT}
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
-        corpus = None if reader_only else open_eval_corpus(data, Path(index_dir or tmp))
-        pipeline = None if corpus is None else Pipeline(corpus, reader)
+        pipeline = None if reader_only else Pipeline(open_eval_corpus(data, Path(index_dir or tmp)), reader)
         if pipeline is not None:
             pipeline.warm_up()
         for q in questions:
@@ -205,7 +204,7 @@ def evaluate(
     report["answered_share"] = statistics.fmean(float(t != "") for _, t, _ in predictions)
     if unthresholded and not unanswerable:
         report["f1_never_abstaining"] = 100 * statistics.fmean(unthresholded)
-    if corpus is not None:
+    if pipeline is not None:
         report.update({f"recall_at_{k}": hits[k] / max(1, len(answerable)) for k in RECALL_AT})
     # Calibration of the best answer's score: how often answers scored s are right (F1 >= 0.5).
     scores = np.array([score for _, _, score in predictions])
