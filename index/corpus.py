@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
@@ -127,6 +127,32 @@ class SentenceRow:
     end: int
 
 
+@dataclass(frozen=True)
+class SearchFilter:
+    """Which articles a search may return: published in a date range, from a source.
+
+    Attributes:
+        since: Earliest article date, inclusive (undated articles are left out when a date is given).
+        until: Latest article date, inclusive.
+        source: Start of the article's source (a site address such as ``https://apnews.com/``, or a folder).
+    """
+
+    since: date | None = None
+    until: date | None = None
+    source: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.since or self.until or self.source)
+
+    def allows(self, article_date: str | None, source: str) -> bool:
+        """Whether an article with this date (``YYYY-MM-DD`` or none) and source passes."""
+        if (self.since or self.until) and not article_date:
+            return False
+        return ((self.since is None or article_date >= self.since.isoformat())
+                and (self.until is None or article_date <= self.until.isoformat())
+                and (self.source is None or source.startswith(self.source)))
+
+
 def default_dir() -> Path:
     """The index folder: ``$QA_INDEX_DIR`` or ``data/index``."""
     return Path(os.environ.get("QA_INDEX_DIR") or DEFAULT_DIR)
@@ -140,6 +166,25 @@ def content_terms(text: str) -> list[str]:
 def fts_query(terms: list[str]) -> str:
     """An FTS5 OR-query of ``terms``, each quoted so no syntax leaks in."""
     return " OR ".join(f'"{t}"' for t in terms)
+
+
+def plan_add(articles: list[Article], known: set[str]) -> tuple[list[str], list[tuple[Article, list[Sentence]]]]:
+    """What adding ``articles`` to an index holding ``known`` ids does: each article's status, and the new
+    articles with their sentences (an article given twice is added once)."""
+    known = set(known)
+    statuses, split = [], []
+    for article in articles:
+        if article.id in known:
+            statuses.append(UNCHANGED)
+            continue
+        sentences = split_sentences(article.text)
+        if not sentences:
+            statuses.append(NO_SENTENCES)
+            continue
+        known.add(article.id)
+        split.append((article, sentences))
+        statuses.append(ADDED)
+    return statuses, split
 
 
 class Corpus:
@@ -471,8 +516,32 @@ class Corpus:
             ).fetchall()
         return [SentenceRow(*r) for r in rows]
 
-    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Sentence ids nearest to a unit query vector, best first.
+    def _filtered_ids(self, where: SearchFilter) -> np.ndarray:
+        """The ids of the sentences of the articles ``where`` allows."""
+        clauses, values = self._filter_sql(where)
+        rows = self._db.execute(f"SELECT s.id FROM sentences s JOIN articles a ON a.id = s.article_id WHERE {clauses}",
+                                values)
+        return np.fromiter((row[0] for row in rows), np.int64)
+
+    @staticmethod
+    def _filter_sql(where: SearchFilter) -> tuple[str, list[str]]:
+        """An SQL condition on ``articles a`` for ``where``, and its values."""
+        clauses, values = ["1"], []
+        if where.since or where.until:
+            clauses.append("a.date IS NOT NULL")
+        if where.since:
+            clauses.append("a.date >= ?")
+            values.append(where.since.isoformat())
+        if where.until:
+            clauses.append("a.date <= ?")
+            values.append(where.until.isoformat())
+        if where.source:
+            clauses.append("substr(a.source, 1, ?) = ?")
+            values += [len(where.source), where.source]
+        return " AND ".join(clauses), values
+
+    def dense_search(self, query_vector: np.ndarray, k: int, where: SearchFilter | None = None) -> list[tuple[int, float]]:
+        """Sentence ids nearest to a unit query vector, best first; with ``where``, of the articles it allows.
 
         Raises:
             IndexDamagedError: The vectors file is missing or unreadable.
@@ -480,9 +549,15 @@ class Corpus:
         with self._lock:
             if self.damage:
                 raise IndexDamagedError(f"the index's {self.damage}; run `qa index rebuild`")
+            allowed = None
+            if where:
+                with self._sql():
+                    allowed = self._filtered_ids(where)
+                if not len(allowed):
+                    return []
             if not len(self.vectors):
                 return []
-            scores, ids = self.vectors.search(query_vector.reshape(1, -1), k)
+            scores, ids = self.vectors.search(query_vector.reshape(1, -1), k, allowed)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def _stage(self, texts: list[str]) -> None:
@@ -520,19 +595,27 @@ class Corpus:
                          (sign * len(texts), sign * len(texts)))
         self._db.execute("DELETE FROM temp.staged")
 
-    def keyword_search(self, question: str, k: int) -> list[tuple[int, float]]:
+    def keyword_search(self, question: str, k: int, where: SearchFilter | None = None) -> list[tuple[int, float]]:
         """Sentence ids ranked by BM25 of their windows for the question's content words, best first
-        (over a big index, without the words most windows hold)."""
+        (over a big index, without the words most windows hold); with ``where``, of the articles it allows."""
         terms = content_terms(question)
         if not terms:
             return []
         with self._sql():
             query = fts_query(self._searched_terms(terms))
-            rows = self._db.execute(
-                "SELECT rowid, bm25(window_fts) AS rank FROM window_fts WHERE window_fts MATCH ? "
-                "ORDER BY rank LIMIT ?",
-                (query, k),
-            ).fetchall()
+            if where:
+                clauses, values = self._filter_sql(where)
+                rows = self._db.execute(
+                    "SELECT f.rowid, bm25(window_fts) AS rank FROM window_fts f JOIN sentences s ON s.id = f.rowid "
+                    f"JOIN articles a ON a.id = s.article_id WHERE window_fts MATCH ? AND {clauses} ORDER BY rank LIMIT ?",
+                    [query, *values, k],
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT rowid, bm25(window_fts) AS rank FROM window_fts WHERE window_fts MATCH ? "
+                    "ORDER BY rank LIMIT ?",
+                    (query, k),
+                ).fetchall()
         return [(int(i), -float(r)) for i, r in rows]
 
     # -- writing -------------------------------------------------------------
@@ -679,18 +762,7 @@ class Corpus:
             raise IndexReadOnlyError(f"the index in {self.directory} is read-only; it can be searched but not changed")
         with self._sql():
             known = self._known([a.id for a in articles])
-        statuses, split = [], []
-        for article in articles:
-            if article.id in known:
-                statuses.append(UNCHANGED)
-                continue
-            sentences = split_sentences(article.text)
-            if not sentences:
-                statuses.append(NO_SENTENCES)
-                continue
-            known.add(article.id)
-            split.append((article, sentences))
-            statuses.append(ADDED)
+        statuses, split = plan_add(articles, known)
         added: set[str] = set()
         if split:
             vectors = self._embed_sentences(split, progress)

@@ -61,13 +61,19 @@ def find_copy(db: sqlite3.Connection, sig: np.ndarray) -> str | None:
     ``THRESHOLD``; a copy of a copy is a copy of the first."""
     keys = band_keys(sig)
     rows = db.execute(
-        "SELECT s.article_id, s.minhash, coalesce(a.duplicate_of, a.id) FROM signatures s JOIN articles a ON a.id = s.article_id "
+        "SELECT s.minhash, coalesce(a.duplicate_of, a.id) FROM signatures s JOIN articles a ON a.id = s.article_id "
         f"WHERE s.article_id IN (SELECT article_id FROM bands WHERE key IN ({','.join('?' * len(keys))}))",
         keys,
     ).fetchall()
+    return first_of_most_similar(sig, [(np.frombuffer(blob, dtype=np.uint64), first) for blob, first in rows])
+
+
+def first_of_most_similar(sig: np.ndarray, candidates: list[tuple[np.ndarray, str]]) -> str | None:
+    """Of candidates sharing a band with ``sig`` (signature, first copy of its story), the first copy of the
+    most similar one when it reaches ``THRESHOLD``."""
     best, best_score = None, THRESHOLD
-    for _, blob, first in rows:
-        score = similarity(sig, np.frombuffer(blob, dtype=np.uint64))
+    for minhash, first in candidates:
+        score = similarity(sig, minhash)
         if score >= best_score:
             best, best_score = first, score
     return best

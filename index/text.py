@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+import threading
+from functools import cache
 
 # Words a keyword search ignores: they match nearly every window (BM25 terms, near-duplicate overlap).
 FUNCTION_WORDS = frozenset(
@@ -52,3 +55,27 @@ def is_dateline(piece: str) -> bool:
 def strip_dateline(line: str) -> str:
     """A first line without its leading dateline ("PARIS (Reuters) - France said" -> "France said")."""
     return _DATELINE_PREFIX.sub("", line, count=1)
+
+
+_stemmer_lock = threading.Lock()
+
+
+@cache
+def _stemmer() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+    db.execute("CREATE VIRTUAL TABLE staged USING fts5(text, tokenize='porter unicode61')")
+    db.execute("CREATE VIRTUAL TABLE staged_words USING fts5vocab(staged, instance)")
+    return db
+
+
+def stemmed(texts: list[str]) -> list[str]:
+    """Each text's words as the index's full-text search stems them (SQLite FTS5 ``porter unicode61``), joined by
+    spaces, in no particular order (what BM25 counts)."""
+    words: list[list[str]] = [[] for _ in texts]
+    with _stemmer_lock:
+        db = _stemmer()
+        db.executemany("INSERT INTO staged(rowid, text) VALUES (?, ?)", enumerate(texts))
+        for doc, term in db.execute("SELECT doc, term FROM staged_words"):
+            words[doc].append(term)
+        db.execute("DELETE FROM staged")
+    return [" ".join(w) for w in words]

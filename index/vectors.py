@@ -125,17 +125,28 @@ class VectorIndex:
         if factory_for(len(self)) != self.factory:
             self._rebuild(factory_for(len(self)))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return (scores, ids) of the ``k`` nearest vectors per query; missing hits have id -1."""
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return (scores, ids) of the ``k`` nearest vectors per query, among ``allowed`` ids when given;
+        missing hits have id -1."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = min(k, max(len(self), 1))
-        if not self.removed:
+        if allowed is None and not self.removed:
             return self.index.search(queries, k)
+        if allowed is None:
+            return self.index.search(queries, k, params=self._without_removed())
+        chosen = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+        selector = faiss.IDSelectorAnd(chosen, self._without_removed().sel) if self.removed else chosen
+        params = faiss.SearchParameters(sel=selector)
+        params.keep = (chosen, selector, self._selector)  # the selectors are referenced, not owned, by the parameters
+        return self.index.search(queries, k, params=params)
+
+    def _without_removed(self) -> faiss.SearchParameters:
+        """Search parameters that leave out the removed vectors (made once per set of removals)."""
         if self._selector is None:
             marked = faiss.IDSelectorBatch(np.array(sorted(self.removed), dtype=np.int64))
             self._selector = faiss.SearchParameters(sel=faiss.IDSelectorNot(marked))
             self._selector.keep = marked  # the selectors are referenced, not owned, by the parameters
-        return self.index.search(queries, k, params=self._selector)
+        return self._selector
 
     def save(self, path: Path) -> None:
         """Write the index to ``path`` atomically (temporary file, fsync, rename), with the ids of removed

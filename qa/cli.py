@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,14 +45,27 @@ def _positive(what: str) -> Callable[[str], float]:
     return parse
 
 
+def day(value: str) -> date:
+    """An argparse type: a day as YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a day as YYYY-MM-DD") from None
+
+
 megabytes = _positive("size")
 seconds = _positive("number of seconds")
 
 
-def _corpus(args: argparse.Namespace, check_model: bool = True):  # noqa: ANN202
-    from index.corpus import Corpus
+def _backend(args: argparse.Namespace):  # noqa: ANN202
+    """The backend ``--backend``/``--uri`` name, else ``$QA_BACKEND``/``$QA_MILVUS_URI`` (default: FAISS)."""
+    from index.backends import Backend
 
-    return Corpus(args.index, check_model=check_model)
+    return Backend.from_env(args.backend, args.uri)
+
+
+def _corpus(args: argparse.Namespace, check_model: bool = True):  # noqa: ANN202
+    return _backend(args).open(args.index, check_model=check_model)
 
 
 def _limit(args: argparse.Namespace) -> int | None:
@@ -114,6 +128,9 @@ def cmd_index_rebuild(args: argparse.Namespace) -> int:
     if args.sources:
         from index.corpus import Corpus, default_dir, set_aside
 
+        if _backend(args).name != "faiss":
+            raise CliError("--from sets an index folder aside; in Milvus, `qa index remove` the articles and "
+                           "`qa index add` the files, or `qa index rebuild` to re-embed the stored articles")
         directory = Path(args.index) if args.index else default_dir()
         old = set_aside(directory)
         if old:
@@ -223,8 +240,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from qa.answer import EMPTY_INDEX
     from qa.pipeline import Pipeline
 
-    with Pipeline.open(args.index) as pipeline:
-        result = pipeline.answer(args.question, top_k=args.top_k, min_confidence=args.min_confidence)
+    from index.corpus import SearchFilter
+
+    where = SearchFilter(args.since, args.until, args.source)
+    with Pipeline.open(args.index, backend=_backend(args)) as pipeline:
+        result = pipeline.answer(args.question, top_k=args.top_k, min_confidence=args.min_confidence, where=where)
     empty = result.message.startswith(EMPTY_INDEX)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -240,7 +260,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from qa.pipeline import Pipeline
 
     print("Ask about the indexed articles (empty line or Ctrl-D to quit).")
-    with Pipeline.open(args.index) as pipeline:
+    with Pipeline.open(args.index, backend=_backend(args)) as pipeline:
         while True:
             try:
                 question = input("? ")
@@ -260,7 +280,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     try:
         report = evaluate(args.file, limit=args.limit, reader_only=args.reader_only, out_dir=args.out,
-                          index_dir=args.keep_index, part=args.part, min_confidence=args.min_confidence)
+                          index_dir=args.keep_index, part=args.part, min_confidence=args.min_confidence,
+                          backend=_backend(args))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -281,7 +302,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.watch is not None:
         _watch_in_background(args)
     serve(host=args.host, port=args.port, index_dir=args.index, min_confidence=args.min_confidence, auth=auth,
-          read_only=args.read_only, extra_hosts=args.allowed_host, limit=_limit(args))
+          read_only=args.read_only, extra_hosts=args.allowed_host, limit=_limit(args), backend=_backend(args))
     return 0
 
 
@@ -313,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", metavar="DIR", default=argparse.SUPPRESS,
                         help="index folder (default: $QA_INDEX_DIR or data/index)")
+    common.add_argument("--backend", choices=["faiss", "milvus"], default=argparse.SUPPRESS,
+                        help="keep the index in FAISS and SQLite files (default) or in Milvus (default: $QA_BACKEND)")
+    common.add_argument("--uri", metavar="URI", default=argparse.SUPPRESS,
+                        help="with --backend milvus: the Milvus server (http://HOST:19530) or Milvus Lite file "
+                             "(default: $QA_MILVUS_URI, else milvus.db in the index folder)")
     parser = argparse.ArgumentParser(prog="qa", description="Answer questions from news articles with exact spans.",
                                      parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -350,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer one question", parents=[common, strictness])
     p.add_argument("question")
+    p.add_argument("--since", type=day, metavar="YYYY-MM-DD", help="only from articles dated on or after this day")
+    p.add_argument("--until", type=day, metavar="YYYY-MM-DD", help="only from articles dated on or before this day")
+    p.add_argument("--source", metavar="PREFIX",
+                   help="only from articles whose source (address or path) starts with this, e.g. https://apnews.com/")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--top-k", type=int, default=3, help="best answer plus alternatives (1 reads fastest)")
     p.set_defaults(func=cmd_ask)
@@ -394,8 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     from qa.reader import ReaderError
 
     args = build_parser().parse_args(argv)
-    if not hasattr(args, "index"):
-        args.index = None
+    for name in ("index", "backend", "uri"):
+        if not hasattr(args, name):
+            setattr(args, name, None)
     try:
         return args.func(args)
     except (CliError, QuestionError, IngestError, CorpusError, ReaderError, FileNotFoundError) as exc:

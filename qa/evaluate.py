@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.corpus import Corpus
+from index.backends import AnyCorpus, Backend
 from index.text import WINDOW_RADIUS
 from index.sentences import split_sentences, windows
 from qa.answer import read_passages
@@ -24,22 +25,30 @@ from qa.squad import PARTS, Question, best_score, exact_match, f1_score, load_sq
 RECALL_AT = (1, 5, 20)
 
 
-def build_corpus(data: list[dict], directory: Path) -> Corpus:
-    """Index the articles of a SQuAD file into ``directory``."""
-    corpus = Corpus(directory)
+def build_corpus(data: list[dict], directory: Path, backend: Backend | None = None) -> AnyCorpus:
+    """Index the articles of a SQuAD file into ``directory`` (with Milvus, into collections named after it)."""
+    corpus = _open(directory, backend or Backend())
     corpus.add(squad_articles(data), progress=True)
     return corpus
 
 
-def open_eval_corpus(data: list[dict], directory: Path) -> Corpus:
+def _open(directory: Path, backend: Backend) -> AnyCorpus:
+    """The eval index in ``directory``; on a Milvus server, the collections ``eval_FOLDER_*``."""
+    collections = "eval_" + re.sub(r"\W", "_", directory.name) if backend.uri else None
+    return backend.open(directory, collections=collections)
+
+
+def open_eval_corpus(data: list[dict], directory: Path, backend: Backend | None = None) -> AnyCorpus:
     """The index of a SQuAD file's articles in ``directory``, built there unless it already holds them."""
-    if (directory / "index.sqlite").exists():
-        corpus = Corpus(directory)
-        if corpus.stats()["articles"] == len({article.id for article in squad_articles(data)}):  # same texts count once
-            return corpus
+    backend = backend or Backend()
+    corpus = _open(directory, backend)
+    articles = corpus.stats()["articles"]
+    if not articles:
+        corpus.add(squad_articles(data), progress=True)
+    elif articles != len({article.id for article in squad_articles(data)}):  # same texts count once
         corpus.close()
         raise ValueError(f"{directory} holds another corpus; pass an empty or matching folder")
-    return build_corpus(data, directory)
+    return corpus
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -136,6 +145,7 @@ def evaluate(
     index_dir: str | Path | None = None,
     part: str | None = None,
     min_confidence: float | None = None,
+    backend: Backend | None = None,
 ) -> dict:
     """Score a SQuAD-format file.
 
@@ -149,6 +159,7 @@ def evaluate(
         part: Ask only the questions of the articles in this part of the file (``qa.squad.PARTS``);
             every article is still indexed.
         min_confidence: Answer only at this calibrated score or above (default: the reader's threshold).
+        backend: Where the index is kept (default: FAISS and SQLite files).
 
     Returns:
         The report: EM and F1 (0-100), retrieval recall, latency and counts;
@@ -166,7 +177,7 @@ def evaluate(
     latencies: list[float] = []
     hits = {k: 0 for k in RECALL_AT}
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
-        pipeline = None if reader_only else Pipeline(open_eval_corpus(data, Path(index_dir or tmp)), reader)
+        pipeline = None if reader_only else Pipeline(open_eval_corpus(data, Path(index_dir or tmp), backend), reader)
         if pipeline is not None:
             pipeline.warm_up()
         for q in questions:
@@ -195,6 +206,7 @@ def evaluate(
         "questions": len(predictions),
         "part": part or "all",
         "mode": "reader-only" if reader_only else "open-corpus",
+        "backend": "none" if reader_only else (backend or Backend()).name,
         "em": 100 * statistics.fmean(best_score(exact_match, text, q.golds) for q, text, _ in predictions),
         "f1": 100 * statistics.fmean(best_score(f1_score, text, q.golds) for q, text, _ in predictions),
     }

@@ -12,7 +12,8 @@ from functools import cache
 from pathlib import Path
 from types import TracebackType
 
-from index.corpus import Corpus, default_dir
+from index.backends import Backend
+from index.corpus import Corpus, SearchFilter, default_dir
 from qa.answer import EMPTY_INDEX, NOT_FOUND, Answer, clean_question, compose_answer, pick_spans
 from qa.reader import Reader, SpanReader
 from qa.retriever import WINDOWS, Passage, retrieve
@@ -36,9 +37,12 @@ class Pipeline:
         self.reader: SpanReader = reader if reader is not None else Reader()
 
     @classmethod
-    def open(cls, index_dir: Path | str | None = None, reader: SpanReader | None = None) -> "Pipeline":
-        """A pipeline over the index in ``index_dir`` (default ``$QA_INDEX_DIR`` or ``data/index``)."""
-        return cls(Corpus(index_dir), reader)
+    def open(
+        cls, index_dir: Path | str | None = None, reader: SpanReader | None = None, backend: Backend | None = None
+    ) -> "Pipeline":
+        """A pipeline over the index in ``index_dir`` (default ``$QA_INDEX_DIR`` or ``data/index``), kept by
+        ``backend`` (default: ``$QA_BACKEND``, FAISS and SQLite unless it says ``milvus``)."""
+        return cls((backend or Backend.from_env()).open(index_dir), reader)
 
     def warm_up(self) -> None:
         """Load the question encoder and the reader now instead of on the first question."""
@@ -50,12 +54,17 @@ class Pipeline:
         """The calibrated confidence below which answers abstain by default."""
         return self.reader.threshold
 
-    def retrieve(self, question: str, k: int = WINDOWS) -> list[Passage]:
-        """The ``k`` best windows for a question (``qa.retriever.retrieve``)."""
-        return retrieve(self.corpus, question, k)
+    def retrieve(self, question: str, k: int = WINDOWS, where: SearchFilter | None = None) -> list[Passage]:
+        """The ``k`` best windows for a question, of the articles ``where`` allows (``qa.retriever.retrieve``)."""
+        return retrieve(self.corpus, question, k, where)
 
     def answer(
-        self, question: str, top_k: int = 1, min_confidence: float | None = None, as_of: date | None = None
+        self,
+        question: str,
+        top_k: int = 1,
+        min_confidence: float | None = None,
+        as_of: date | None = None,
+        where: SearchFilter | None = None,
     ) -> Answer:
         """Answer a question from the indexed articles.
 
@@ -71,6 +80,7 @@ class Pipeline:
                 articles of the week up to it rank higher ("this week", "latest").
                 A question that names a day ("on Monday", "on 16 November") takes
                 its answer from articles of that time when one is sure enough.
+            where: Answer only from the articles this allows (a date range, a source).
 
         Returns:
             The answer; when the articles don't say, its ``text`` is empty,
@@ -84,7 +94,7 @@ class Pipeline:
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be between 0 and 1, not {min_confidence}")
         question, notice = clean_question(question)
-        passages = self.retrieve(question)
+        passages = self.retrieve(question, where=where)
         if not passages:
             message = EMPTY_INDEX if not self.corpus.stats()["articles"] else NOT_FOUND
             return Answer(question, "", 0.0, message=" ".join(filter(None, [message, notice])))
@@ -111,17 +121,19 @@ def default_reader() -> Reader:
     return Reader()
 
 
-_pipelines: dict[Path, Pipeline] = {}
+_pipelines: dict[tuple[Backend, Path], Pipeline] = {}
 _lock = threading.Lock()
 
 
 def default_pipeline(index_dir: Path | str | None = None) -> Pipeline:
-    """The pipeline ``answer()`` uses for an index folder: opened on first use, then kept for the process."""
+    """The pipeline ``answer()`` uses for an index folder (kept by ``$QA_BACKEND``): opened on first use, then
+    kept for the process."""
     path = Path(index_dir) if index_dir is not None else default_dir()
-    key = path.resolve()
+    backend = Backend.from_env()
+    key = (backend, path.resolve())
     with _lock:
         if key not in _pipelines:
-            _pipelines[key] = Pipeline(Corpus(path), default_reader())
+            _pipelines[key] = Pipeline(backend.open(path), default_reader())
         return _pipelines[key]
 
 
@@ -132,6 +144,7 @@ def answer(
     corpus: Corpus | None = None,
     min_confidence: float | None = None,
     as_of: date | None = None,
+    where: SearchFilter | None = None,
 ) -> Answer:
     """Answer a question from the indexed articles with the shipped reader (``Pipeline.answer``).
 
@@ -142,6 +155,7 @@ def answer(
         corpus: An open corpus to use instead of ``index_dir``.
         min_confidence: How sure an answer must be, in [0, 1] (default: the reader's threshold).
         as_of: The day the question is asked (default: today).
+        where: Answer only from the articles this allows (a date range, a source).
     """
     pipeline = Pipeline(corpus, default_reader()) if corpus is not None else default_pipeline(index_dir)
-    return pipeline.answer(question, top_k, min_confidence, as_of)
+    return pipeline.answer(question, top_k, min_confidence, as_of, where)

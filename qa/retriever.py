@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from index.articles import Article
-from index.corpus import Corpus
+from index.corpus import Corpus, SearchFilter
 from index.text import WINDOW_RADIUS
 
 # Tuned on 2,000 SQuAD v1.1 dev questions (recall@5 of windows: 0.929 -> 0.945).
@@ -64,7 +64,7 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def retrieve(corpus: Corpus, question: str, k: int = WINDOWS) -> list[Passage]:
+def retrieve(corpus: Corpus, question: str, k: int = WINDOWS, where: SearchFilter | None = None) -> list[Passage]:
     """The ``k`` best windows for a question, none centred on a sentence an earlier window holds, nor on a
     sentence that an earlier window of another copy of the same story holds (near-duplicates do not crowd out
     other articles).
@@ -73,10 +73,11 @@ def retrieve(corpus: Corpus, question: str, k: int = WINDOWS) -> list[Passage]:
         corpus: The index to search.
         question: The question text.
         k: How many windows to return.
+        where: Search only the articles this allows (dates, source).
     """
     corpus.refresh()
-    dense = corpus.dense_search(corpus.embedder.embed_query(question), CANDIDATES)
-    keyword = corpus.keyword_search(question, CANDIDATES)
+    dense = corpus.dense_search(corpus.embedder.embed_query(question), CANDIDATES, where)
+    keyword = corpus.keyword_search(question, CANDIDATES, where)
     fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in keyword]], [DENSE_WEIGHT, 1.0])
     passages: list[Passage] = []
     covered: set[int] = set()

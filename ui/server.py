@@ -29,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from index.articles import max_bytes
+from index.backends import Backend
 from qa.pipeline import Pipeline
 from ui.api import api_router
 from ui.app import CSS, build_app, seed_index
@@ -195,6 +196,7 @@ def serve(
     read_only: bool = False,
     extra_hosts: list[str] | None = None,
     limit: int | None = None,
+    backend: Backend | None = None,
 ) -> None:
     """Start the web chat; builds the index from ``data/articles/`` first when it is empty (and writable).
 
@@ -207,10 +209,11 @@ def serve(
         read_only: No adding or removing articles.
         extra_hosts: More ``Host`` names to accept.
         limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
+        backend: Where the index is kept (default: ``$QA_BACKEND``, else FAISS and SQLite files).
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     limit = max_bytes() if limit is None else limit
-    pipeline = Pipeline.open(index_dir)
+    pipeline = Pipeline.open(index_dir, backend=backend)
     corpus = pipeline.corpus
     if not read_only and not corpus.read_only and not corpus.stats()["articles"]:
         seed_index(corpus)

@@ -1,0 +1,707 @@
+"""The index in Milvus (``pymilvus``, the optional ``[milvus]`` extra): a Milvus server, so that an archive can
+live on a cluster of many machines, or a Milvus Lite file. The same interface as ``index.corpus.Corpus``.
+
+Five collections, named ``PREFIX_*`` (``qa`` by default):
+
+* ``sentences``: a row per sentence: its article, position and offsets, its vector, its window's words stemmed
+  as the SQLite index stems them (``terms``: stemmed here, so that Milvus Lite, which has no stemmer, and a
+  server analyse alike) with the BM25 sparse vector Milvus makes of them, and its article's date and source for
+  filtered searches. The name is an alias: ``rebuild`` fills a new collection and swaps it in whole.
+* ``articles``: titles, dates, sources, near-duplicate links, MinHash signatures and their LSH band keys;
+* ``texts``: article texts in parts (a Milvus string holds at most 64 KiB);
+* ``feeds``: the feeds added and the items read from each;
+* ``writes``: the journal of writes under way.
+
+Milvus has no transaction across rows, so an article's row is the commit of its write. The sentences of an
+article have the ids ``block * POSITIONS + position`` for a *block* drawn at random for each write of it, and
+are seen only while the article's row names that block. A write journals its blocks, inserts the texts and
+sentences, upserts the article rows (the commit) and clears its journal entry; a removal journals the block,
+deletes the article row (the commit), then its rows. A writer killed in between leaves rows that no article
+names, invisible; the next write deletes them once the entry is ``STALE_WRITE_S`` old (at once on a Milvus
+Lite file, which only one process opens at a time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymilvus import DataType, Function, FunctionType, MilvusClient
+from pymilvus.exceptions import MilvusException
+
+from index import duplicates
+from index.articles import Article
+from index.corpus import (
+    ADDED,
+    CACHED_TEXTS,
+    UNCHANGED,
+    PROGRESS_FROM,
+    ArticleInfo,
+    CorpusError,
+    IndexMismatchError,
+    IndexReadOnlyError,
+    SearchFilter,
+    SentenceRow,
+    content_terms,
+    plan_add,
+)
+from index.embedder import Embedder
+from index.sentences import Sentence, windows
+from index.text import WINDOW_RADIUS, stemmed
+
+DEFAULT_PREFIX = "qa"
+POSITIONS = 1 << 20  # sentence ids per block: an article has fewer sentences than this
+MAX_BLOCK = (1 << 63) // POSITIONS - 1
+STRING = 65_535  # bytes: Milvus's longest string
+TEXT_PART = 16_000  # characters of article text per row: at most 64,000 bytes in UTF-8
+ROWS_PER_CALL = 500  # rows per insert, ids per get
+ARTICLES_PER_WRITE = 200  # articles committed together (each write journals its articles)
+FLUSH_FROM = 1_000  # sentences: an add of this many seals them into an indexed segment
+STALE_WRITE_S = 600  # a journal entry this old is a writer that stopped (server); Lite clears them at open
+TIMEOUT_S = 10.0
+# Milvus wants a vector field in every collection: the collections without vectors carry this constant one.
+PLACEHOLDER = [1.0, 0.0]
+# Server and Lite alike: exact search under a million rows, a graph index beyond (the server's choice).
+VECTOR_INDEX = {"index_type": "AUTOINDEX", "metric_type": "IP"}
+
+logging.getLogger("pymilvus").setLevel(logging.ERROR)  # its query iterator warns about Lite's timestamps
+
+
+@dataclass(frozen=True)
+class BlockRow(SentenceRow):
+    """A sentence row of the Milvus index; its block is ``id // POSITIONS``."""
+
+    @property
+    def block(self) -> int:
+        """The block of the write that stored the sentence."""
+        return self.id // POSITIONS
+
+
+def quoted(value: str) -> str:
+    """A Milvus filter string literal."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def fitted(text: str, limit: int = STRING) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, on a character boundary."""
+    data = text.encode()
+    return text if len(data) <= limit else data[:limit].decode(errors="ignore")
+
+
+def filter_expression(where: SearchFilter | None) -> str:
+    """A Milvus filter on the sentence rows for ``where`` (a source is matched coarsely, then exactly here:
+    Milvus Lite's ``like`` has no escapes)."""
+    clauses = []
+    if where and where.since:
+        clauses.append(f"date >= {quoted(where.since.isoformat())}")
+    if where and where.until:
+        clauses.append(f'date <= {quoted(where.until.isoformat())} and date != ""')
+    if where and where.source:
+        clauses.append(f"source like {quoted(where.source + '%')}")
+    return " and ".join(clauses)
+
+
+class MilvusCorpus:
+    """The articles of one index in Milvus, their sentences, sentence vectors and BM25 terms.
+
+    Several processes may use one Milvus server: each write commits its articles whole, and readers see
+    every committed write at once (strong consistency), so ``refresh`` has nothing to do. A Milvus Lite file
+    is open in one process at a time.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        collections: str | None = None,
+        check_model: bool = True,
+        read_only: bool = False,
+        embedder: Embedder | None = None,
+    ) -> None:
+        """Connect to Milvus and open (or create) the index's collections.
+
+        Args:
+            uri: A Milvus server (``http://host:19530``) or a Milvus Lite file (``path/milvus.db``).
+            collections: The prefix of the collections' names (default ``qa``).
+            check_model: Refuse an index built with another embedding model.
+            read_only: Search only; never create or change a collection.
+            embedder: What embeds sentences and questions (default: all-MiniLM-L6-v2).
+
+        Raises:
+            CorpusError: Milvus cannot be reached, the Lite file is open in another process, or (read-only)
+                there is no index there.
+        """
+        self.uri = uri
+        self.prefix = collections or DEFAULT_PREFIX
+        self.embedder = embedder or Embedder()
+        self.read_only = read_only
+        self.lite = "://" not in uri
+        self.directory = Path(uri) if self.lite else None
+        self._lock = threading.RLock()
+        self._texts: OrderedDict[str, str] = OrderedDict()
+        self.sentences, self.articles, self.texts, self.feeds_name, self.writes = (
+            f"{self.prefix}_{name}" for name in ("sentences", "articles", "texts", "feeds", "writes"))
+        try:
+            if self.lite:
+                Path(uri).parent.mkdir(parents=True, exist_ok=True)
+            self._client = MilvusClient(uri, timeout=TIMEOUT_S)
+        except (MilvusException, OSError) as exc:
+            busy = self.lite and "Open local milvus failed" in str(exc)
+            raise CorpusError(
+                f"the Milvus Lite file {uri} is open in another process; serve it with `milvus-lite server` to share it"
+                if busy else f"cannot reach Milvus at {uri}: {_message(exc)}"
+            ) from None
+        with self._milvus():
+            self._open(check_model)
+            if self.lite and not read_only:
+                self._roll_back(stale_after=0.0)  # one process holds the file: every journalled write has stopped
+
+    # -- collections ------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _milvus(self) -> Iterator[None]:
+        """Hold this corpus's lock and turn Milvus errors into one-line ``CorpusError``s."""
+        with self._lock:
+            try:
+                yield
+            except MilvusException as exc:
+                raise CorpusError(f"Milvus at {self.uri}: {_message(exc)}") from None
+
+    def _open(self, check_model: bool) -> None:
+        existing = set(self._client.list_collections())
+        aliases = set(self._client.list_aliases().get("aliases", []))
+        missing = [name for name in (self.articles, self.texts, self.feeds_name, self.writes) if name not in existing]
+        if self.sentences not in aliases:
+            missing.append(self.sentences)
+        if missing and self.read_only:
+            raise CorpusError(f"there is no index in Milvus at {self.uri} (collections {self.prefix}_*)")
+        for name in missing:
+            if name == self.sentences:
+                physical = self._create_sentences()
+                self._client.create_alias(physical, self.sentences)
+            else:
+                self._create_plain(name)
+        if check_model:
+            model, dimension = self._model()
+            if model != self.embedder.name or dimension != self.embedder.dimension:
+                raise IndexMismatchError(
+                    f"index in Milvus at {self.uri} was built with {model} ({dimension} dimensions), this version "
+                    f"embeds with {self.embedder.name} ({self.embedder.dimension}); run `qa index rebuild`"
+                )
+
+    def _model(self) -> tuple[str, int]:
+        """The embedding model and dimension the sentence vectors were made with."""
+        properties = self._client.describe_collection(self.sentences).get("properties") or {}
+        return properties.get("qa.model", "?"), int(properties.get("qa.dimension", 0))
+
+    def _create_sentences(self) -> str:
+        """Create a new physical sentence collection; returns its name."""
+        name = f"{self.sentences}_{uuid.uuid4().hex[:12]}"
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("article_id", DataType.VARCHAR, max_length=64)
+        for field in ("position", "start", "end"):
+            schema.add_field(field, DataType.INT64)
+        schema.add_field("date", DataType.VARCHAR, max_length=10)
+        schema.add_field("source", DataType.VARCHAR, max_length=STRING)
+        schema.add_field("terms", DataType.VARCHAR, max_length=STRING, enable_analyzer=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.embedder.dimension)
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
+                                     output_field_names=["sparse"]))
+        indexes = self._client.prepare_index_params()
+        indexes.add_index(field_name="vector", **VECTOR_INDEX)
+        indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        indexes.add_index(field_name="article_id", index_type="INVERTED")
+        self._client.create_collection(name, schema=schema, index_params=indexes, consistency_level="Strong",
+                                       properties={"qa.model": self.embedder.name, "qa.dimension": str(self.embedder.dimension)})
+        return name
+
+    def _create_plain(self, name: str) -> None:
+        """Create one of the collections without real vectors."""
+        schema = MilvusClient.create_schema(auto_id=False)
+        if name == self.articles:
+            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+            for field in ("title", "source"):
+                schema.add_field(field, DataType.VARCHAR, max_length=STRING)
+            schema.add_field("date", DataType.VARCHAR, max_length=10)
+            schema.add_field("added", DataType.VARCHAR, max_length=40)
+            schema.add_field("duplicate_of", DataType.VARCHAR, max_length=64)
+            for field in ("sentences", "parts", "block"):
+                schema.add_field(field, DataType.INT64)
+            schema.add_field("minhash", DataType.VARCHAR, max_length=16 * duplicates.PERMUTATIONS)
+            schema.add_field("bands", DataType.ARRAY, element_type=DataType.INT64, max_capacity=duplicates.BANDS)
+        elif name == self.texts:
+            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=128)
+            schema.add_field("text", DataType.VARCHAR, max_length=STRING)
+        elif name == self.feeds_name:
+            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+            for field in ("feed", "link"):
+                schema.add_field(field, DataType.VARCHAR, max_length=STRING)
+            schema.add_field("added", DataType.VARCHAR, max_length=40)
+        else:
+            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+            schema.add_field("started", DataType.DOUBLE)
+            schema.add_field("entries", DataType.VARCHAR, max_length=STRING)  # JSON: [[article id, block], ...]
+        schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=len(PLACEHOLDER))
+        indexes = self._client.prepare_index_params()
+        indexes.add_index(field_name="placeholder", index_type="FLAT", metric_type="L2")
+        self._client.create_collection(name, schema=schema, index_params=indexes, consistency_level="Strong")
+
+    # -- small helpers ----------------------------------------------------------------------------------------
+
+    def _count(self, collection: str, expression: str = "") -> int:
+        return int(self._client.query(collection, filter=expression, output_fields=["count(*)"])[0]["count(*)"])
+
+    def _get(self, collection: str, ids: list, fields: list[str]) -> list[dict]:
+        rows: list[dict] = []
+        for at in range(0, len(ids), ROWS_PER_CALL):
+            rows += self._client.get(collection, ids=ids[at : at + ROWS_PER_CALL], output_fields=fields)
+        return rows
+
+    def _all(self, collection: str, fields: list[str], expression: str = "") -> list[dict]:
+        """Every row that matches, however many (a query returns at most 16,384)."""
+        rows: list[dict] = []
+        iterator = self._client.query_iterator(collection, batch_size=1000, filter=expression, output_fields=fields)
+        try:
+            while batch := iterator.next():
+                rows += batch
+        finally:
+            iterator.close()
+        return rows
+
+    def _insert(self, collection: str, rows: list[dict], upsert: bool = False) -> None:
+        write = self._client.upsert if upsert else self._client.insert
+        for at in range(0, len(rows), ROWS_PER_CALL):
+            write(collection, rows[at : at + ROWS_PER_CALL])
+
+    def _article_rows(self, ids: list[str], fields: list[str]) -> dict[str, dict]:
+        return {row["id"]: row for row in self._get(self.articles, list(ids), fields)}
+
+    # -- reading ----------------------------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> tuple[int, int]:
+        """Changes when articles are added or removed (their count and the sentences')."""
+        with self._milvus():
+            return self._count(self.articles), self._count(self.sentences)
+
+    def refresh(self) -> None:
+        """Nothing to do: every search sees what other processes committed."""
+
+    def stats(self) -> dict:
+        """Counts of articles and sentences (each row holds a sentence and its vector), with the backend in use.
+
+        A ``warning`` entry says when writes stopped before they finished (their rows are not searched).
+        """
+        with self._milvus():
+            stats = {
+                "articles": self._count(self.articles),
+                "near_duplicates": self._count(self.articles, 'duplicate_of != ""'),
+                "sentences": self._count(self.sentences),
+                "model": self.embedder.name,
+                "backend": "milvus",
+                "milvus": self.uri,
+                "collections": f"{self.prefix}_*",
+            }
+            stopped = len(self._stopped_writes(STALE_WRITE_S))
+        stats["vectors"] = stats["sentences"]
+        if stopped:
+            stats["warning"] = f"{stopped} writes stopped before they finished; the next write clears what they left"
+        return stats
+
+    def check(self) -> list[str]:
+        """Compare the collections; what is wrong, or nothing when they agree."""
+        with self._milvus():
+            problems = []
+            model, dimension = self._model()
+            if model != self.embedder.name or dimension != self.embedder.dimension:
+                problems.append(f"built with {model}, this version embeds with {self.embedder.name}")
+            stopped = self._stopped_writes(STALE_WRITE_S)
+            if stopped:
+                problems.append(f"{len(stopped)} writes stopped before they finished (the next write clears them)")
+            articles = {row["id"]: row for row in self._all(self.articles, ["id", "block", "sentences", "parts"])}
+            held: dict[int, int] = {}
+            for row in self._all(self.sentences, ["id"]):
+                held[row["id"] // POSITIONS] = held.get(row["id"] // POSITIONS, 0) + 1
+            texts = {row["id"] for row in self._all(self.texts, ["id"])}
+        committed = {row["block"]: row for row in articles.values()}
+        short = sum(held.get(block, 0) != row["sentences"] for block, row in committed.items())
+        unseen = sum(count for block, count in held.items() if block not in committed)
+        untexted = sum(any(f"{row['id']}:{row['block']}:{n}" not in texts for n in range(row["parts"]))
+                       for row in articles.values())
+        for count, what in ((short, "articles do not have the sentences they record"),
+                            (unseen, "sentences belong to no article (left by a stopped write)"),
+                            (untexted, "articles miss part of their text")):
+            if count:
+                problems.append(f"{count} {what}")
+        return problems
+
+    def list_articles(self) -> list[ArticleInfo]:
+        """All indexed articles, oldest first."""
+        with self._milvus():
+            rows = self._all(self.articles, ["id", "title", "date", "source", "sentences", "duplicate_of", "added"])
+        rows.sort(key=lambda row: (row["added"], row["id"]))
+        return [_info(row) for row in rows]
+
+    def first_copies(self, article_ids: list[str]) -> dict[str, str]:
+        """For each of these indexed articles, the first indexed copy of its story (itself when it is no copy)."""
+        with self._milvus():
+            rows = self._article_rows(article_ids, ["duplicate_of"])
+        return {i: row["duplicate_of"] or i for i, row in rows.items()}
+
+    def copies(self, article_id: str) -> list[ArticleInfo]:
+        """Every indexed copy of an article's story, the first copy first (just the article when it has none)."""
+        fields = ["id", "title", "date", "source", "sentences", "duplicate_of", "added"]
+        with self._milvus():
+            row = self._article_rows([article_id], ["duplicate_of"]).get(article_id)
+            if row is None:
+                return []
+            first = row["duplicate_of"] or article_id
+            rows = self._client.query(self.articles, filter=f"id == {quoted(first)} or duplicate_of == {quoted(first)}",
+                                      output_fields=fields)
+        rows.sort(key=lambda r: (r["duplicate_of"] != "", r["added"], r["id"]))
+        return [_info(r) for r in rows]
+
+    def first_copy(self, article_id: str) -> ArticleInfo | None:
+        """The first indexed copy of a near-duplicate's story; ``None`` when the article is no copy."""
+        copies = self.copies(article_id)
+        return copies[0] if copies and copies[0].id != article_id else None
+
+    def article(self, article_id: str) -> Article | None:
+        """The article with this id, or ``None``."""
+        with self._milvus():
+            row = self._article_rows([article_id], ["title", "date", "source", "block", "parts"]).get(article_id)
+            if row is None:
+                return None
+            return Article(article_id, row["title"], self._text(article_id, row), row["date"] or None, row["source"])
+
+    def article_text(self, article_id: str) -> str:
+        """An article's text, cached (the most recent few) for the hot path of answering."""
+        with self._milvus():
+            text = self._texts.get(article_id)
+            if text is None:
+                row = self._article_rows([article_id], ["block", "parts"]).get(article_id)
+                if row is None:
+                    raise CorpusError(f"no article with id {article_id}")
+                text = self._text(article_id, row)
+            return text
+
+    def _text(self, article_id: str, row: dict) -> str:
+        """The text of an article row, from its parts (kept in the cache)."""
+        text = self._texts.get(article_id)
+        if text is None:
+            keys = [f"{article_id}:{row['block']}:{n}" for n in range(row["parts"])]
+            parts = {part["id"]: part["text"] for part in self._get(self.texts, keys, ["text"])}
+            text = "".join(parts.get(key, "") for key in keys)
+            self._texts[article_id] = text
+            if len(self._texts) > CACHED_TEXTS:
+                self._texts.popitem(last=False)
+        else:
+            self._texts.move_to_end(article_id)
+        return text
+
+    def _rows(self, ids: list[int]) -> list[BlockRow]:
+        """The committed sentence rows among these ids (of articles whose row names their block)."""
+        found = self._get(self.sentences, list(ids), ["article_id", "position", "start", "end"])
+        blocks = {i: row["block"] for i, row in self._article_rows(list({r["article_id"] for r in found}), ["block"]).items()}
+        return [BlockRow(r["id"], r["article_id"], r["position"], r["start"], r["end"])
+                for r in found if blocks.get(r["article_id"]) == r["id"] // POSITIONS]
+
+    def sentence_rows(self, ids: list[int]) -> dict[int, SentenceRow]:
+        """Sentence rows by id."""
+        if not ids:
+            return {}
+        with self._milvus():
+            return {row.id: row for row in self._rows([int(i) for i in ids])}
+
+    def neighbours(self, row: SentenceRow, radius: int) -> list[SentenceRow]:
+        """The sentences within ``radius`` positions of ``row`` in its article, in order."""
+        first = row.id - min(radius, row.position)
+        with self._milvus():
+            rows = self._rows(list(range(first, row.id + radius + 1)))
+        return sorted((r for r in rows if r.article_id == row.article_id), key=lambda r: r.position)
+
+    def article_sentences(self, article_id: str) -> list[SentenceRow]:
+        """All sentences of an article, in order."""
+        with self._milvus():
+            row = self._article_rows([article_id], ["block", "sentences"]).get(article_id)
+            if row is None:
+                return []
+            rows = self._rows([row["block"] * POSITIONS + n for n in range(row["sentences"])])
+        return sorted(rows, key=lambda r: r.position)
+
+    def dense_search(self, query_vector: np.ndarray, k: int, where: SearchFilter | None = None) -> list[tuple[int, float]]:
+        """Sentence ids nearest to a unit query vector, best first; with ``where``, of the articles it allows."""
+        return self._search(np.asarray(query_vector, dtype=np.float32).reshape(-1).tolist(), "vector", k, where)
+
+    def keyword_search(self, question: str, k: int, where: SearchFilter | None = None) -> list[tuple[int, float]]:
+        """Sentence ids ranked by BM25 of their windows for the question's content words, best first; with
+        ``where``, of the articles it allows."""
+        terms = stemmed([" ".join(content_terms(question))])[0]
+        return self._search(terms, "sparse", k, where) if terms else []
+
+    def _search(self, query: Any, field: str, k: int, where: SearchFilter | None) -> list[tuple[int, float]]:
+        with self._milvus():
+            hits = self._client.search(self.sentences, data=[query], anns_field=field, limit=k,
+                                       filter=filter_expression(where), output_fields=["source"] if where else [])[0]
+        # Milvus Lite reports BM25 scores negated (as distances); the order is best first either way
+        return [(int(hit["id"]), abs(float(hit["distance"]))) for hit in hits
+                if not (where and where.source) or hit["entity"]["source"].startswith(where.source)]
+
+    # -- writing ----------------------------------------------------------------------------------------------
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise IndexReadOnlyError(f"the index in Milvus at {self.uri} is read-only; it can be searched but not changed")
+
+    def _stopped_writes(self, stale_after: float) -> list[dict]:
+        """Journal entries of writes begun more than ``stale_after`` seconds ago."""
+        return self._client.query(self.writes, filter=f"started < {time.time() - stale_after}",
+                                  output_fields=["id", "entries"], limit=1000)
+
+    def _roll_back(self, stale_after: float = STALE_WRITE_S) -> None:
+        """Delete what stopped writes left: the rows of every block they journalled that no article names."""
+        for entry in self._stopped_writes(stale_after):
+            self._delete_uncommitted([tuple(e) for e in json.loads(entry["entries"])])
+            self._client.delete(self.writes, ids=[entry["id"]])
+
+    def _delete_uncommitted(self, entries: list[tuple[str, int, int]]) -> None:
+        """Delete the sentences and text parts of (article id, block, text parts) entries, unless the article's
+        row names that block (the write committed)."""
+        committed = {i: row["block"] for i, row in self._article_rows([e[0] for e in entries], ["block"]).items()}
+        for article_id, block, parts in entries:
+            if committed.get(article_id) != block:
+                self._client.delete(self.sentences, filter=f"id >= {block * POSITIONS} and id < {(block + 1) * POSITIONS}")
+                if parts:
+                    self._client.delete(self.texts, ids=[f"{article_id}:{block}:{n}" for n in range(parts)])
+
+    @contextmanager
+    def _journal(self, entries: list[tuple[str, int, int]]) -> Iterator[None]:
+        """Journal a write's (article id, block, text parts) for the time it runs; if it fails, delete its rows."""
+        key = uuid.uuid4().hex
+        self._client.insert(self.writes, [{"id": key, "started": time.time(), "entries": json.dumps(entries),
+                                           "placeholder": PLACEHOLDER}])
+        try:
+            yield
+        except BaseException:
+            try:
+                self._delete_uncommitted(entries)
+                self._client.delete(self.writes, ids=[key])
+            except MilvusException:
+                pass  # the journal entry stays, and a later write clears the rows
+            raise
+        self._client.delete(self.writes, ids=[key])
+
+    def _new_blocks(self, count: int) -> list[int]:
+        """``count`` unused blocks, drawn at random (so that writers on other machines need not agree)."""
+        blocks: list[int] = []
+        while len(blocks) < count:
+            drawn = [random.randint(1, MAX_BLOCK) for _ in range(count - len(blocks))]
+            used = {row["id"] // POSITIONS for row in self._get(self.sentences, [b * POSITIONS for b in drawn], ["id"])}
+            blocks += [b for b in drawn if b not in used and b not in blocks]
+        return blocks
+
+    def _known(self, ids: list[str]) -> set[str]:
+        """Which of these article ids are indexed."""
+        return set(self._article_rows(ids, ["id"]))
+
+    def _sentence_rows(self, article: Article, sentences: list[Sentence], block: int, vectors: np.ndarray) -> list[dict]:
+        window_texts = [article.text[w.start : w.end] for w in windows(sentences, WINDOW_RADIUS)]
+        return [
+            {"id": block * POSITIONS + position, "article_id": article.id, "position": position, "start": s.start,
+             "end": s.end, "date": article.date or "", "source": fitted(article.source), "terms": fitted(terms),
+             "vector": vector.tolist()}
+            for position, (s, terms, vector) in enumerate(zip(sentences, stemmed(window_texts), vectors))
+        ]
+
+    def add(self, articles: list[Article], progress: bool = False) -> list[tuple[Article, str]]:
+        """Index new articles; ones already indexed (same content hash) are left alone.
+
+        Returns:
+            Each article with its status: ``ADDED``, ``UNCHANGED`` (already indexed) or ``NO_SENTENCES``.
+        """
+        self._writable()
+        with self._milvus():
+            known = self._known([a.id for a in articles])
+        statuses, split = plan_add(articles, known)
+        added: set[str] = set()
+        if split:
+            texts = [article.text[s.start : s.end] for article, sentences in split for s in sentences]
+            vectors = self.embedder.embed(texts, progress=progress and len(texts) >= PROGRESS_FROM)
+            signatures = [duplicates.signature(a.text) for a, _ in split]
+            rows = np.cumsum([0] + [len(s) for _, s in split])
+            with self._milvus():
+                self._roll_back()
+                for at in range(0, len(split), ARTICLES_PER_WRITE):
+                    part = range(at, min(at + ARTICLES_PER_WRITE, len(split)))
+                    added |= self._write_articles([split[i] for i in part], vectors[rows[part[0]] : rows[part[-1] + 1]],
+                                                  [signatures[i] for i in part])
+                if len(texts) >= FLUSH_FROM:
+                    self._client.flush(self.sentences)
+        return [(article, UNCHANGED if status == ADDED and article.id not in added else status)
+                for article, status in zip(articles, statuses)]
+
+    def _write_articles(self, split: list[tuple[Article, list[Sentence]]], vectors: np.ndarray,
+                        signatures: list[np.ndarray]) -> set[str]:
+        """Store articles and commit them by their rows; returns the ids committed (not ones another writer
+        committed meanwhile)."""
+        already = self._known([a.id for a, _ in split])
+        rows = np.cumsum([0] + [len(s) for _, s in split])
+        keep = [i for i, (a, _) in enumerate(split) if a.id not in already]
+        if not keep:
+            return set()
+        blocks = dict(zip(keep, self._new_blocks(len(keep))))
+        parts = {i: [split[i][0].text[n : n + TEXT_PART] for n in range(0, len(split[i][0].text), TEXT_PART)] or [""]
+                 for i in keep}
+        entries = [(split[i][0].id, blocks[i], len(parts[i])) for i in keep]
+        with self._journal(entries):
+            self._insert(self.texts, [{"id": f"{split[i][0].id}:{blocks[i]}:{n}", "text": text, "placeholder": PLACEHOLDER}
+                                      for i in keep for n, text in enumerate(parts[i])])
+            self._insert(self.sentences, [row for i in keep for row in self._sentence_rows(
+                split[i][0], split[i][1], blocks[i], vectors[rows[i] : rows[i + 1]])])
+            now = datetime.now(timezone.utc).isoformat()
+            articles, pending = [], []
+            for i in keep:
+                article, signature = split[i][0], signatures[i]
+                first = self._first_copy_of(signature, pending)
+                pending.append((signature, first or article.id))
+                articles.append({
+                    "id": article.id, "title": fitted(article.title), "date": article.date or "",
+                    "source": fitted(article.source), "added": now, "duplicate_of": first or "",
+                    "sentences": len(split[i][1]), "parts": len(parts[i]), "block": blocks[i],
+                    "minhash": signature.tobytes().hex(), "bands": duplicates.band_keys(signature),
+                    "placeholder": PLACEHOLDER,
+                })
+            late = self._known([a["id"] for a in articles])  # committed by another writer since the first look
+            self._insert(self.articles, [a for a in articles if a["id"] not in late], upsert=True)
+            self._delete_uncommitted([e for e in entries if e[0] in late])
+        return {a["id"] for a in articles if a["id"] not in late}
+
+    def _first_copy_of(self, signature: np.ndarray, pending: list[tuple[np.ndarray, str]]) -> str | None:
+        """The first copy of the story of the indexed (or ``pending``) article most like ``signature``."""
+        keys = duplicates.band_keys(signature)
+        rows = self._client.query(self.articles, filter=f"array_contains_any(bands, {keys})",
+                                  output_fields=["minhash", "duplicate_of"], limit=1000)
+        candidates = [(np.frombuffer(bytes.fromhex(r["minhash"]), dtype=np.uint64), r["duplicate_of"] or r["id"])
+                      for r in rows]
+        return duplicates.first_of_most_similar(signature, candidates + pending)
+
+    def remove(self, article_id: str) -> ArticleInfo | None:
+        """Remove an article and its sentences; returns what was removed, or ``None``."""
+        self._writable()
+        fields = ["id", "title", "date", "source", "sentences", "duplicate_of", "added", "block", "parts"]
+        with self._milvus():
+            self._roll_back()
+            row = self._article_rows([article_id], fields).get(article_id)
+            if row is None:
+                return None
+            key = uuid.uuid4().hex
+            self._client.insert(self.writes, [{"id": key, "started": time.time(), "placeholder": PLACEHOLDER,
+                                               "entries": json.dumps([(article_id, row["block"], row["parts"])])}])
+            self._client.delete(self.articles, ids=[article_id])  # the commit: its sentences are no longer seen
+            self._texts.pop(article_id, None)
+            self._delete_uncommitted([(article_id, row["block"], row["parts"])])
+            self._promote_copy(article_id)
+            self._client.delete(self.writes, ids=[key])
+        return _info(row)
+
+    def _promote_copy(self, removed: str) -> None:
+        """The oldest remaining copy of a removed first copy becomes the first; the others its copies."""
+        copies = self._client.query(self.articles, filter=f"duplicate_of == {quoted(removed)}", output_fields=["*"],
+                                    limit=16_384)
+        if not copies:
+            return
+        copies.sort(key=lambda r: (r["added"], r["id"]))
+        for n, copy in enumerate(copies):
+            copy.update(duplicate_of=copies[0]["id"] if n else "", placeholder=PLACEHOLDER)
+        self._insert(self.articles, copies, upsert=True)
+
+    def rebuild(self, progress: bool = False) -> dict:
+        """Re-split and re-embed every stored article with the current model into a new sentence collection,
+        then swap it in whole (a crash before the swap leaves the old one in use)."""
+        self._writable()
+        with self._milvus():
+            self._roll_back(stale_after=0.0)
+            old = self._client.describe_alias(self.sentences)["collection_name"]
+            for name in self._client.list_collections():  # left by a rebuild that stopped
+                if name.startswith(f"{self.sentences}_") and name != old:
+                    self._client.drop_collection(name)
+            infos = self.list_articles()
+        from index.sentences import split_sentences
+
+        articles = [a for a in (self.article(info.id) for info in infos) if a is not None]
+        split = [(a, split_sentences(a.text)) for a in articles]
+        texts = [a.text[s.start : s.end] for a, sentences in split for s in sentences]
+        vectors = self.embedder.embed(texts, progress=progress and len(texts) >= PROGRESS_FROM)
+        rows = np.cumsum([0] + [len(s) for _, s in split])
+        with self._milvus():
+            blocks = self._article_rows([a.id for a in articles], ["*"])
+            new = self._create_sentences()
+            for n, (article, sentences) in enumerate(split):
+                if article.id in blocks:
+                    self._insert(new, self._sentence_rows(article, sentences, blocks[article.id]["block"],
+                                                          vectors[rows[n] : rows[n + 1]]))
+            self._client.flush(new)
+            self._client.alter_alias(new, self.sentences)
+            self._client.drop_collection(old)
+            counts = [dict(blocks[a.id], sentences=len(s), placeholder=PLACEHOLDER) for a, s in split
+                      if a.id in blocks and blocks[a.id]["sentences"] != len(s)]
+            self._insert(self.articles, counts, upsert=True)
+            self._texts.clear()
+        return self.stats()
+
+    # -- feeds ------------------------------------------------------------------------------------------------
+
+    def feeds(self) -> list[str]:
+        """The feeds (addresses or files) articles were added from, oldest first."""
+        with self._milvus():
+            rows = self._all(self.feeds_name, ["feed", "added"], 'link == ""')
+        return [row["feed"] for row in sorted(rows, key=lambda r: r["added"])]
+
+    def feed_links(self, feed: str) -> set[str]:
+        """The item links of ``feed`` read so far."""
+        with self._milvus():
+            return {row["link"] for row in self._all(self.feeds_name, ["link"], f'feed == {quoted(feed)} and link != ""')}
+
+    def record_feed(self, feed: str, links: list[str]) -> None:
+        """Remember ``feed`` and that these of its items were read."""
+        self._writable()
+        now = datetime.now(timezone.utc).isoformat()
+        with self._milvus():
+            known = self.feed_links(feed) | (set() if feed not in self.feeds() else {""})
+            rows = [{"id": _feed_key(feed, link), "feed": fitted(feed), "link": fitted(link), "added": now,
+                     "placeholder": PLACEHOLDER} for link in dict.fromkeys(["", *links]) if link not in known]
+            self._insert(self.feeds_name, rows, upsert=True)
+
+    def close(self) -> None:
+        """Close the connection to Milvus."""
+        with self._lock:
+            self._client.close()
+
+
+def _info(row: dict) -> ArticleInfo:
+    return ArticleInfo(row["id"], row["title"], row["date"] or None, row["source"], row["sentences"],
+                       row["duplicate_of"] or None)
+
+
+def _feed_key(feed: str, link: str) -> str:
+    return hashlib.blake2b(f"{feed}\n{link}".encode(), digest_size=16).hexdigest()
+
+
+def _message(exc: BaseException) -> str:
+    """The first line of a Milvus error's message."""
+    message = getattr(exc, "message", None) or str(exc)
+    return str(message).strip().splitlines()[0] if str(message).strip() else type(exc).__name__
