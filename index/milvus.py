@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -39,6 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# gRPC's own log lines (a server's keep-alive notices) are not for the user of a command line.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 from pymilvus import DataType, Function, FunctionType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
@@ -77,7 +81,8 @@ PLACEHOLDER = [1.0, 0.0]
 # Server and Lite alike: exact search under a million rows, a graph index beyond (the server's choice).
 VECTOR_INDEX = {"index_type": "AUTOINDEX", "metric_type": "IP"}
 
-logging.getLogger("pymilvus").setLevel(logging.ERROR)  # its query iterator warns about Lite's timestamps
+# Its failures reach the user as one-line errors (``CorpusError``); its query iterator warns about Lite's timestamps.
+logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,8 @@ class MilvusCorpus:
                 self._client.create_alias(physical, self.sentences)
             else:
                 self._create_plain(name)
+        for name in (self.articles, self.texts, self.feeds_name, self.writes, self.sentences):
+            self._client.load_collection(name)  # after a restart Milvus holds them released
         if check_model:
             model, dimension = self._model()
             if model != self.embedder.name or dimension != self.embedder.dimension:
@@ -225,8 +232,7 @@ class MilvusCorpus:
         indexes.add_index(field_name="vector", **VECTOR_INDEX)
         indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         indexes.add_index(field_name="article_id", index_type="INVERTED")
-        self._client.create_collection(name, schema=schema, index_params=indexes, consistency_level="Strong",
-                                       properties={"qa.model": self.embedder.name, "qa.dimension": str(self.embedder.dimension)})
+        self._create(name, schema, indexes, {"qa.model": self.embedder.name, "qa.dimension": str(self.embedder.dimension)})
         return name
 
     def _create_plain(self, name: str) -> None:
@@ -258,7 +264,12 @@ class MilvusCorpus:
         schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=len(PLACEHOLDER))
         indexes = self._client.prepare_index_params()
         indexes.add_index(field_name="placeholder", index_type="FLAT", metric_type="L2")
-        self._client.create_collection(name, schema=schema, index_params=indexes, consistency_level="Strong")
+        self._create(name, schema, indexes)
+
+    def _create(self, name: str, schema: Any, indexes: Any, properties: dict[str, str] | None = None) -> None:
+        """Create a collection with its indexes (not waiting for them to be built: it is empty)."""
+        self._client.create_collection(name, schema=schema, consistency_level="Strong", properties=properties or {})
+        self._client.create_index(name, indexes, sync=False)
 
     # -- small helpers ----------------------------------------------------------------------------------------
 
@@ -472,9 +483,10 @@ class MilvusCorpus:
         return self._client.query(self.writes, filter=f"started < {time.time() - stale_after}",
                                   output_fields=["id", "entries"], limit=1000)
 
-    def _roll_back(self, stale_after: float = STALE_WRITE_S) -> None:
-        """Delete what stopped writes left: the rows of every block they journalled that no article names."""
-        for entry in self._stopped_writes(stale_after):
+    def _roll_back(self, stale_after: float | None = None) -> None:
+        """Delete what stopped writes left (journalled more than ``stale_after`` seconds ago, default
+        ``STALE_WRITE_S``): the rows of every block they journalled that no article names."""
+        for entry in self._stopped_writes(STALE_WRITE_S if stale_after is None else stale_after):
             self._delete_uncommitted([tuple(e) for e in json.loads(entry["entries"])])
             self._client.delete(self.writes, ids=[entry["id"]])
 
