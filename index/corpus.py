@@ -144,14 +144,6 @@ class SearchFilter:
     def __bool__(self) -> bool:
         return bool(self.since or self.until or self.source)
 
-    def allows(self, article_date: str | None, source: str) -> bool:
-        """Whether an article with this date (``YYYY-MM-DD`` or none) and source passes."""
-        if (self.since or self.until) and not article_date:
-            return False
-        return ((self.since is None or article_date >= self.since.isoformat())
-                and (self.until is None or article_date <= self.until.isoformat())
-                and (self.source is None or source.startswith(self.source)))
-
 
 def default_dir() -> Path:
     """The index folder: ``$QA_INDEX_DIR`` or ``data/index``."""

@@ -439,11 +439,14 @@ class MilvusCorpus:
             return {row.id: row for row in self._rows([int(i) for i in ids])}
 
     def neighbours(self, row: SentenceRow, radius: int) -> list[SentenceRow]:
-        """The sentences within ``radius`` positions of ``row`` in its article, in order."""
+        """The sentences within ``radius`` positions of ``row`` in its article, in order (those of its block:
+        stored by the same write)."""
         first = row.id - min(radius, row.position)
         with self._milvus():
-            rows = self._rows(list(range(first, row.id + radius + 1)))
-        return sorted((r for r in rows if r.article_id == row.article_id), key=lambda r: r.position)
+            found = self._get(self.sentences, list(range(first, row.id + radius + 1)), ["article_id", "position", "start", "end"])
+        rows = [BlockRow(r["id"], r["article_id"], r["position"], r["start"], r["end"]) for r in found]
+        return sorted((r for r in rows if r.article_id == row.article_id and r.block == row.id // POSITIONS),
+                      key=lambda r: r.position)
 
     def article_sentences(self, article_id: str) -> list[SentenceRow]:
         """All sentences of an article, in order."""
@@ -697,6 +700,15 @@ class MilvusCorpus:
             rows = [{"id": _feed_key(feed, link), "feed": fitted(feed), "link": fitted(link), "added": now,
                      "placeholder": PLACEHOLDER} for link in dict.fromkeys(["", *links]) if link not in known]
             self._insert(self.feeds_name, rows, upsert=True)
+
+    def drop(self) -> None:
+        """Delete the index: drop its collections (the sentences' behind the alias too)."""
+        self._writable()
+        with self._milvus():
+            sentences = self._client.describe_alias(self.sentences)["collection_name"]
+            self._client.drop_alias(self.sentences)
+            for name in (sentences, self.articles, self.texts, self.feeds_name, self.writes):
+                self._client.drop_collection(name)
 
     def close(self) -> None:
         """Close the connection to Milvus."""

@@ -237,11 +237,12 @@ def _print_answer(result) -> None:  # noqa: ANN001
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from index.corpus import SearchFilter
     from qa.answer import EMPTY_INDEX
     from qa.pipeline import Pipeline
 
-    from index.corpus import SearchFilter
-
+    if args.since and args.until and args.since > args.until:
+        raise CliError(f"--since {args.since} is after --until {args.until}")
     where = SearchFilter(args.since, args.until, args.source)
     with Pipeline.open(args.index, backend=_backend(args)) as pipeline:
         result = pipeline.answer(args.question, top_k=args.top_k, min_confidence=args.min_confidence, where=where)

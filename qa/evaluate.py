@@ -198,6 +198,8 @@ def evaluate(
                 for k in RECALL_AT:
                     hits[k] += any(g in w for w in found[:k] for g in q.golds)
         if pipeline is not None:
+            if index_dir is None and backend is not None and backend.uri:  # a Milvus server keeps no temporary folder
+                pipeline.corpus.drop()
             pipeline.close()
     answerable = [p for p in predictions if p[0].golds]
     unanswerable = [p for p in predictions if not p[0].golds]

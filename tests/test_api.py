@@ -163,3 +163,14 @@ def test_fuzzed_from_its_openapi_document(index_dir: Path) -> None:
         call()  # hypothesis raises the failures it found, each with a curl command to reproduce it
     print(f"schemathesis: {calls} generated requests, none failed")
     assert calls >= 6 * 10
+
+
+def test_answers_keep_to_the_dates_and_source_asked(fake_client: TestClient) -> None:
+    asked = {"question": "How many raids?"}
+    assert fake_client.post("/api/v1/answer", json=asked).json()["answer"] == "128"
+    for bounds in ({"since": "2015-11-01", "until": "2015-11-30"}, {"source": str(SEED.parent)}):
+        assert fake_client.post("/api/v1/answer", json=asked | bounds).json()["answer"] == "128"
+    for bounds in ({"since": "2016-01-01"}, {"until": "2015-11-16"}, {"source": "https://"}):
+        body = fake_client.post("/api/v1/answer", json=asked | bounds).json()
+        assert body["answer"] == "" and body["candidate"] is None, bounds
+    assert fake_client.post("/api/v1/answer", json=asked | {"since": "15 Nov"}).status_code == 422

@@ -249,6 +249,8 @@ def test_a_milvus_server_serves_two_clients_and_clears_a_killed_write(
         assert reader.check() == [] and reader.stats()["sentences"] == 3 + 2
         assert {a.id for a in reader.list_articles()} == {QUAKE.id, UNDATED.id}  # another client sees it at once
         assert writer.add([STORM])[0][1] == "added" and reader.stats()["articles"] == 3
+        writer.drop()
+        assert not [name for name in writer._client.list_collections() if name.startswith("qa_")]
 
 
 @pytest.mark.slow

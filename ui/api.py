@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,7 +24,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
 from index.articles import IngestError, TooLargeError, make_article, max_bytes, megabytes, printable
-from index.corpus import ADDED, UNCHANGED, CorpusError, IndexReadOnlyError
+from index.corpus import ADDED, UNCHANGED, CorpusError, IndexReadOnlyError, SearchFilter
 from index.ingest import Outcome, add_files
 from qa.answer import QuestionError
 from qa.pipeline import Pipeline
@@ -44,6 +45,10 @@ class Question(BaseModel):
     min_confidence: float | None = Field(
         None, ge=0, le=1, description="How sure an answer must be to be given (default: the reader's calibrated threshold)"
     )
+    since: date | None = Field(None, description="Only from articles dated on or after this day (YYYY-MM-DD)")
+    until: date | None = Field(None, description="Only from articles dated on or before this day (YYYY-MM-DD)")
+    source: str | None = Field(None, max_length=2048,
+                               description="Only from articles whose source (address or file path) starts with this")
 
 
 class ArticleIn(BaseModel):
@@ -196,7 +201,8 @@ def api_router(
         empty answer with the closest sentences when the articles don't say."""
         strictness = min_confidence if request.min_confidence is None else request.min_confidence
         with _http_errors(), answering:
-            result = pipeline.answer(request.question, top_k=request.top_k, min_confidence=strictness)
+            where = SearchFilter(request.since, request.until, request.source)
+            result = pipeline.answer(request.question, top_k=request.top_k, min_confidence=strictness, where=where)
         return AnswerJSON.model_validate(result)
 
     @router.get("/articles", response_model=ArticlePage, responses={503: ERRORS[503]}, summary="List the indexed articles")
