@@ -213,7 +213,7 @@ def test_serve_watch_indexes_dropped_files_into_the_served_index(index_dir: Path
 
     folder = tmp_path / "inbox"
     folder.mkdir()
-    options = {"index": str(index_dir), "interval": 0.1, "read_only": False}
+    options = {"index": str(index_dir), "backend": None, "uri": None, "interval": 0.1, "read_only": False}
     with pytest.raises(CliError, match="is not a folder"):
         _watch_in_background(argparse.Namespace(watch=str(tmp_path / "nowhere"), **options))
     with pytest.raises(CliError, match="read-only"):
