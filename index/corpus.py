@@ -145,6 +145,33 @@ class SearchFilter:
         return bool(self.since or self.until or self.source)
 
 
+class TextCache:
+    """The most recently used article texts (``CACHED_TEXTS``), for the hot path of answering."""
+
+    def __init__(self, size: int = CACHED_TEXTS) -> None:
+        self.size = size
+        self._texts: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, article_id: str, load: Callable[[], str]) -> str:
+        """The article's text, from ``load()`` when it is not cached."""
+        text = self._texts.get(article_id)
+        if text is None:
+            text = self._texts[article_id] = load()
+            if len(self._texts) > self.size:
+                self._texts.popitem(last=False)
+        else:
+            self._texts.move_to_end(article_id)
+        return text
+
+    def forget(self, article_id: str) -> None:
+        """Drop an article's text."""
+        self._texts.pop(article_id, None)
+
+    def clear(self) -> None:
+        """Drop every text."""
+        self._texts.clear()
+
+
 def default_dir() -> Path:
     """The index folder: ``$QA_INDEX_DIR`` or ``data/index``."""
     return Path(os.environ.get("QA_INDEX_DIR") or DEFAULT_DIR)
@@ -214,7 +241,7 @@ class Corpus:
             raise CorpusError(f"the index folder {self.directory} is a file, not a folder")
         self.read_only = read_only if read_only is not None else self.directory.is_dir() and not _writable(self.directory)
         self._lock = threading.RLock()
-        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._texts = TextCache()
         self._staging = False  # whether this connection's staging tables exist
         self.damage: str | None = None
         self._db = self._connect()
@@ -468,15 +495,8 @@ class Corpus:
     def article_text(self, article_id: str) -> str:
         """An article's text, cached (the most recent few) for the hot path of answering."""
         with self._sql():
-            text = self._texts.get(article_id)
-            if text is None:
-                text = self._db.execute("SELECT text FROM articles WHERE id = ?", (article_id,)).fetchone()[0]
-                self._texts[article_id] = text
-                if len(self._texts) > CACHED_TEXTS:
-                    self._texts.popitem(last=False)
-            else:
-                self._texts.move_to_end(article_id)
-        return text
+            return self._texts.get(article_id, lambda: self._db.execute(
+                "SELECT text FROM articles WHERE id = ?", (article_id,)).fetchone()[0])
 
     def sentence_rows(self, ids: list[int]) -> dict[int, SentenceRow]:
         """Sentence rows by id."""

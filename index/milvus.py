@@ -31,7 +31,6 @@ import random
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,7 +49,6 @@ from index import duplicates
 from index.articles import Article
 from index.corpus import (
     ADDED,
-    CACHED_TEXTS,
     UNCHANGED,
     PROGRESS_FROM,
     ArticleInfo,
@@ -59,6 +57,7 @@ from index.corpus import (
     IndexReadOnlyError,
     SearchFilter,
     SentenceRow,
+    TextCache,
     content_terms,
     plan_add,
 )
@@ -155,7 +154,7 @@ class MilvusCorpus:
         self.lite = "://" not in uri
         self.directory = Path(uri) if self.lite else None
         self._lock = threading.RLock()
-        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._texts = TextCache()
         self.sentences, self.articles, self.texts, self.feeds_name, self.writes = (
             f"{self.prefix}_{name}" for name in ("sentences", "articles", "texts", "feeds", "writes"))
         try:
@@ -397,32 +396,26 @@ class MilvusCorpus:
             row = self._article_rows([article_id], ["title", "date", "source", "block", "parts"]).get(article_id)
             if row is None:
                 return None
-            return Article(article_id, row["title"], self._text(article_id, row), row["date"] or None, row["source"])
+            text = self._texts.get(article_id, lambda: self._load_text(article_id, row))
+            return Article(article_id, row["title"], text, row["date"] or None, row["source"])
 
     def article_text(self, article_id: str) -> str:
         """An article's text, cached (the most recent few) for the hot path of answering."""
-        with self._milvus():
-            text = self._texts.get(article_id)
-            if text is None:
-                row = self._article_rows([article_id], ["block", "parts"]).get(article_id)
-                if row is None:
-                    raise CorpusError(f"no article with id {article_id}")
-                text = self._text(article_id, row)
-            return text
 
-    def _text(self, article_id: str, row: dict) -> str:
-        """The text of an article row, from its parts (kept in the cache)."""
-        text = self._texts.get(article_id)
-        if text is None:
-            keys = [f"{article_id}:{row['block']}:{n}" for n in range(row["parts"])]
-            parts = {part["id"]: part["text"] for part in self._get(self.texts, keys, ["text"])}
-            text = "".join(parts.get(key, "") for key in keys)
-            self._texts[article_id] = text
-            if len(self._texts) > CACHED_TEXTS:
-                self._texts.popitem(last=False)
-        else:
-            self._texts.move_to_end(article_id)
-        return text
+        def load() -> str:
+            row = self._article_rows([article_id], ["block", "parts"]).get(article_id)
+            if row is None:
+                raise CorpusError(f"no article with id {article_id}")
+            return self._load_text(article_id, row)
+
+        with self._milvus():
+            return self._texts.get(article_id, load)
+
+    def _load_text(self, article_id: str, row: dict) -> str:
+        """The text of an article row, from its parts."""
+        keys = [f"{article_id}:{row['block']}:{n}" for n in range(row["parts"])]
+        parts = {part["id"]: part["text"] for part in self._get(self.texts, keys, ["text"])}
+        return "".join(parts.get(key, "") for key in keys)
 
     def _rows(self, ids: list[int]) -> list[BlockRow]:
         """The committed sentence rows among these ids (of articles whose row names their block)."""
@@ -627,7 +620,7 @@ class MilvusCorpus:
             self._client.insert(self.writes, [{"id": key, "started": time.time(), "placeholder": PLACEHOLDER,
                                                "entries": json.dumps([(article_id, row["block"], row["parts"])])}])
             self._client.delete(self.articles, ids=[article_id])  # the commit: its sentences are no longer seen
-            self._texts.pop(article_id, None)
+            self._texts.forget(article_id)
             self._delete_uncommitted([(article_id, row["block"], row["parts"])])
             self._promote_copy(article_id)
             self._client.delete(self.writes, ids=[key])
