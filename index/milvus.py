@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import random
+import socket
 import threading
 import time
 import uuid
@@ -73,7 +74,7 @@ TEXT_PART = 16_000  # characters of article text per row: at most 64,000 bytes i
 ROWS_PER_CALL = 500  # rows per insert, ids per get
 ARTICLES_PER_WRITE = 200  # articles committed together (each write journals its articles)
 FLUSH_FROM = 1_000  # sentences: an add of this many seals them into an indexed segment
-STALE_WRITE_S = 600  # a journal entry this old is a writer that stopped (server); Lite clears them at open
+STALE_WRITE_S = 600  # on a server, a journal entry this old is a writer that stopped
 TIMEOUT_S = 10.0
 # Milvus wants a vector field in every collection: the collections without vectors carry this constant one.
 PLACEHOLDER = [1.0, 0.0]
@@ -170,7 +171,7 @@ class MilvusCorpus:
         with self._milvus():
             self._open(check_model)
             if self.lite and not read_only:
-                self._roll_back(stale_after=0.0)  # one process holds the file: every journalled write has stopped
+                self._roll_back()
 
     # -- collections ------------------------------------------------------------------------------------------
 
@@ -259,6 +260,7 @@ class MilvusCorpus:
         else:
             schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
             schema.add_field("started", DataType.DOUBLE)
+            schema.add_field("writer", DataType.VARCHAR, max_length=300)  # host:process id
             schema.add_field("entries", DataType.VARCHAR, max_length=STRING)  # JSON: [[article id, block], ...]
         schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=len(PLACEHOLDER))
         indexes = self._client.prepare_index_params()
@@ -326,7 +328,7 @@ class MilvusCorpus:
                 "milvus": self.uri,
                 "collections": f"{self.prefix}_*",
             }
-            stopped = len(self._stopped_writes(STALE_WRITE_S))
+            stopped = len(self._stopped_writes())
         stats["vectors"] = stats["sentences"]
         if stopped:
             stats["warning"] = f"{stopped} writes stopped before they finished; the next write clears what they left"
@@ -339,7 +341,7 @@ class MilvusCorpus:
             model, dimension = self._model()
             if model != self.embedder.name or dimension != self.embedder.dimension:
                 problems.append(f"built with {model}, this version embeds with {self.embedder.name}")
-            stopped = self._stopped_writes(STALE_WRITE_S)
+            stopped = self._stopped_writes()
             if stopped:
                 problems.append(f"{len(stopped)} writes stopped before they finished (the next write clears them)")
             articles = {row["id"]: row for row in self._all(self.articles, ["id", "block", "sentences", "parts"])}
@@ -474,15 +476,16 @@ class MilvusCorpus:
         if self.read_only:
             raise IndexReadOnlyError(f"the index in Milvus at {self.uri} is read-only; it can be searched but not changed")
 
-    def _stopped_writes(self, stale_after: float) -> list[dict]:
-        """Journal entries of writes begun more than ``stale_after`` seconds ago."""
-        return self._client.query(self.writes, filter=f"started < {time.time() - stale_after}",
+    def _stopped_writes(self) -> list[dict]:
+        """Journal entries of writes that stopped: on a server, those begun ``STALE_WRITE_S`` ago or more; in a
+        Milvus Lite file, which one process holds at a time, those of any other process."""
+        stopped = f"writer != {quoted(_writer())}" if self.lite else f"started < {time.time() - STALE_WRITE_S}"
+        return self._client.query(self.writes, filter=stopped,
                                   output_fields=["id", "entries"], limit=1000)
 
-    def _roll_back(self, stale_after: float | None = None) -> None:
-        """Delete what stopped writes left (journalled more than ``stale_after`` seconds ago, default
-        ``STALE_WRITE_S``): the rows of every block they journalled that no article names."""
-        for entry in self._stopped_writes(STALE_WRITE_S if stale_after is None else stale_after):
+    def _roll_back(self) -> None:
+        """Delete what stopped writes left: the rows of every block they journalled that no article names."""
+        for entry in self._stopped_writes():
             self._delete_uncommitted([tuple(e) for e in json.loads(entry["entries"])])
             self._client.delete(self.writes, ids=[entry["id"]])
 
@@ -500,7 +503,7 @@ class MilvusCorpus:
     def _journal(self, entries: list[tuple[str, int, int]]) -> Iterator[None]:
         """Journal a write's (article id, block, text parts) for the time it runs; if it fails, delete its rows."""
         key = uuid.uuid4().hex
-        self._client.insert(self.writes, [{"id": key, "started": time.time(), "entries": json.dumps(entries),
+        self._client.insert(self.writes, [{"id": key, "started": time.time(), "writer": _writer(), "entries": json.dumps(entries),
                                            "placeholder": PLACEHOLDER}])
         try:
             yield
@@ -617,7 +620,7 @@ class MilvusCorpus:
             if row is None:
                 return None
             key = uuid.uuid4().hex
-            self._client.insert(self.writes, [{"id": key, "started": time.time(), "placeholder": PLACEHOLDER,
+            self._client.insert(self.writes, [{"id": key, "started": time.time(), "writer": _writer(), "placeholder": PLACEHOLDER,
                                                "entries": json.dumps([(article_id, row["block"], row["parts"])])}])
             self._client.delete(self.articles, ids=[article_id])  # the commit: its sentences are no longer seen
             self._texts.forget(article_id)
@@ -642,7 +645,7 @@ class MilvusCorpus:
         then swap it in whole (a crash before the swap leaves the old one in use)."""
         self._writable()
         with self._milvus():
-            self._roll_back(stale_after=0.0)
+            self._roll_back()
             old = self._client.describe_alias(self.sentences)["collection_name"]
             for name in self._client.list_collections():  # left by a rebuild that stopped
                 if name.startswith(f"{self.sentences}_") and name != old:
@@ -712,6 +715,11 @@ class MilvusCorpus:
 def _info(row: dict) -> ArticleInfo:
     return ArticleInfo(row["id"], row["title"], row["date"] or None, row["source"], row["sentences"],
                        row["duplicate_of"] or None)
+
+
+def _writer() -> str:
+    """Who journals a write: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _feed_key(feed: str, link: str) -> str:

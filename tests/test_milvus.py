@@ -204,6 +204,21 @@ def test_a_killed_writer_leaves_nothing_seen_and_the_next_open_clears_it(
         assert answer.text == "57"
 
 
+def test_opening_a_lite_file_again_in_the_same_process_leaves_its_writes_alone(
+    lite: MilvusCorpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = lite._client.upsert
+
+    def open_another(name: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if name == lite.articles:  # as the chat opens the index while `qa serve --watch` writes
+            MilvusCorpus(lite.uri, embedder=FakeEmbedder()).close()
+        return original(name, *args, **kwargs)
+
+    monkeypatch.setattr(lite._client, "upsert", open_another)
+    assert lite.add([STORM])[0][1] == "added"
+    assert lite.check() == [] and lite.stats()["sentences"] == 3
+
+
 @pytest.fixture
 def lite_server(tmp_path: Path) -> Iterator[str]:
     """A Milvus Lite server on a free local port, as a Milvus server is reached: over gRPC."""
