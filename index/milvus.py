@@ -341,9 +341,11 @@ class MilvusCorpus:
             model, dimension = self._model()
             if model != self.embedder.name or dimension != self.embedder.dimension:
                 problems.append(f"built with {model}, this version embeds with {self.embedder.name}")
-            stopped = self._stopped_writes()
+            stopped = {entry["id"] for entry in self._stopped_writes()}
             if stopped:
                 problems.append(f"{len(stopped)} writes stopped before they finished (the next write clears them)")
+            under_way = {block for entry in self._all(self.writes, ["id", "entries"]) if entry["id"] not in stopped
+                         for _, block, _ in json.loads(entry["entries"])}
             articles = {row["id"]: row for row in self._all(self.articles, ["id", "block", "sentences", "parts"])}
             held: dict[int, int] = {}
             for row in self._all(self.sentences, ["id"]):
@@ -351,7 +353,7 @@ class MilvusCorpus:
             texts = {row["id"] for row in self._all(self.texts, ["id"])}
         committed = {row["block"]: row for row in articles.values()}
         short = sum(held.get(block, 0) != row["sentences"] for block, row in committed.items())
-        unseen = sum(count for block, count in held.items() if block not in committed)
+        unseen = sum(count for block, count in held.items() if block not in committed and block not in under_way)
         untexted = sum(any(f"{row['id']}:{row['block']}:{n}" not in texts for n in range(row["parts"]))
                        for row in articles.values())
         for count, what in ((short, "articles do not have the sentences they record"),
@@ -501,7 +503,8 @@ class MilvusCorpus:
 
     @contextmanager
     def _journal(self, entries: list[tuple[str, int, int]]) -> Iterator[None]:
-        """Journal a write's (article id, block, text parts) for the time it runs; if it fails, delete its rows."""
+        """Journal a write's (article id, block, text parts) for the time it runs; if it fails, delete the rows
+        of the blocks no article names (an add's uncommitted ones, a removal's once its article row is gone)."""
         key = uuid.uuid4().hex
         self._client.insert(self.writes, [{"id": key, "started": time.time(), "writer": _writer(), "entries": json.dumps(entries),
                                            "placeholder": PLACEHOLDER}])
@@ -619,14 +622,12 @@ class MilvusCorpus:
             row = self._article_rows([article_id], fields).get(article_id)
             if row is None:
                 return None
-            key = uuid.uuid4().hex
-            self._client.insert(self.writes, [{"id": key, "started": time.time(), "writer": _writer(), "placeholder": PLACEHOLDER,
-                                               "entries": json.dumps([(article_id, row["block"], row["parts"])])}])
-            self._client.delete(self.articles, ids=[article_id])  # the commit: its sentences are no longer seen
-            self._texts.forget(article_id)
-            self._delete_uncommitted([(article_id, row["block"], row["parts"])])
-            self._promote_copy(article_id)
-            self._client.delete(self.writes, ids=[key])
+            entries = [(article_id, row["block"], row["parts"])]
+            with self._journal(entries):
+                self._client.delete(self.articles, ids=[article_id])  # the commit: its sentences are no longer seen
+                self._texts.forget(article_id)
+                self._delete_uncommitted(entries)
+                self._promote_copy(article_id)
         return _info(row)
 
     def _promote_copy(self, removed: str) -> None:
