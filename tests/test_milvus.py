@@ -122,6 +122,22 @@ def test_near_duplicates_and_feeds_are_kept_in_milvus(lite: MilvusCorpus) -> Non
     assert lite.feed_links("https://news.example/rss") == {f"https://news.example/{x}" for x in "abc"}
 
 
+def test_the_chat_pastes_lists_answers_and_removes_on_milvus(lite: MilvusCorpus) -> None:
+    from html import unescape
+
+    from ui.app import ChatApp
+
+    chat = ChatApp(Pipeline(lite, FakeReader()))
+    report, table, stats = (chat.paste("Storm <b>", STORM.text, "2024-05-10")[i] for i in (3, 4, 6))
+    assert "Added “Storm &#60;b&#62;”" in report and "1 articles, 3 sentences" in unescape(stats)
+    assert table["data"][0][:3] == ["Storm <b>", "2024-05-10", 3]
+    history, asked = chat.add_user_message("How many homes did the storm destroy?", [], [])[1:]
+    assert "<strong>57</strong>" in chat.add_bot_message(history, asked)[-1]["content"]
+    article_id = lite.list_articles()[0].id
+    assert unescape(chat.remove(article_id)[0]) == "Removed “Storm <b>” (3 sentences)."
+    assert lite.stats()["articles"] == 0
+
+
 def test_rebuild_swaps_in_a_new_sentence_collection(lite: MilvusCorpus) -> None:
     lite.add([QUAKE, STORM])
     before = lite._client.describe_alias(lite.sentences)["collection_name"]
