@@ -63,7 +63,7 @@ from index.corpus import (
     plan_add,
 )
 from index.embedder import Embedder
-from index.sentences import Sentence, windows
+from index.sentences import Sentence, split_sentences, windows
 from index.text import WINDOW_RADIUS, stemmed
 
 DEFAULT_PREFIX = "qa"
@@ -643,7 +643,9 @@ class MilvusCorpus:
 
     def rebuild(self, progress: bool = False) -> dict:
         """Re-split and re-embed every stored article with the current model into a new sentence collection,
-        then swap it in whole (a crash before the swap leaves the old one in use)."""
+        then swap it in whole (a crash before the swap leaves the old one in use). Articles other processes
+        add meanwhile are embedded too, up to the last look before the swap: on a server, stop writers while
+        a rebuild swaps."""
         self._writable()
         with self._milvus():
             self._roll_back()
@@ -651,27 +653,36 @@ class MilvusCorpus:
             for name in self._client.list_collections():  # left by a rebuild that stopped
                 if name.startswith(f"{self.sentences}_") and name != old:
                     self._client.drop_collection(name)
-            infos = self.list_articles()
-        from index.sentences import split_sentences
-
-        articles = [a for a in (self.article(info.id) for info in infos) if a is not None]
-        split = [(a, split_sentences(a.text)) for a in articles]
-        texts = [a.text[s.start : s.end] for a, sentences in split for s in sentences]
-        vectors = self.embedder.embed(texts, progress=progress and len(texts) >= PROGRESS_FROM)
-        rows = np.cumsum([0] + [len(s) for _, s in split])
-        with self._milvus():
-            blocks = self._article_rows([a.id for a in articles], ["*"])
             new = self._create_sentences()
-            for n, (article, sentences) in enumerate(split):
-                if article.id in blocks:
-                    self._insert(new, self._sentence_rows(article, sentences, blocks[article.id]["block"],
-                                                          vectors[rows[n] : rows[n + 1]]))
+        counts: dict[str, int] = {}
+        stored: set[tuple[str, int]] = set()  # (article id, block) of the sentences put in the new collection
+        while True:  # every article, then those other processes add (or add again) while these are embedded
+            with self._milvus():
+                current = {row["id"]: row["block"] for row in self._all(self.articles, ["id", "block"])}
+            todo = [i for i, block in current.items() if (i, block) not in stored]
+            articles = [a for a in map(self.article, todo) if a is not None]
+            if not articles:
+                break
+            split = [(a, split_sentences(a.text)) for a in articles]
+            texts = [a.text[s.start : s.end] for a, sentences in split for s in sentences]
+            vectors = self.embedder.embed(texts, progress=progress and len(texts) >= PROGRESS_FROM)
+            rows = np.cumsum([0] + [len(s) for _, s in split])
+            with self._milvus():
+                for n, (article, sentences) in enumerate(split):
+                    block = current[article.id]
+                    self._insert(new, self._sentence_rows(article, sentences, block, vectors[rows[n] : rows[n + 1]]))
+                    counts[article.id] = len(sentences)
+                    stored.add((article.id, block))
+        with self._milvus():
+            for article_id, block in stored:
+                if current.get(article_id) != block:  # removed, or added again, meanwhile
+                    self._client.delete(new, filter=f"id >= {block * POSITIONS} and id < {(block + 1) * POSITIONS}")
             self._client.flush(new)
             self._client.alter_alias(new, self.sentences)
             self._client.drop_collection(old)
-            counts = [dict(blocks[a.id], sentences=len(s), placeholder=PLACEHOLDER) for a, s in split
-                      if a.id in blocks and blocks[a.id]["sentences"] != len(s)]
-            self._insert(self.articles, counts, upsert=True)
+            recount = [dict(row, sentences=counts[i], placeholder=PLACEHOLDER)
+                       for i, row in self._article_rows(list(counts), ["*"]).items() if row["sentences"] != counts[i]]
+            self._insert(self.articles, recount, upsert=True)
             self._texts.clear()
         return self.stats()
 

@@ -148,6 +148,30 @@ def test_rebuild_swaps_in_a_new_sentence_collection(lite: MilvusCorpus) -> None:
     assert Pipeline(lite, FakeReader()).answer("How many homes did the storm in Brindle destroy?").text == "57"
 
 
+def test_a_rebuild_takes_in_what_another_writer_changes_while_it_embeds(
+    lite: MilvusCorpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lite.add([QUAKE, STORM])
+    other = MilvusCorpus(lite.uri, embedder=FakeEmbedder())  # another writer of the same index
+    embed = lite.embedder.embed
+    calls = []
+
+    def embed_while_others_write(texts: list[str], progress: bool = False):  # noqa: ANN202
+        if not calls:
+            other.add([UNDATED])
+            other.remove(QUAKE.id)
+        calls.append(len(texts))
+        return embed(texts, progress)
+
+    monkeypatch.setattr(lite.embedder, "embed", embed_while_others_write)
+    stats = lite.rebuild()
+    assert calls == [6, 2]  # the two articles listed, then the one added meanwhile
+    assert (stats["articles"], stats["sentences"]) == (2, 5) and lite.check() == []
+    assert {a.id for a in lite.list_articles()} == {STORM.id, UNDATED.id}
+    answer = Pipeline(lite, FakeReader()).answer("How many survivors were pulled from the mill in Caldmoor?")
+    assert (answer.text, answer.article.title) == ("3", "Fire at Caldmoor")
+
+
 def test_model_mismatch_read_only_and_a_busy_lite_file_say_so(tmp_path: Path) -> None:
     uri = str(tmp_path / "milvus.db")
     MilvusCorpus(uri, embedder=FakeEmbedder()).close()
