@@ -45,7 +45,9 @@ class Backend:
     def from_env(cls, name: str | None = None, uri: str | None = None) -> "Backend":
         """The backend named here, else by ``$QA_BACKEND`` and ``$QA_MILVUS_URI`` (default: FAISS)."""
         name = name or os.environ.get("QA_BACKEND") or "faiss"
-        return cls(name, uri or (os.environ.get("QA_MILVUS_URI") or None if name == "milvus" else None))
+        if name == "milvus":
+            uri = uri or os.environ.get("QA_MILVUS_URI") or None
+        return cls(name, uri)
 
     def open(
         self,
