@@ -30,7 +30,7 @@ from index import duplicates
 from index.articles import Article
 from index.embedder import Embedder
 from index.sentences import Sentence, split_sentences, windows
-from index.text import FUNCTION_WORDS, WINDOW_RADIUS, terms
+from index.text import FUNCTION_WORDS, WINDOW_RADIUS, stemmed, terms
 from index.vectors import VectorIndex, factory_for
 
 DEFAULT_DIR = Path("data/index")
@@ -72,11 +72,10 @@ _SCHEMA += _FTS_TABLE + ";" + duplicates.SCHEMA + """
 -- are left out of BM25 over a big index, where matching them costs most of a search.
 CREATE TABLE IF NOT EXISTS term_windows(term TEXT PRIMARY KEY, windows INTEGER NOT NULL) WITHOUT ROWID;
 """
-# The question's words staged in this connection's temporary schema, to stem them as the index does.
+# Window texts staged in this connection's temporary schema, to count the windows holding each stemmed term.
 _STAGING = """
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.staged USING fts5(text, tokenize='porter unicode61');
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.staged_terms USING fts5vocab(temp, staged, row);
-CREATE VIRTUAL TABLE IF NOT EXISTS temp.staged_words USING fts5vocab(temp, staged, instance);
 """
 PRUNE_FROM = 100_000  # windows; below this every content word of a question is searched
 COMMON_SHARE = 0.05  # over it, a word held by more than this share of the windows is left out
@@ -588,8 +587,7 @@ class Corpus:
         total = self._db.execute("SELECT windows FROM term_windows WHERE term = ''").fetchone()
         if total is None or total[0] < PRUNE_FROM:
             return terms
-        self._stage(terms)
-        stems = dict(self._db.execute("SELECT doc, term FROM temp.staged_words"))
+        stems = {i: words.split()[-1] for i, words in enumerate(stemmed(terms)) if words}
         found = dict(self._db.execute(
             f"SELECT term, windows FROM term_windows WHERE term IN ({','.join('?' * len(stems))})", list(stems.values())))
         held = sorted(range(len(terms)), key=lambda i: found.get(stems.get(i, ""), 0))

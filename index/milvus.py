@@ -153,7 +153,6 @@ class MilvusCorpus:
         self.embedder = embedder or Embedder()
         self.read_only = read_only
         self.lite = "://" not in uri
-        self.directory = Path(uri) if self.lite else None
         self._lock = threading.RLock()
         self._texts = TextCache()
         self.sentences, self.articles, self.texts, self.feeds_name, self.writes = (
@@ -421,38 +420,37 @@ class MilvusCorpus:
         parts = {part["id"]: part["text"] for part in self._get(self.texts, keys, ["text"])}
         return "".join(parts.get(key, "") for key in keys)
 
-    def _rows(self, ids: list[int]) -> list[BlockRow]:
-        """The committed sentence rows among these ids (of articles whose row names their block)."""
-        found = self._get(self.sentences, list(ids), ["article_id", "position", "start", "end"])
-        blocks = {i: row["block"] for i, row in self._article_rows(list({r["article_id"] for r in found}), ["block"]).items()}
-        return [BlockRow(r["id"], r["article_id"], r["position"], r["start"], r["end"])
-                for r in found if blocks.get(r["article_id"]) == r["id"] // POSITIONS]
+    def _stored_rows(self, ids: list[int]) -> list[BlockRow]:
+        """The sentence rows stored under these ids, committed or not."""
+        found = self._get(self.sentences, ids, ["article_id", "position", "start", "end"])
+        return [BlockRow(r["id"], r["article_id"], r["position"], r["start"], r["end"]) for r in found]
+
+    def _block_rows(self, article_id: str, block: int, positions: range) -> list[SentenceRow]:
+        """An article's sentences at these positions in one block (stored by one write), in order."""
+        rows = self._stored_rows([block * POSITIONS + n for n in positions])
+        return sorted((r for r in rows if r.article_id == article_id and r.block == block), key=lambda r: r.position)
 
     def sentence_rows(self, ids: list[int]) -> dict[int, SentenceRow]:
-        """Sentence rows by id."""
+        """Sentence rows by id (those of committed articles: whose row names their block)."""
         if not ids:
             return {}
         with self._milvus():
-            return {row.id: row for row in self._rows([int(i) for i in ids])}
+            found = self._stored_rows([int(i) for i in ids])
+            blocks = {i: row["block"] for i, row in self._article_rows(list({r.article_id for r in found}), ["block"]).items()}
+        return {r.id: r for r in found if blocks.get(r.article_id) == r.block}
 
     def neighbours(self, row: SentenceRow, radius: int) -> list[SentenceRow]:
         """The sentences within ``radius`` positions of ``row`` in its article, in order (those of its block:
         stored by the same write)."""
-        first = row.id - min(radius, row.position)
         with self._milvus():
-            found = self._get(self.sentences, list(range(first, row.id + radius + 1)), ["article_id", "position", "start", "end"])
-        rows = [BlockRow(r["id"], r["article_id"], r["position"], r["start"], r["end"]) for r in found]
-        return sorted((r for r in rows if r.article_id == row.article_id and r.block == row.id // POSITIONS),
-                      key=lambda r: r.position)
+            return self._block_rows(row.article_id, row.id // POSITIONS,
+                                    range(max(0, row.position - radius), row.position + radius + 1))
 
     def article_sentences(self, article_id: str) -> list[SentenceRow]:
         """All sentences of an article, in order."""
         with self._milvus():
             row = self._article_rows([article_id], ["block", "sentences"]).get(article_id)
-            if row is None:
-                return []
-            rows = self._rows([row["block"] * POSITIONS + n for n in range(row["sentences"])])
-        return sorted(rows, key=lambda r: r.position)
+            return self._block_rows(article_id, row["block"], range(row["sentences"])) if row else []
 
     def dense_search(self, query_vector: np.ndarray, k: int, where: SearchFilter | None = None) -> list[tuple[int, float]]:
         """Sentence ids nearest to a unit query vector, best first; with ``where``, of the articles it allows."""
@@ -572,30 +570,24 @@ class MilvusCorpus:
                         signatures: list[np.ndarray]) -> set[str]:
         """Store articles and commit them by their rows; returns the ids committed (not ones another writer
         committed meanwhile)."""
-        already = self._known([a.id for a, _ in split])
         rows = np.cumsum([0] + [len(s) for _, s in split])
-        keep = [i for i, (a, _) in enumerate(split) if a.id not in already]
-        if not keep:
-            return set()
-        blocks = dict(zip(keep, self._new_blocks(len(keep))))
-        parts = {i: [split[i][0].text[n : n + TEXT_PART] for n in range(0, len(split[i][0].text), TEXT_PART)] or [""]
-                 for i in keep}
-        entries = [(split[i][0].id, blocks[i], len(parts[i])) for i in keep]
+        blocks = self._new_blocks(len(split))
+        parts = [[a.text[n : n + TEXT_PART] for n in range(0, len(a.text), TEXT_PART)] or [""] for a, _ in split]
+        entries = [(a.id, block, len(texts)) for (a, _), block, texts in zip(split, blocks, parts)]
         with self._journal(entries):
-            self._insert(self.texts, [{"id": f"{split[i][0].id}:{blocks[i]}:{n}", "text": text, "placeholder": PLACEHOLDER}
-                                      for i in keep for n, text in enumerate(parts[i])])
-            self._insert(self.sentences, [row for i in keep for row in self._sentence_rows(
-                split[i][0], split[i][1], blocks[i], vectors[rows[i] : rows[i + 1]])])
+            self._insert(self.texts, [{"id": f"{a.id}:{block}:{n}", "text": text, "placeholder": PLACEHOLDER}
+                                      for (a, _), block, texts in zip(split, blocks, parts) for n, text in enumerate(texts)])
+            self._insert(self.sentences, [row for i, (a, sentences) in enumerate(split)
+                                          for row in self._sentence_rows(a, sentences, blocks[i], vectors[rows[i] : rows[i + 1]])])
             now = datetime.now(timezone.utc).isoformat()
             articles, pending = [], []
-            for i in keep:
-                article, signature = split[i][0], signatures[i]
+            for (article, sentences), signature, block, texts in zip(split, signatures, blocks, parts):
                 first = self._first_copy_of(signature, pending)
                 pending.append((signature, first or article.id))
                 articles.append({
                     "id": article.id, "title": fitted(article.title), "date": article.date or "",
                     "source": fitted(article.source), "added": now, "duplicate_of": first or "",
-                    "sentences": len(split[i][1]), "parts": len(parts[i]), "block": blocks[i],
+                    "sentences": len(sentences), "parts": len(texts), "block": block,
                     "minhash": signature.tobytes().hex(), "bands": duplicates.band_keys(signature),
                     "placeholder": PLACEHOLDER,
                 })
