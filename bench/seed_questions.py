@@ -1,6 +1,6 @@
 """Questions a reader of the seed article would ask, and some it does not answer.
 
-Run: .venv/bin/python bench/seed_questions.py [--index DIR]
+Run: .venv/bin/python bench/seed_questions.py [--index DIR] [--reader DIR]
 Prints each answer and the share right (answerable: the gold text, after SQuAD
 normalisation, equals or is contained in the answer; unanswerable: no answer).
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 from index.articles import read_file
 from index.corpus import Corpus
 from qa.pipeline import Pipeline
+from qa.reader import Reader
 from qa.squad import normalize_answer
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "articles" / "000_057363c6d6ccf170.txt"
@@ -52,9 +53,10 @@ UNANSWERABLE = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--index", help="an index holding the seed article (default: a fresh one)")
+    parser.add_argument("--reader", help="a reader folder, as qa train-reader export writes (default: the shipped one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline = Pipeline(Corpus(Path(args.index or tmp)))
+        pipeline = Pipeline(Corpus(Path(args.index or tmp)), Reader(Path(args.reader)) if args.reader else None)
         pipeline.corpus.add(read_file(SEED))
         right = 0
         for question, gold in ANSWERABLE.items():

@@ -1,10 +1,12 @@
 """Reader training throughput: examples/s and tokens/s of the training step, on the same batches.
 
-Run alone on the machine: .venv/bin/python bench/train_throughput.py [--steps 20]
+Run alone on the machine: .venv/bin/python bench/train_throughput.py [--steps 20] [--compile]
 Builds the training examples of the first SQuAD training articles as ``qa train-reader train``
-does (title headers included), then times the same training step on them as they are and with
-every input cut to 128 tokens (the length an earlier feasibility run used), side by side. The step
-is compute-bound, so examples/s follows tokens per example.
+does (title headers included), then times the same training step on them, side by side, each on a
+fresh model: as runs 1-9 trained (dropout 0.1, every layer but the word embeddings trained, AdamW
+unfused; timed first and last, so drift over the run shows), each speed-up alone (inputs cut to 128
+tokens, the length of an earlier feasibility run; dropout off; a fused AdamW; the lowest layers
+frozen; ``torch.compile``), and as ``qa train-reader train`` trains now (``train_reader.speed_up``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from qa.reader import build_model
 from qa.reader_examples import article_examples, foreign_examples, tokenize
 from qa.squad import load_squad, shared_data
-from qa.train_reader import collate, length_batches, span_loss
+from qa.train_reader import collate, length_batches, span_loss, speed_up
 
 SQUAD_TRAIN = shared_data("squad", "train-v1.1.json.gz")
 
@@ -42,14 +44,27 @@ def step_rate(model, optim, batches: list[list]) -> dict:  # noqa: ANN001
             "tokens_per_example": round(tokens / examples, 1)}
 
 
+def variant_rate(batches: list[list], dropout: float = 0.1, frozen_layers: int = 0, fused: bool = False,
+                 compiled: bool = False) -> dict:
+    """``step_rate`` of a fresh model set up by ``speed_up`` (the defaults: as runs 1-9 trained)."""
+    import torch
+
+    torch.manual_seed(0)
+    model = build_model()
+    speed_up(model, dropout, frozen_layers)
+    model.train()
+    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=fused or None)
+    return step_rate(torch.compile(model, dynamic=True) if compiled else model, optim, batches)
+
+
 def main() -> None:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (compiling takes minutes)")
     args = parser.parse_args()
-    torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     rng = random.Random(0)
     examples = [e for a in load_squad(SQUAD_TRAIN)[:40] for e in article_examples(a, rng, 0.5)]
@@ -58,13 +73,25 @@ def main() -> None:
     batches = length_batches(items, 32, rng)[: args.steps + 2]
     cut = [[(ids[:127] + ids[-1:], types[:127] + types[-1:], min(s, 127), min(e, 127)) if len(ids) > 128
             else (ids, types, s, e) for ids, types, s, e in batch] for batch in batches]
-    model = build_model()
-    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
-    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    model.train()
     report = {"steps": args.steps, "batch": 32, "threads": args.threads,
               "mean_tokens": round(statistics.fmean(len(i[0]) for b in batches for i in b), 1),
-              "as_trained": step_rate(model, optim, batches), "cut_to_128_tokens": step_rate(model, optim, cut)}
+              "runs_1_to_9": variant_rate(batches),
+              "cut_to_128_tokens": variant_rate(cut),
+              "dropout_off": variant_rate(batches, dropout=0.0),
+              "fused_adamw": variant_rate(batches, fused=True),
+              "lower_2_layers_frozen": variant_rate(batches, frozen_layers=2),
+              "lower_3_layers_frozen": variant_rate(batches, frozen_layers=3),
+              "as_trained_now": variant_rate(batches, dropout=0.0, frozen_layers=2, fused=True)}
+    if args.compile:
+        for name, dropout in (("compiled", 0.1), ("compiled_dropout_off", 0.0)):
+            try:
+                report[name] = variant_rate(batches, dropout=dropout, compiled=True)
+            except Exception as e:  # noqa: BLE001 - a compiler that fails here is a result to report
+                report[name] = {"error": f"{type(e).__name__}: {str(e)[:200]}"}
+    report["runs_1_to_9_again"] = variant_rate(batches)
+    base = (report["runs_1_to_9"]["examples_per_s"] + report["runs_1_to_9_again"]["examples_per_s"]) / 2
+    report["speedup_over_runs_1_to_9"] = {k: round(v["examples_per_s"] / base, 2) for k, v in report.items()
+                                         if isinstance(v, dict) and "examples_per_s" in v}
     print(json.dumps(report, indent=2))
 
 

@@ -3,11 +3,12 @@
 Examples look like what the reader sees at answer time: a window of up to three sentences around a
 sentence, with the answer sentence at any position of the window, read after the article's title
 and date (``qa.reader.passage_header``); plus no-answer windows from the same article (half of them
-the sentences sharing the most words with the question, as retrieval would rank them), and, with
-``foreign_examples``, the question over a window of another article. Questions with one name or
-number swapped for another of the article (``swapped_question``) can be added as no-answer examples
-over the window that answered the original; the shipped reader is trained without them, as they taught
-it to abstain whenever a question names something in other words than its window.
+the sentences sharing the most words with the question, as retrieval would rank them; or only windows
+that mention every name of the question), and, with ``foreign_examples``, the question over a window of
+another article. Questions with one name or number swapped for another of the article
+(``swapped_question``) can be added as no-answer examples over the window that answered the original;
+the shipped reader is trained without them, as they taught it to abstain whenever a question names
+something in other words than its window.
 """
 
 from __future__ import annotations
@@ -90,10 +91,20 @@ def _window(sentences: list, first: int) -> tuple[int, int]:
     return sentences[first].start, sentences[last].end
 
 
+def question_names(question: str) -> list[str]:
+    """The names and numbers a question mentions, lower-cased (its first word, capitalised anyway, is not one)."""
+    return [m.group().lower() for m in _TERM.finditer(question) if m.start() > 0]
+
+
 def article_examples(
-    article: dict, rng: random.Random, negative_rate: float, swap_rate: float = 0.0
+    article: dict, rng: random.Random, negative_rate: float, swap_rate: float = 0.0, names_held: bool = False
 ) -> list[Example]:
-    """Turn one SQuAD article into positive and no-answer window examples."""
+    """Turn one SQuAD article into positive and no-answer window examples.
+
+    With ``names_held``, a no-answer window of the article must mention every name and number of the question
+    (none is made when no window does): a window wrong for what it says, not for a name it lacks, so the reader
+    is not taught that a question naming something in other words than its window goes unanswered.
+    """
     terms = article_terms(article)
     header = passage_header(article_title(article), article_date(article))
     paragraphs = []
@@ -131,9 +142,11 @@ def article_examples(
             if rng.random() >= negative_rate:
                 continue
             lowered = text.lower()
+            names = question_names(qa["question"]) if names_held else []
             candidates = [
                 c for c in pool
                 if not (c[0] is context and c[1] < end and start < c[2]) and lowered not in c[4]
+                and all(n in c[4] for n in names)
             ]
             if not candidates:
                 continue

@@ -1,16 +1,17 @@
-"""Training examples (qa.reader_examples) and calibration (qa.calibrate), on small hand-made data: no training here."""
+"""Training examples (qa.reader_examples), calibration (qa.calibrate) and the training step's setup, on small hand-made data: no training here."""
 
 import math
 import random
 
 import numpy as np
+import pytest
 
 from index.embedder import load_tokenizer
 from index.sentences import split_sentences
 from qa.calibrate import CalibrationRead, best_answers, domain_weights, fit_calibration, mixed_f1
 from qa.evaluate import expected_calibration_error, reliability
 from qa.ranking import Reading
-from qa.reader import Calibration
+from qa.reader import Calibration, build_model
 from qa.reader_examples import (
     Example,
     article_examples,
@@ -21,6 +22,7 @@ from qa.reader_examples import (
     tokenize,
 )
 from qa.retriever import Passage
+from qa.train_reader import speed_up
 
 CONTEXT = (
     "Police carried out 128 raids overnight. The minister said 23 people were arrested. "
@@ -58,6 +60,23 @@ def test_examples_hold_their_answer_and_negatives_do_not() -> None:
     offsets = {e.start for seed in range(12) for e in article_examples(ARTICLE, random.Random(seed), 0.0)
                if e.window[e.start : e.end] == "23"}
     assert len(offsets) > 1
+
+
+def test_negatives_can_be_kept_to_windows_mentioning_the_questions_names() -> None:
+    seven = CONTEXT.index("Seven")
+    article = {"title": "Raids", "paragraphs": [
+        {"context": CONTEXT, "qas": [{"id": "3", "question": "How many people were held in Belgium?",
+                                      "answers": [{"text": "Seven", "answer_start": seven}]}]},
+        {"context": "Belgium closed its border. Trains stopped for a day.", "qas": []},
+        {"context": "A storm hit the coast. Ferries stayed in port.", "qas": []},
+    ]}
+
+    def negatives(names_held: bool) -> set[str]:
+        return {e.window for seed in range(20)
+                for e in article_examples(article, random.Random(seed), 1.0, names_held=names_held) if e.start < 0}
+
+    assert any("Belgium" not in w for w in negatives(False))
+    assert negatives(True) == {"Belgium closed its border. Trains stopped for a day."}
 
 
 def test_examples_carry_their_articles_header() -> None:
@@ -164,3 +183,17 @@ def test_reliability_reports_the_share_right_in_each_score_band() -> None:
     assert [b["answers"] for b in bands] == [2, 1, 3]  # a score of 1.0 falls in the top band
     assert bands[0]["right"] == 0.5 and bands[2]["right"] == round(2 / 3, 3)
     assert bands[2]["mean_score"] == round((0.9 + 0.95 + 1.0) / 3, 3)
+
+
+@pytest.mark.slow
+def test_the_faster_step_turns_dropout_off_and_freezes_the_lowest_layers() -> None:
+    import torch
+
+    model = build_model()
+    speed_up(model, dropout=0.0, frozen_layers=2)
+    assert all(m.p == 0.0 for m in model.modules() if isinstance(m, torch.nn.Dropout))
+    trained = {name.split(".")[3] for name, p in model.named_parameters()
+               if p.requires_grad and name.startswith("encoder.encoder.layer.")}
+    assert trained == {"2", "3", "4", "5"}
+    assert not any(p.requires_grad for p in model.encoder.embeddings.parameters())
+    assert model.span.weight.requires_grad
