@@ -55,12 +55,17 @@ def article_terms(article: dict) -> list[str]:
     return list(dict.fromkeys(t for t in terms if t.lower() not in lower))
 
 
+def question_terms(question: str) -> list[re.Match]:
+    """The names and numbers a question mentions (its first word, capitalised anyway, is not one)."""
+    return [m for m in _TERM.finditer(question) if m.start() > 0]
+
+
 def swapped_question(question: str, window: str, terms: list[str], rng: random.Random) -> str | None:
     """The question with one name or number that ``window`` mentions replaced by one
     of ``terms`` that it does not mention: a near miss the window cannot answer,
     like SQuAD v2's unanswerable questions. None when the question has no such term.
     """
-    found = [m for m in _TERM.finditer(question) if m.start() > 0 and m.group() in window]
+    found = [m for m in question_terms(question) if m.group() in window]
     if not found:
         return None
     match = rng.choice(found)
@@ -89,11 +94,6 @@ def resolve_answer_start(context: str, sentences: list, question: str, text: str
 def _window(sentences: list, first: int) -> tuple[int, int]:
     last = min(first + WINDOW_SENTENCES, len(sentences)) - 1
     return sentences[first].start, sentences[last].end
-
-
-def question_names(question: str) -> list[str]:
-    """The names and numbers a question mentions, lower-cased (its first word, capitalised anyway, is not one)."""
-    return [m.group().lower() for m in _TERM.finditer(question) if m.start() > 0]
 
 
 def article_examples(
@@ -142,7 +142,7 @@ def article_examples(
             if rng.random() >= negative_rate:
                 continue
             lowered = text.lower()
-            names = question_names(qa["question"]) if names_held else []
+            names = [m.group().lower() for m in question_terms(qa["question"])] if names_held else []
             candidates = [
                 c for c in pool
                 if not (c[0] is context and c[1] < end and start < c[2]) and lowered not in c[4]
