@@ -29,6 +29,20 @@ RUN_DIR = Path("runs/reader")
 WARMUP_STEPS = 300
 
 
+
+def learning_rate(peak: float, step: int, steps: int, elapsed: float, budget: float) -> float:
+    """Linear warm-up, then linear decay to zero at whichever comes first: the end of the time budget
+    (training ends on schedule whatever else the machine is doing) or the last batch.
+
+    Args:
+        peak: The learning rate after warm-up.
+        step: Steps done.
+        steps: Steps in the whole run (its batches).
+        elapsed: Seconds of training so far.
+        budget: Seconds of training allowed.
+    """
+    return peak * min(1.0, (step + 1) / WARMUP_STEPS) * max(0.0, 1.0 - max(elapsed / budget, step / steps))
+
 def length_batches(items: list, batch_size: int, rng: random.Random) -> list[list]:
     """Length-bucketed batches in a seeded random order, to keep padding small."""
     order = list(range(len(items)))
@@ -139,9 +153,7 @@ def train(args: argparse.Namespace) -> None:
     budget = args.minutes * 60 - (time.time() - t0)
 
     def lr_at(s: int) -> float:
-        # Linear warm-up, then linear decay over the time budget (not a step count), so
-        # training ends on schedule whatever else the machine is doing.
-        return args.lr * min(1.0, (s + 1) / WARMUP_STEPS) * max(0.0, 1.0 - elapsed / budget)
+        return learning_rate(args.lr, s, len(batches), elapsed, budget)
 
     def save() -> None:
         tmp = ckpt_path.with_suffix(".tmp")

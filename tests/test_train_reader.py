@@ -22,7 +22,7 @@ from qa.reader_examples import (
     tokenize,
 )
 from qa.retriever import Passage
-from qa.train_reader import speed_up
+from qa.train_reader import WARMUP_STEPS, learning_rate, speed_up
 
 CONTEXT = (
     "Police carried out 128 raids overnight. The minister said 23 people were arrested. "
@@ -197,3 +197,13 @@ def test_the_faster_step_turns_dropout_off_and_freezes_the_lowest_layers() -> No
     assert trained == {"2", "3", "4", "5"}
     assert not any(p.requires_grad for p in model.encoder.embeddings.parameters())
     assert model.span.weight.requires_grad
+
+
+def test_learning_rate_warms_up_then_reaches_zero_at_the_budget_or_the_last_batch_whichever_is_first() -> None:
+    assert learning_rate(1e-4, 0, 10_000, 0.0, 600.0) == pytest.approx(1e-4 / WARMUP_STEPS)
+    assert learning_rate(1e-4, WARMUP_STEPS, 10_000, 300.0, 600.0) == pytest.approx(1e-4 * (1 - max(0.5, WARMUP_STEPS / 10_000)))
+    # The time budget runs out first.
+    assert learning_rate(1e-4, 1_000, 10_000, 600.0, 600.0) == 0.0
+    # The data runs out first: an epoch shorter than the budget still ends at zero, not part-way down.
+    assert learning_rate(1e-4, 5_000, 10_000, 100.0, 600.0) == pytest.approx(0.5e-4)
+    assert learning_rate(1e-4, 10_000, 10_000, 200.0, 600.0) == 0.0
