@@ -29,7 +29,6 @@ RUN_DIR = Path("runs/reader")
 WARMUP_STEPS = 300
 
 
-
 def learning_rate(peak: float, step: int, steps: int, elapsed: float, budget: float) -> float:
     """Linear warm-up, then linear decay to zero at whichever comes first: the end of the time budget
     (training ends on schedule whatever else the machine is doing) or the last batch.
@@ -42,6 +41,7 @@ def learning_rate(peak: float, step: int, steps: int, elapsed: float, budget: fl
         budget: Seconds of training allowed.
     """
     return peak * min(1.0, (step + 1) / WARMUP_STEPS) * max(0.0, 1.0 - max(elapsed / budget, step / steps))
+
 
 def length_batches(items: list, batch_size: int, rng: random.Random) -> list[list]:
     """Length-bucketed batches in a seeded random order, to keep padding small."""
