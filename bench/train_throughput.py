@@ -53,7 +53,7 @@ def variant_rate(batches: list[list], dropout: float = 0.1, frozen_layers: int =
     model = build_model()
     speed_up(model, dropout, frozen_layers)
     model.train()
-    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=fused or None)
+    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=fused)
     return step_rate(torch.compile(model, dynamic=True) if compiled else model, optim, batches)
 
 
