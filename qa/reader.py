@@ -43,6 +43,9 @@ MAX_HEADER_TOKENS = 24
 HEADER_END = " | "  # between the article header and the window, so the reader knows where the window starts
 MAX_ANSWER_TOKENS = 30
 BACKENDS = ("onnxruntime", "torch")
+# Marks a span is trimmed of when their partner is not in it (``trim_unpaired_marks``).
+_OPENERS = {"“": "”", '"': '"', "‘": "’", "(": ")", "[": "]"}
+_CLOSERS = {"”": "“", '"': '"', ")": "(", "]": "["}
 
 
 class ReaderError(RuntimeError):
@@ -257,6 +260,29 @@ def context_sentences(batch: Encoded, sentence_starts: list[list[int]], prefix_l
     return np.array(rows, dtype=np.int64)
 
 
+def trim_unpaired_marks(text: str, start: int, end: int) -> tuple[int, int]:
+    """Shrink the span ``text[start:end]`` past a quote mark or bracket at either end whose partner is not in it.
+
+    The reader's word pieces split "“Arthur”" into a mark and a word, so a span can take the opening mark
+    and not the closing one ("“Arthur"); the answer shown is the name, and a balanced "“Arthur”" is kept.
+    Apostrophes (’ and ') are left as they are: one ends "Dunkin’" or "players'" by itself.
+    """
+    while end - start > 1:
+        span = text[start:end]
+        first, last = span[0], span[-1]
+        if first in _OPENERS and _OPENERS[first] not in span[1:]:
+            start += 1
+        elif last in _CLOSERS and _CLOSERS[last] not in span[:-1]:
+            end -= 1
+        else:
+            break
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+    return start, end
+
+
 def best_spans(
     start_logits: np.ndarray, end_logits: np.ndarray, sentences: np.ndarray, max_tokens: int = MAX_ANSWER_TOKENS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -408,7 +434,8 @@ class Reader:
                 spans.append(None)
                 continue
             s, e, shift = int(starts[row]), int(ends[row]), len(prefixes[row])
-            spans.append(WindowSpan(int(offsets[row, s, 0]) - shift, int(offsets[row, e, 1]) - shift, float(margins[row])))
+            start, end = trim_unpaired_marks(windows[row], int(offsets[row, s, 0]) - shift, int(offsets[row, e, 1]) - shift)
+            spans.append(WindowSpan(start, end, float(margins[row])))
         return spans
 
     def _logits(self, batch: Encoded) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ from qa.reader import (
     best_spans,
     passage_header,
     reader_graph_key,
+    trim_unpaired_marks,
 )
 from qa.retriever import Passage
 
@@ -48,6 +49,37 @@ def test_best_span_respects_length_context_and_sentences() -> None:
     # A span never runs from one sentence into the next.
     [s], [e], _ = best_spans(start, end, np.array([[-1, -1, 0, 0, 1, 1]]), max_tokens=4)
     assert (int(s), int(e)) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("span", "trimmed"),
+    [
+        ("“Arthur", "Arthur"),
+        ("The Simpsons”", "The Simpsons"),
+        ('"A Machine to End War', "A Machine to End War"),
+        ("‘Great Pestilence", "Great Pestilence"),
+        ("“Arthur”", "“Arthur”"),
+        ('to "ensure that the law is observed"', 'to "ensure that the law is observed"'),
+        ("400 m (1,300 ft)", "400 m (1,300 ft)"),
+        ("Dunkin’", "Dunkin’"),
+        ("“", "“"),
+    ],
+)
+def test_a_span_loses_a_quote_mark_or_bracket_whose_partner_it_lacks(span: str, trimmed: str) -> None:
+    text = f"He said {span} again."
+    start, end = trim_unpaired_marks(text, 8, 8 + len(span))
+    assert text[start:end] == trimmed
+
+
+@pytest.mark.slow
+def test_a_quoted_title_is_answered_without_a_stray_quote_mark(reader: Reader) -> None:
+    windows = ["The children's series “Arthur” aired its final episode on Monday after 25 seasons on PBS.",
+               "“Succession” won outstanding drama series at the Emmys on Monday, beating “Severance”."]
+    questions = ["Which beloved animated TV series came to an end this week after 25 seasons?",
+                 "Which show won outstanding drama series?"]
+    # Without the trimming the reader's spans here are "“Arthur" and "“Succession".
+    found = [reader.read(q, [w])[0] for q, w in zip(questions, windows)]
+    assert [w[s.start : s.end] for w, s in zip(windows, found)] == ["Arthur", "Succession"]
 
 
 @pytest.mark.slow
