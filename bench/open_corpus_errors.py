@@ -51,7 +51,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = Pipeline(open_eval_corpus(data, Path(args.index or tmp)))
         for q in sample(questions_of(data, args.part), args.questions):
-            passages = pipeline.retrieve(q.text)
+            passages = pipeline.retrieve(q.text, as_of=q.asked_on)
             found = read_passages(q.text, passages, pipeline.reader)
             ranked = rank_answers(q.text, readings(passages, found), pipeline.reader, q.asked_on)
             best = ranked[0].text if ranked else ""

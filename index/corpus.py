@@ -30,7 +30,7 @@ from index import duplicates
 from index.articles import Article
 from index.embedder import Embedder
 from index.sentences import Sentence, split_sentences, windows
-from index.text import FUNCTION_WORDS, WINDOW_RADIUS, stemmed, terms
+from index.text import FUNCTION_WORDS, WINDOW_RADIUS, held_stems, stemmed, terms
 from index.vectors import VectorIndex, factory_for
 
 DEFAULT_DIR = Path("data/index")
@@ -604,6 +604,28 @@ class Corpus:
         self._db.execute("INSERT INTO term_windows VALUES ('', ?) ON CONFLICT(term) DO UPDATE SET windows = windows + ?",
                          (sign * len(texts), sign * len(texts)))
         self._db.execute("DELETE FROM temp.staged")
+
+    def window_terms(self, ids: list[int], terms: set[str]) -> dict[int, set[str]]:
+        """Which of these stemmed terms each sentence's window holds (as keyword search matches them), by sentence id."""
+        if not ids or not terms:
+            return {}
+        with self._sql():
+            rows = self._db.execute(f"SELECT rowid, text FROM window_fts WHERE rowid IN ({','.join('?' * len(ids))})",
+                                    ids).fetchall()
+        return dict(zip((i for i, _ in rows), held_stems([text for _, text in rows], terms)))
+
+    def term_windows(self, terms: list[str]) -> tuple[dict[str, int], int]:
+        """How many windows hold each of these stemmed terms, and how many windows there are (none counted in an
+        index made before the counts were kept; ``qa index rebuild`` counts them)."""
+        if not terms:
+            return {}, 0
+        with self._sql():
+            if self._meta().get("term_windows") != "1":
+                return {}, 0
+            counts = dict(self._db.execute(
+                f"SELECT term, windows FROM term_windows WHERE term IN ({','.join('?' * (len(terms) + 1))})",
+                ["", *terms]))
+        return counts, counts.pop("", 0)
 
     def keyword_search(self, question: str, k: int, where: SearchFilter | None = None) -> list[tuple[int, float]]:
         """Sentence ids ranked by BM25 of their windows for the question's content words, best first

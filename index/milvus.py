@@ -462,6 +462,23 @@ class MilvusCorpus:
         terms = stemmed([" ".join(content_terms(question))])[0]
         return self._search(terms, "sparse", k, where) if terms else []
 
+    def window_terms(self, ids: list[int], terms: set[str]) -> dict[int, set[str]]:
+        """Which of these stemmed terms each sentence's window holds (as keyword search matches them), by sentence id."""
+        with self._milvus():
+            return {int(row["id"]): terms.intersection(row["terms"].split())
+                    for row in self._get(self.sentences, [int(i) for i in ids], ["terms"])}
+
+    def term_windows(self, terms: list[str]) -> tuple[dict[str, int], int]:
+        """How many windows hold each of these stemmed terms, and how many windows there are (committed or not:
+        a share, for weighting words)."""
+        if not terms:
+            return {}, 0
+        with self._milvus():
+            counts = {term: self._count(self.sentences, " or ".join(
+                f"terms like {quoted(pattern)}" for pattern in (term, f"{term} %", f"% {term} %", f"% {term}")))
+                for term in terms}
+            return counts, self._count(self.sentences)
+
     def _search(self, query: Any, field: str, k: int, where: SearchFilter | None) -> list[tuple[int, float]]:
         with self._milvus():
             hits = self._client.search(self.sentences, data=[query], anns_field=field, limit=k,

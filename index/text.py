@@ -79,3 +79,37 @@ def stemmed(texts: list[str]) -> list[str]:
             words[doc].append(term)
         db.execute("DELETE FROM staged")
     return [" ".join(w) for w in words]
+
+
+_STEMS: dict[str, tuple[str, ...]] = {}  # word -> its stems, kept for the process: windows repeat their words
+_WORDS: dict[str, set[str]] = {}  # stem -> the words of _STEMS that have it
+_STEMS_KEPT = 500_000  # words; past this the memo starts again
+
+
+def _stems_of(words: set[str]) -> None:
+    """Stem the words not stemmed yet in this process into ``_STEMS`` and ``_WORDS``."""
+    new = sorted(words.difference(_STEMS))
+    if new:
+        if len(_STEMS) + len(new) > _STEMS_KEPT:
+            _STEMS.clear()
+            _WORDS.clear()
+        for word, found in zip(new, stemmed(new)):
+            _STEMS[word] = tuple(found.split())
+            for stem in _STEMS[word]:
+                _WORDS.setdefault(stem, set()).add(word)
+
+
+def stemmed_terms(text: str) -> set[str]:
+    """The distinct terms of ``text`` as the index's full-text search stems them (``stemmed``)."""
+    words = set(terms(text))
+    _stems_of(words)
+    return {stem for word in words for stem in _STEMS.get(word, ())}
+
+
+def held_stems(texts: list[str], stems: set[str]) -> list[set[str]]:
+    """Which of these stemmed terms each text holds, as the index's full-text search stems its words (each word
+    stemmed once per process: scoring many windows for each question, where staging them in SQLite is slow)."""
+    per_text = [set(terms(text)) for text in texts]
+    _stems_of(set().union(*per_text))
+    wanted = {word: stem for stem in stems for word in _WORDS.get(stem, ())}
+    return [{wanted[word] for word in found.intersection(wanted)} for found in per_text]

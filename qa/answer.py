@@ -13,7 +13,7 @@ from index.corpus import Corpus
 from index.sentences import sentence_at
 from qa.ranking import Span, rank_answers, readings
 from qa.reader import SpanReader, WindowSpan, passage_header
-from qa.retriever import Passage
+from qa.retriever import WINDOWS, Passage
 from qa.timeline import changed_figures, other_dates_matter, prefer_named_time
 
 MAX_QUESTION_CHARS = 1000
@@ -150,7 +150,12 @@ def read_passages(question: str, passages: list[Passage], reader: SpanReader) ->
 
 
 def pick_spans(
-    question: str, passages: list[Passage], reader: SpanReader, stop_early: bool = False, as_of: date | None = None
+    question: str,
+    passages: list[Passage],
+    reader: SpanReader,
+    stop_early: bool = False,
+    as_of: date | None = None,
+    unsure_below: float | None = None,
 ) -> list[Span]:
     """Distinct answers from the reader's spans in the passages, scored by calibrated probability, best first.
 
@@ -164,14 +169,23 @@ def pick_spans(
             go unread: that is nearly free in F1 (a confident first window is
             rarely beaten) but leaves no alternatives.
         as_of: The day the question is asked (default: today).
+        unsure_below: Read the windows after the first ``WINDOWS`` only when the best answer of those scores
+            below this (``None``: read every window).
     """
-    first = 1 if stop_early else len(passages)
-    found = readings(passages[:first], read_passages(question, passages[:first], reader))
+    stages = [len(passages)] if unsure_below is None else [min(WINDOWS, len(passages)), len(passages)]
+    read = 1 if stop_early else stages[0]
+    found = readings(passages[:read], read_passages(question, passages[:read], reader))
     spans = rank_answers(question, found, reader, as_of)
-    confident = spans and spans[0].score >= reader.stop_probability and not other_dates_matter(question, spans[0], passages)
-    if first < len(passages) and not confident:
-        found += readings(passages[first:], read_passages(question, passages[first:], reader), first_rank=first + 1)
+    if stop_early and spans and spans[0].score >= reader.stop_probability and not other_dates_matter(question, spans[0], passages):
+        return spans
+    for end in stages:
+        if end <= read:
+            continue
+        if unsure_below is not None and read >= WINDOWS and spans and spans[0].score >= unsure_below:
+            break
+        found += readings(passages[read:end], read_passages(question, passages[read:end], reader), first_rank=read + 1)
         spans = rank_answers(question, found, reader, as_of)
+        read = end
     return spans
 
 

@@ -7,7 +7,7 @@ its answers are grouped and featured by ``qa.ranking``, the code ``answer()`` ra
 * the held-out SQuAD training articles (``HOLDOUT_ARTICLES``), indexed together: answerable;
 * the news set's calibration part (``qa.squad.PARTS``), asked of the whole news set indexed: answerable;
 * questions no article covers, a share ``UNANSWERABLE_SHARE`` of the set: held-out SQuAD questions
-  asked of the news index, news questions asked of the SQuAD index, and held-out SQuAD questions with
+  asked of the news index on a quiz's day, news questions asked of the SQuAD index, and held-out SQuAD questions with
   one name or number swapped for another of the article (``swapped_question``), a near miss.
 
 SQuAD and news weigh the same in every fit, so that a score means the same on both. The threshold
@@ -65,7 +65,7 @@ class CalibrationRead:
 def _read(corpus, questions: list[Question], domain: str, reader: Reader, answerable: bool) -> list[CalibrationRead]:  # noqa: ANN001
     reads = []
     for q in questions:
-        passages = retrieve(corpus, q.text, k=WINDOWS)
+        passages = retrieve(corpus, q.text, k=WINDOWS, as_of=q.asked_on)
         found = readings(passages, read_passages(q.text, passages, reader))
         reads.append(CalibrationRead(q.text, q.golds if answerable else [], domain, found, q.asked_on))
     return reads
@@ -86,7 +86,8 @@ def calibration_reads(squad_path: Path, news_path: Path, reader: Reader, limit: 
         text = swapped_question(q.text, q.context, terms[q.title], rng)
         if text:
             swapped.append(replace(q, text=text))
-    off_squad = rng.sample(squad_questions, unanswerable // 3)
+    # Asked on a news quiz's day, as a reader would ask about the week's news that the articles do not cover.
+    off_squad = [replace(q, date=rng.choice(news_questions).date) for q in rng.sample(squad_questions, unanswerable // 3)]
     off_news = rng.sample(news_questions, min(len(news_questions), unanswerable // 3))
     swapped = swapped[: unanswerable - len(off_squad) - len(off_news)]
     with tempfile.TemporaryDirectory(prefix="qa-calibrate-") as tmp:

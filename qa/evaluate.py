@@ -194,7 +194,7 @@ def evaluate(
             predictions.append((q, text, score))
             best_answers.append(best)
             if q.golds and pipeline is not None:
-                found = [p.text for p in pipeline.retrieve(q.text, k=max(RECALL_AT))]
+                found = [p.text for p in pipeline.retrieve(q.text, k=max(RECALL_AT), as_of=q.asked_on)]
                 for k in RECALL_AT:
                     hits[k] += any(g in w for w in found[:k] for g in q.golds)
         if pipeline is not None:

@@ -54,9 +54,12 @@ class Pipeline:
         """The calibrated confidence below which answers abstain by default."""
         return self.reader.threshold
 
-    def retrieve(self, question: str, k: int = WINDOWS, where: SearchFilter | None = None) -> list[Passage]:
-        """The ``k`` best windows for a question, of the articles ``where`` allows (``qa.retriever.retrieve``)."""
-        return retrieve(self.corpus, question, k, where)
+    def retrieve(
+        self, question: str, k: int = WINDOWS, where: SearchFilter | None = None, as_of: date | None = None
+    ) -> list[Passage]:
+        """The ``k`` best windows for a question asked on ``as_of`` (default today), of the articles ``where``
+        allows (``qa.retriever.retrieve``)."""
+        return retrieve(self.corpus, question, k, where, as_of)
 
     def answer(
         self,
@@ -94,7 +97,7 @@ class Pipeline:
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be between 0 and 1, not {min_confidence}")
         question, notice = clean_question(question)
-        passages = self.retrieve(question, where=where)
+        passages = self.retrieve(question, where=where, as_of=as_of)
         if not passages:
             message = EMPTY_INDEX if not self.corpus.stats()["articles"] else NOT_FOUND
             return Answer(question, "", 0.0, message=" ".join(filter(None, [message, notice])))

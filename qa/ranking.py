@@ -18,6 +18,7 @@ from typing import Mapping, Protocol
 
 from index.text import words
 from qa.followup import content_words, word_key
+from qa.question_time import reporting_period
 from qa.reader import WindowSpan
 from qa.retriever import Passage
 from qa.squad import normalize_answer
@@ -29,8 +30,10 @@ from qa.squad import normalize_answer
 # coverage: the share of the question's content words that the window or its article's title and
 # date hold (a passage about another story of the same kind lacks some); latest: the article is
 # among the newest of the retrieved ones (news questions ask about the latest story and figures);
-# centre: the answer is in the sentence retrieval found, not in one of its neighbours.
-ANSWER_FEATURES = ("margin", "log_rank", "log_places", "type_fit", "coverage", "latest", "centre")
+# centre: the answer is in the sentence retrieval found, not in one of its neighbours; reported: the article is
+# dated in the period the question asks about (``qa.question_time.reporting_period``: the week asked in, or the
+# week after a day it names), which retrieval also prefers.
+ANSWER_FEATURES = ("margin", "log_rank", "log_places", "type_fit", "coverage", "latest", "centre", "reported")
 LATEST_DAYS = 7  # articles this many days older than the newest retrieved one are not the latest
 
 _NUMBER_QUESTION = re.compile(
@@ -160,8 +163,19 @@ def latest(passage: Passage, newest: date | None, as_of: date) -> float:
     return float(published <= as_of and (newest - published).days < LATEST_DAYS)
 
 
+def reported(passage: Passage, period: tuple[date, date] | None) -> float:
+    """1 when the passage's article is dated within ``period``, 0 otherwise (no period, or no date)."""
+    published = parse_date(passage.date)
+    return float(period is not None and published is not None and period[0] <= published <= period[1])
+
+
 def answer_features(
-    question: str, group: list[Reading], windows: list[Reading], as_of: date, newest: date | None
+    question: str,
+    group: list[Reading],
+    windows: list[Reading],
+    as_of: date,
+    newest: date | None,
+    period: tuple[date, date] | None = None,
 ) -> dict[str, float]:
     """The ``ANSWER_FEATURES`` of an answer.
 
@@ -171,6 +185,7 @@ def answer_features(
         windows: Every reading of the question, one per window read.
         as_of: The day the question is asked.
         newest: The newest article date of the retrieved windows (``newest_date``).
+        period: The dates of the articles that report what the question asks about (``reporting_period``).
     """
     best = group[0]
     text = best.text.lower()
@@ -183,6 +198,7 @@ def answer_features(
         "coverage": coverage(question, best.passage),
         "latest": latest(best.passage, newest, as_of),
         "centre": float(any(r.passage.sentence_start <= r.passage.start + r.start < r.passage.sentence_end for r in group)),
+        "reported": reported(best.passage, period),
     }
 
 
@@ -222,7 +238,8 @@ def featured_answers(question: str, found: list[Reading], as_of: date | None = N
     """
     as_of = as_of or date.today()
     newest = newest_date([r.passage for r in found], as_of)
-    return [(group, answer_features(question, group, found, as_of, newest)) for group in group_answers(found)]
+    period = reporting_period(question, as_of)
+    return [(group, answer_features(question, group, found, as_of, newest, period)) for group in group_answers(found)]
 
 
 def rank_answers(question: str, found: list[Reading], scorer: Scorer, as_of: date | None = None) -> list[Span]:

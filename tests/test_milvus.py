@@ -23,6 +23,7 @@ from index.articles import Article, make_article, read_file  # noqa: E402
 from index.backends import Backend  # noqa: E402
 from index.corpus import CorpusError, IndexMismatchError, IndexReadOnlyError, SearchFilter  # noqa: E402
 from index.milvus import TEXT_PART, MilvusCorpus  # noqa: E402
+from index.text import stemmed_terms  # noqa: E402
 from qa.pipeline import Pipeline  # noqa: E402
 from tests.conftest import SEED  # noqa: E402
 from tests.fakes import FakeEmbedder, FakeReader  # noqa: E402
@@ -91,8 +92,24 @@ def test_both_backends_filter_searches_by_date_and_source(any_corpus) -> None:  
         assert {p.article_id for p in pipeline.retrieve(question, where=where)} == expected, where
         keyword = {any_corpus.sentence_rows([i])[i].article_id for i, _ in any_corpus.keyword_search(question, 20, where)}
         assert keyword == expected, where
-    answer = pipeline.answer(question, where=SearchFilter(since=date(2024, 4, 1)))
-    assert answer.text == "9" and answer.article.title == "Storm hits Brindle"
+    answer = pipeline.answer("How many homes were destroyed?", where=SearchFilter(since=date(2024, 4, 1)))
+    assert answer.text == "57" and answer.article.title == "Storm hits Brindle"
+
+
+def test_both_backends_count_a_question_s_words_in_windows_and_find_them(any_corpus) -> None:  # noqa: ANN001
+    any_corpus.add([QUAKE, STORM, UNDATED])
+    rescuers, rubble, quake, zebra = (stemmed_terms(word).pop() for word in ("rescuers", "rubble", "quake", "zebra"))
+    counts, total = any_corpus.term_windows([rescuers, rubble, quake, zebra])
+    # 8 windows: each sentence with its neighbours; a word counts in the window of its sentence and of each neighbour.
+    assert total == 8
+    assert {term: counts.get(term, 0) for term in (rescuers, rubble, quake, zebra)} == {
+        rescuers: 7, rubble: 5, quake: 3, zebra: 0}
+    sentences = any_corpus.article_sentences(STORM.id)
+    held = any_corpus.window_terms([s.id for s in sentences], {rescuers, rubble, quake})
+    assert held == {sentences[0].id: {rescuers, rubble}, sentences[1].id: {rescuers, rubble},
+                    sentences[2].id: {rescuers, rubble}}
+    power = any_corpus.window_terms([sentences[2].id], stemmed_terms("whole town power"))
+    assert power == {sentences[2].id: stemmed_terms("whole town power")}
 
 
 def test_long_articles_are_stored_in_parts(lite: MilvusCorpus) -> None:

@@ -1,16 +1,72 @@
+from contextlib import closing
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from index.articles import read_file
-from index.corpus import Corpus
-from qa.retriever import reciprocal_rank_fusion, retrieve
+from index.articles import make_article, read_file
+from index.corpus import Corpus, SearchFilter
+from qa.retriever import REPORTED_WEIGHT, keyword_coverage, retrieve, within
+from tests.fakes import FakeEmbedder
+
+# One story told in two weeks, and another story that shares its common words.
+OLD = make_article("Flooding in Marlow", "Heavy rain flooded Marlow on Tuesday. The river rose 3 metres in the town.",
+                   "https://news.example/marlow", "2024-03-05")
+NEW = make_article("Flooding in Tessby", "Heavy rain flooded Tessby on Tuesday. The river rose 2 metres in the town.",
+                   "https://news.example/tessby", "2024-06-11")
+OTHER = make_article("Council meets", "The town council met on Tuesday. The town council said the town budget grew.",
+                     "https://news.example/council", "2024-06-12")
 
 
-def test_reciprocal_rank_fusion_rewards_agreement() -> None:
-    fused = reciprocal_rank_fusion([[1, 2, 3], [3, 1, 4]], k=60)
-    assert [i for i, _ in fused] == [1, 3, 2, 4]
-    assert fused[0][1] == 1 / 61 + 1 / 62
+@pytest.fixture
+def dated_corpus(tmp_path: Path) -> Corpus:
+    with closing(Corpus(tmp_path / "index", embedder=FakeEmbedder())) as corpus:
+        corpus.add([OLD, NEW, OTHER])
+        yield corpus
+
+
+def test_keyword_coverage_weighs_a_rare_word_over_a_common_one(dated_corpus: Corpus) -> None:
+    rows = {dated_corpus.article_text(r.article_id)[r.start : r.end]: r.id
+            for a in (OLD, NEW, OTHER) for r in dated_corpus.article_sentences(a.id)}
+    marlow, council = rows["Heavy rain flooded Marlow on Tuesday."], rows["The town council met on Tuesday."]
+    coverage = keyword_coverage(dated_corpus, "Which river flooded Marlow in the town?", [marlow, council])
+    # Marlow's window holds every word; the council's only "town", which four of the six windows hold.
+    assert coverage[marlow] == pytest.approx(1.0)
+    assert 0 < coverage[council] < 0.2
+    assert keyword_coverage(dated_corpus, "Which of them?", [marlow]) == {marlow: 0.0}
+
+
+def test_a_question_about_the_present_prefers_the_week_it_is_asked_in(dated_corpus: Corpus) -> None:
+    question = "How high did the river rise after the heavy rain flooded the town?"
+    first = {day: retrieve(dated_corpus, question, k=2, as_of=day)[0].article_id
+             for day in (date(2024, 3, 8), date(2024, 6, 14))}
+    assert first == {date(2024, 3, 8): OLD.id, date(2024, 6, 14): NEW.id}
+    # The boost is the week's only: asked months later, or about another time, the two score alike.
+    later = retrieve(dated_corpus, question, k=2, as_of=date(2025, 1, 1))
+    past = retrieve(dated_corpus, question + " in 2023", k=2, as_of=date(2024, 6, 14))
+    for passages in (later, past):
+        assert abs(passages[0].score - passages[1].score) < REPORTED_WEIGHT
+    asked_in_june = retrieve(dated_corpus, question, k=2, as_of=date(2024, 6, 14))
+    assert asked_in_june[0].score - asked_in_june[1].score > REPORTED_WEIGHT / 2
+
+
+def test_a_much_closer_older_story_still_comes_first(dated_corpus: Corpus) -> None:
+    passages = retrieve(dated_corpus, "How many metres did the river rise in Marlow?", k=2, as_of=date(2024, 6, 14))
+    assert passages[0].article_id == OLD.id
+
+
+def test_a_question_naming_a_day_prefers_the_articles_of_the_week_after_it(dated_corpus: Corpus) -> None:
+    question = "How high did the river rise after the heavy rain flooded the town on 5 March?"
+    assert retrieve(dated_corpus, question, k=1, as_of=date(2024, 6, 14))[0].article_id == OLD.id
+
+
+def test_the_reporting_period_stays_within_the_filter_asked_for() -> None:
+    june = (date(2024, 6, 8), date(2024, 6, 14))
+    assert within(None, *june) == SearchFilter(since=june[0], until=june[1])
+    where = SearchFilter(since=date(2024, 6, 10), source="https://news.example/")
+    assert within(where, *june) == SearchFilter(since=date(2024, 6, 10), until=june[1], source="https://news.example/")
+    assert within(SearchFilter(until=date(2024, 1, 1)), *june) is None
+
 
 
 @pytest.mark.slow

@@ -12,8 +12,9 @@ from index.articles import make_article
 from index.corpus import Corpus
 from qa import answer
 from qa.cli import main
+from qa.question_time import asks_latest, named_days
 from qa.squad import normalize_answer
-from qa.timeline import asks_latest, lag, named_days
+from qa.timeline import lag
 from tests.dated_pairs import PAIRS
 from ui.app import render_answer
 
