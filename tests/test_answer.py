@@ -11,7 +11,7 @@ from index.corpus import Corpus
 from qa import answer
 from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, UNSURE, QuestionError, pick_spans
 from qa.pipeline import Pipeline
-from qa.ranking import Reading, coverage, group_answers, latest, newest_date, rank_answers, type_fit
+from qa.ranking import Reading, coverage, group_answers, latest, newest_date, rank_answers, reported, type_fit
 from qa.reader import WindowSpan
 from qa.retriever import Passage
 
@@ -164,6 +164,9 @@ def test_coverage_and_recency_of_a_passage() -> None:
     assert latest(replace(passage, date=None), newest, today) == 1.0  # nothing to tell it by
     assert latest(older, newest_date([older], today), today) == 1.0  # the only article is the latest, however old
 
+    assert reported(passage, (date(2026, 6, 8), date(2026, 6, 14))) == 1.0
+    assert reported(passage, (date(2026, 6, 13), date(2026, 6, 19))) == 0.0
+    assert reported(passage, None) == 0.0 and reported(replace(passage, date=None), (date(2026, 6, 8), today)) == 0.0
 
 def test_best_answer_only_stops_reading_at_a_confident_first_window() -> None:
     windows = ("one 128", "two 128", "six 128")
@@ -184,3 +187,24 @@ def test_best_answer_only_stops_reading_at_a_confident_first_window() -> None:
     reader.reads.clear()
     pick_spans("q", passages, reader=reader)  # alternatives need every window
     assert reader.reads == [3]
+
+
+def test_windows_after_the_first_five_are_read_only_when_unsure() -> None:
+    texts = [f"w{n} 128" for n in range(8)]
+    passages = [Passage(w[:2], 0, 0, len(w), 0, len(w), ((0, len(w)),), 1.0, w) for w in texts]
+    reader = _Calibrated()
+    margin = {"first": 0.0}
+
+    def read(question: str, windows: list[str], sentence_starts: list, headers: list) -> list[WindowSpan]:
+        reader.reads.append(len(windows))
+        return [WindowSpan(3, 6, margin["first"] if w == texts[0] else -9.0) for w in windows]
+
+    reader.read = read
+    for first, unsure_below, expected_reads in ((3.0, 0.9, [5]), (-1.0, 0.9, [5, 3]), (-1.0, None, [8])):
+        margin["first"] = first
+        reader.reads.clear()
+        pick_spans("q", passages, reader=reader, unsure_below=unsure_below)
+        assert reader.reads == expected_reads, (first, unsure_below)
+    reader.reads.clear()
+    pick_spans("q", passages, reader=reader, stop_early=True, unsure_below=0.9)  # unsure at the first window too
+    assert reader.reads == [1, 4, 3]
