@@ -160,6 +160,13 @@ def mixed_f1(reads: list[CalibrationRead], best: list[tuple[str, float]], thresh
     return 100 * float(np.average(scores, weights=domain_weights(reads)))
 
 
+def lowest_safe_stop(by_stop: dict[float, dict[str, float]], whole: dict[str, float]) -> float:
+    """The lowest stop probability at which no domain's F1 falls more than ``STOP_F1_TOLERANCE`` below its F1 with
+    every window read (1.0 when none): news loses most by stopping at a first window (read alone, its article is
+    the newest retrieved whatever its date), which SQuAD's questions would hide in a pooled F1."""
+    return min((t for t, f in by_stop.items() if all(f[d] >= whole[d] - STOP_F1_TOLERANCE for d in whole)), default=1.0)
+
+
 def calibrate(
     squad_path: Path, news_path: Path, reader_dir: Path, limit: int, seed: int, reads_cache: Path | None = None
 ) -> dict:
@@ -195,9 +202,7 @@ def calibrate(
 
     whole = f1_by_domain(full)
     by_stop = {t: f1_by_domain(best_answers(answerable, scorer, stop_at=t)) for t in STOP_PROBABILITIES}
-    # No domain may lose more than the tolerance: news loses most by stopping at a first window (read alone, its
-    # article is the newest retrieved whatever its date), and in the pooled mix SQuAD's questions would hide that.
-    stop = min((t for t, f in by_stop.items() if all(f[d] >= whole[d] - STOP_F1_TOLERANCE for d in DOMAINS)), default=1.0)
+    stop = lowest_safe_stop(by_stop, whole)
     heldout = {"questions": {d: sum(r.domain == d for r in reads) for d in DOMAINS},
                "unanswerable": sum(not r.golds for r in reads),
                "mixed_f1_by_threshold": {f"{t:.2f}": round(f, 2) for t, f in by_threshold.items() if round(t * 100) % 5 == 0},

@@ -20,6 +20,7 @@ from index.text import words
 from qa.followup import content_words, word_key
 from qa.question_time import reporting_period
 from qa.reader import WindowSpan
+from qa.reader_examples import question_terms
 from qa.retriever import Passage
 from qa.squad import normalize_answer
 
@@ -32,8 +33,11 @@ from qa.squad import normalize_answer
 # among the newest of the retrieved ones (news questions ask about the latest story and figures);
 # centre: the answer is in the sentence retrieval found, not in one of its neighbours; reported: the article is
 # dated in the period the question asks about (``qa.question_time.reporting_period``: the week asked in, or the
-# week after a day it names), which retrieval also prefers.
-ANSWER_FEATURES = ("margin", "log_rank", "log_places", "type_fit", "coverage", "latest", "centre", "reported")
+# week after a day it names), which retrieval also prefers; names_held: the share of the names and numbers the
+# question mentions that the window or its article's title and date hold ("How many raids were carried out in
+# Germany?" over a window about France lacks one).
+ANSWER_FEATURES = ("margin", "log_rank", "log_places", "type_fit", "coverage", "latest", "centre", "reported",
+                   "names_held")
 LATEST_DAYS = 7  # articles this many days older than the newest retrieved one are not the latest
 
 _NUMBER_QUESTION = re.compile(
@@ -141,6 +145,16 @@ def coverage(question: str, passage: Passage) -> float:
     return len(asked & held) / len(asked)
 
 
+def names_held(question: str, passage: Passage) -> float:
+    """The share of the names and numbers the question mentions (``question_terms``) that the passage or its
+    article's title and date hold (1 when it mentions none)."""
+    names = {m.group().lower() for m in question_terms(question)}
+    if not names:
+        return 1.0
+    held = f"{passage.title} {passage.date or ''} {passage.text}".lower()
+    return sum(name in held for name in names) / len(names)
+
+
 def parse_date(value: str | None) -> date | None:
     """An article's ``YYYY-MM-DD`` date, or ``None`` when it has none (or another form)."""
     try:
@@ -199,6 +213,7 @@ def answer_features(
         "latest": latest(best.passage, newest, as_of),
         "centre": float(any(r.passage.sentence_start <= r.passage.start + r.start < r.passage.sentence_end for r in group)),
         "reported": reported(best.passage, period),
+        "names_held": names_held(question, best.passage),
     }
 
 

@@ -21,6 +21,7 @@ from index.text import WINDOW_RADIUS, stemmed_terms
 from qa.question_time import reporting_period
 
 CANDIDATES = 100  # per search, before scoring
+PERIOD_CANDIDATES = 50  # per search of the period a question asks about (``scored_sentences``)
 WINDOWS = 5  # windows returned, and read for each question
 # A window's score is the cosine similarity of the question and its sentence, plus (in the same units, tuned
 # on the news set's training part and 2,000 SQuAD v1.1 dev questions):
@@ -94,8 +95,8 @@ def scored_sentences(
     """Candidate sentences for a question, best first, each with its score (see ``COVERAGE_WEIGHT``).
 
     Dense search and BM25 each give ``CANDIDATES``; when the question asks about a time (``reporting_period``
-    of ``as_of``, default today), both search the articles of that period again, so that its sentences are
-    among the candidates and gain ``REPORTED_WEIGHT``.
+    of ``as_of``, default today), both search the articles of that period again for ``PERIOD_CANDIDATES``, so
+    that its best sentences are among the candidates and gain ``REPORTED_WEIGHT``.
     """
     vector = corpus.embedder.embed_query(question)
     dense = corpus.dense_search(vector, CANDIDATES, where)
@@ -106,12 +107,11 @@ def scored_sentences(
     reported: set[int] = set()
     period = reporting_period(question, as_of or date.today())
     narrowed = within(where, *period) if period else None
-    if narrowed is not None:
-        recent = corpus.dense_search(vector, CANDIDATES, narrowed)
-        recent_keyword = corpus.keyword_search(question, CANDIDATES, narrowed)
+    # No keyword search of a period without articles (nothing dated then, or an undated corpus).
+    if narrowed is not None and (recent := corpus.dense_search(vector, PERIOD_CANDIDATES, narrowed)):
+        recent_keyword = corpus.keyword_search(question, PERIOD_CANDIDATES, narrowed)
         similarity.update(recent)
-        if recent:
-            floor = min(floor, recent[-1][1])
+        floor = min(floor, recent[-1][1])
         reported = {i for i, _ in recent} | {i for i, _ in recent_keyword}
         candidates += [i for i, _ in recent] + [i for i, _ in recent_keyword]
     candidates = list(dict.fromkeys(candidates))

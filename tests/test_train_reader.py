@@ -8,7 +8,7 @@ import pytest
 
 from index.embedder import load_tokenizer
 from index.sentences import split_sentences
-from qa.calibrate import CalibrationRead, best_answers, domain_weights, fit_calibration, mixed_f1
+from qa.calibrate import CalibrationRead, best_answers, domain_weights, fit_calibration, lowest_safe_stop, mixed_f1
 from qa.evaluate import expected_calibration_error, reliability
 from qa.ranking import Reading
 from qa.reader import Calibration, build_model
@@ -161,6 +161,13 @@ def test_calibration_fit_scores_higher_margins_higher_and_sets_stop_and_threshol
     assert mixed_f1(reads, best, 0.0) > 30 and mixed_f1(reads, best, 1.01) == 0.0
     # Stopping at probability 0 always stops after the first window.
     assert best_answers(reads, scorer, stop_at=1e-9) == best
+
+
+def test_the_stop_probability_costs_no_domain_more_than_the_tolerance() -> None:
+    whole = {"squad": 70.0, "news": 76.0}
+    by_stop = {0.5: {"squad": 70.0, "news": 72.0}, 0.7: {"squad": 69.8, "news": 75.8}, 0.9: {"squad": 70.0, "news": 76.0}}
+    assert lowest_safe_stop(by_stop, whole) == 0.7  # 0.5 costs news 4 points, however little the pooled mix loses
+    assert lowest_safe_stop({0.9: {"squad": 60.0, "news": 76.0}}, whole) == 1.0
 
 
 def test_domains_weigh_the_same() -> None:
