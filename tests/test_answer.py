@@ -11,7 +11,8 @@ from index.corpus import Corpus
 from qa import answer
 from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, UNSURE, QuestionError, pick_spans
 from qa.pipeline import Pipeline
-from qa.ranking import Reading, coverage, group_answers, latest, newest_date, rank_answers, reported, type_fit
+from qa.ranking import (Reading, coverage, group_answers, latest, names_held, newest_date, rank_answers, reported,
+                        type_fit)
 from qa.reader import WindowSpan
 from qa.retriever import Passage
 
@@ -167,6 +168,9 @@ def test_coverage_and_recency_of_a_passage() -> None:
     assert reported(passage, (date(2026, 6, 8), date(2026, 6, 14))) == 1.0
     assert reported(passage, (date(2026, 6, 13), date(2026, 6, 19))) == 0.0
     assert reported(passage, None) == 0.0 and reported(replace(passage, date=None), (date(2026, 6, 8), today)) == 0.0
+    assert names_held("Who cut the ribbon in Port Ellis?", passage) == 1.0  # the name is in the title
+    assert names_held("Who cut the ribbon in Dunmore in 2026?", passage) == 0.5  # the date holds 2026, not Dunmore
+    assert names_held("Who cut the ribbon?", passage) == 1.0
 
 def test_best_answer_only_stops_reading_at_a_confident_first_window() -> None:
     windows = ("one 128", "two 128", "six 128")
