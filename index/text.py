@@ -84,16 +84,20 @@ def stemmed(texts: list[str]) -> list[str]:
 _STEMS: dict[str, tuple[str, ...]] = {}  # word -> its stems, kept for the process: windows repeat their words
 _WORDS: dict[str, set[str]] = {}  # stem -> the words of _STEMS that have it
 _STEMS_KEPT = 500_000  # words; past this the memo starts again
+_memo_lock = threading.Lock()  # questions are answered from several threads at once
 
 
 def _stems_of(words: set[str]) -> None:
     """Stem the words not stemmed yet in this process into ``_STEMS`` and ``_WORDS``."""
     new = sorted(words.difference(_STEMS))
-    if new:
+    if not new:
+        return
+    stems = stemmed(new)
+    with _memo_lock:
         if len(_STEMS) + len(new) > _STEMS_KEPT:
             _STEMS.clear()
             _WORDS.clear()
-        for word, found in zip(new, stemmed(new)):
+        for word, found in zip(new, stems):
             _STEMS[word] = tuple(found.split())
             for stem in _STEMS[word]:
                 _WORDS.setdefault(stem, set()).add(word)
@@ -103,7 +107,8 @@ def stemmed_terms(text: str) -> set[str]:
     """The distinct terms of ``text`` as the index's full-text search stems them (``stemmed``)."""
     words = set(terms(text))
     _stems_of(words)
-    return {stem for word in words for stem in _STEMS.get(word, ())}
+    with _memo_lock:
+        return {stem for word in words for stem in _STEMS.get(word, ())}
 
 
 def held_stems(texts: list[str], stems: set[str]) -> list[set[str]]:
@@ -111,5 +116,6 @@ def held_stems(texts: list[str], stems: set[str]) -> list[set[str]]:
     stemmed once per process: scoring many windows for each question, where staging them in SQLite is slow)."""
     per_text = [set(terms(text)) for text in texts]
     _stems_of(set().union(*per_text))
-    wanted = {word: stem for stem in stems for word in _WORDS.get(stem, ())}
+    with _memo_lock:
+        wanted = {word: stem for stem in stems for word in _WORDS.get(stem, ())}
     return [{wanted[word] for word in found.intersection(wanted)} for found in per_text]
