@@ -582,16 +582,15 @@ class Corpus:
 
     def _searched_terms(self, terms: list[str]) -> list[str]:
         """The question's terms to search: over a big index, the commonest are left out (``COMMON_SHARE``)."""
-        if len(terms) <= KEPT_TERMS[0] or self._meta().get("term_windows") != "1":
+        if len(terms) <= KEPT_TERMS[0]:
             return terms
-        total = self._db.execute("SELECT windows FROM term_windows WHERE term = ''").fetchone()
-        if total is None or total[0] < PRUNE_FROM:
+        _, total = self.term_windows([])
+        if total < PRUNE_FROM:
             return terms
         stems = {i: words.split()[-1] for i, words in enumerate(stemmed(terms)) if words}
-        found = dict(self._db.execute(
-            f"SELECT term, windows FROM term_windows WHERE term IN ({','.join('?' * len(stems))})", list(stems.values())))
+        found, _ = self.term_windows(list(stems.values()))
         held = sorted(range(len(terms)), key=lambda i: found.get(stems.get(i, ""), 0))
-        kept = [i for i in held if found.get(stems.get(i, ""), 0) <= COMMON_SHARE * total[0]]
+        kept = [i for i in held if found.get(stems.get(i, ""), 0) <= COMMON_SHARE * total]
         kept = held[: max(KEPT_TERMS[0], min(len(kept), KEPT_TERMS[1]))]
         return [terms[i] for i in sorted(kept)]
 
@@ -617,8 +616,6 @@ class Corpus:
     def term_windows(self, terms: list[str]) -> tuple[dict[str, int], int]:
         """How many windows hold each of these stemmed terms, and how many windows there are (none counted in an
         index made before the counts were kept; ``qa index rebuild`` counts them)."""
-        if not terms:
-            return {}, 0
         with self._sql():
             if self._meta().get("term_windows") != "1":
                 return {}, 0

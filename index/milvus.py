@@ -471,8 +471,6 @@ class MilvusCorpus:
     def term_windows(self, terms: list[str]) -> tuple[dict[str, int], int]:
         """How many windows hold each of these stemmed terms, and how many windows there are (committed or not:
         a share, for weighting words)."""
-        if not terms:
-            return {}, 0
         with self._milvus():
             counts = {term: self._count(self.sentences, " or ".join(
                 f"terms like {quoted(pattern)}" for pattern in (term, f"{term} %", f"% {term} %", f"% {term}")))
