@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from qa.answer import SHOWN_ANSWERS
-from qa.evaluate import latency_summary, open_eval_corpus
+from qa.training.evaluate import latency_summary, open_eval_corpus
 from qa.pipeline import Pipeline
-from qa.squad import load_squad, questions_of, sample, shared_data
+from qa.training.squad import load_squad, questions_of, sample, shared_data
 
 SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")
 

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-QA = [sys.executable, "-m", "qa.cli"]
+QA = [sys.executable, "-m", "ui.cli"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 GOOD = "Harbour news\n\nThe new harbour wall is 640 metres long and cost 12 million euros.\n"
 

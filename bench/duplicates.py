@@ -34,7 +34,7 @@ from index import duplicates
 from index.duplicates import band_keys, find_copy, record, signature, similarity
 from index.sentences import split_sentences
 from index.text import terms
-from qa.squad import shared_data
+from qa.training.squad import shared_data
 
 SHIPPED = type("Shipped", (), {k: getattr(duplicates, k) for k in ("SHINGLE", "BANDS", "ROWS", "THRESHOLD")})
 NEWS = shared_data("news", "realtimeqa-dev-v1.1.json.gz")

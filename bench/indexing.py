@@ -13,10 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from index.corpus import Corpus
+from index.indexer import add_articles
+from index.store.faiss_sqlite import FaissSqliteStore
 from index.embedder import BATCH_SIZE, load_model
 from index.sentences import split_sentences
-from qa.squad import load_squad, shared_data, squad_articles
+from qa.training.squad import load_squad, shared_data, squad_articles
 
 SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")
 
@@ -36,9 +37,9 @@ def main() -> None:
     raw = len(texts) / (time.perf_counter() - started)
 
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = Corpus(Path(tmp))
+        corpus = FaissSqliteStore(Path(tmp))
         started = time.perf_counter()
-        corpus.add(articles)
+        add_articles(corpus, articles)
         indexed = corpus.stats()["sentences"] / (time.perf_counter() - started)
     print(json.dumps({"sentences": len(texts), "raw_encode_per_s": round(raw, 1),
                       "index_add_per_s": round(indexed, 1), "ratio": round(indexed / raw, 3)}))

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from qa.answer import read_passages
-from qa.evaluate import open_eval_corpus
+from qa.training.evaluate import open_eval_corpus
 from qa.pipeline import Pipeline
 from qa.ranking import rank_answers, readings
-from qa.squad import best_score, f1_score, load_squad, questions_of, sample, shared_data
+from qa.training.squad import best_score, f1_score, load_squad, questions_of, sample, shared_data
 
 SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")
 THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)

@@ -19,8 +19,8 @@ import numpy as np
 
 from index.embedder import Embedder, load_model
 from qa.retriever import WINDOWS, retrieve
-from qa.evaluate import latency_summary, open_eval_corpus
-from qa.squad import load_squad, questions_of, sample, shared_data
+from qa.training.evaluate import latency_summary, open_eval_corpus
+from qa.training.squad import load_squad, questions_of, sample, shared_data
 
 SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")
 

@@ -38,6 +38,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
@@ -46,12 +47,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from index.indexer import add_articles  # noqa: E402
 from index.articles import Article, make_article  # noqa: E402
-from index.corpus import Corpus  # noqa: E402
+from index.store.faiss_sqlite import FaissSqliteStore  # noqa: E402
 from index.embedder import DIMENSION, MODEL_NAME, Embedder  # noqa: E402
 from index.sentences import Sentence, split_sentences  # noqa: E402
-from qa.evaluate import percentile  # noqa: E402
-from qa.squad import load_squad, normalize_answer, shared_data, squad_articles  # noqa: E402
+from qa.training.evaluate import percentile  # noqa: E402
+from qa.training.squad import load_squad, shared_data, squad_articles  # noqa: E402
+from index.text import normalize_answer  # noqa: E402
 
 SHARED = shared_data("squad")
 NOISE = 0.015
@@ -171,9 +174,9 @@ def rss_mb() -> int:
 def build_corpus(directory: Path, articles: list[Article], batch: int) -> dict:
     """Index ``articles`` with their vectors given (no embedding); returns build time and sizes."""
     started = time.perf_counter()
-    corpus = Corpus(directory)
+    corpus = FaissSqliteStore(directory)
     for at in range(0, len(articles), batch):
-        corpus.add(articles[at : at + batch])
+        add_articles(corpus, articles[at : at + batch])
         if at // batch % 10 == 0:
             print(f"  {corpus.stats()['sentences']} sentences after {time.perf_counter() - started:.0f} s", flush=True)
     build = time.perf_counter() - started
@@ -191,7 +194,7 @@ def measure_corpus(directory: Path, questions: list[dict], extra: Article, exact
 
     before = rss_mb()
     started = time.perf_counter()
-    corpus = Corpus(directory)
+    corpus = FaissSqliteStore(directory)
     opened = time.perf_counter() - started
     if exact:
         ids, vectors = corpus.vectors._vectors()  # noqa: SLF001
@@ -218,9 +221,9 @@ def measure_corpus(directory: Path, questions: list[dict], extra: Article, exact
               "recall_at_5": round(hits / len(questions), 3), "memory_mb": rss_mb() - before}
     if exact:  # a write would turn the swapped-in flat index back into the graph the index's size calls for
         return report
-    watcher = Corpus(directory)  # another reader of the index, as the chat is while `qa index add` writes
+    watcher = FaissSqliteStore(directory)  # another reader of the index, as the chat is while `qa index add` writes
     t = time.perf_counter()
-    corpus.add([extra])
+    add_articles(corpus, [extra])
     report["add_one_article_s"] = round(time.perf_counter() - t, 3)
     t = time.perf_counter()
     watcher.refresh()
@@ -233,6 +236,15 @@ def measure_corpus(directory: Path, questions: list[dict], extra: Article, exact
     report["full_reload_s"] = round(time.perf_counter() - t, 2)
     watcher.close()
     return report
+
+
+def embed_as(vectors_of: Callable[[Article, list], np.ndarray]) -> None:
+    """Index as the product does, with only each article's sentence vectors made by ``vectors_of``."""
+    from index import duplicates, indexer
+    from index.store.base import PreparedArticle
+
+    indexer.prepare = lambda split, embedder, progress=False: [  # the one place articles are embedded
+        PreparedArticle(a, s, vectors_of(a, s), duplicates.signature(a.text)) for a, s in split]
 
 
 def main() -> None:
@@ -296,17 +308,15 @@ def main() -> None:
 
     if args.measure:
         extra = make_article("One more", " ".join(random.Random(1).sample(sources, PER_ARTICLE)), "extra.txt")
-        Corpus._embed_sentences = lambda self, split, progress: np.concatenate(  # noqa: SLF001
-            [noisy(np.stack([source_vectors.get(a.text[x.start : x.end], source_vectors[sources[0]]) for x in s]), a.id)
-             for a, s in split])
+        embed_as(lambda a, s: noisy(np.stack([source_vectors.get(a.text[x.start : x.end], source_vectors[sources[0]])
+                                              for x in s]), a.id))
         report["measured"] = {name: measure_corpus(args.measure, questions, extra, exact)
                               for name, exact in (("as built", False), ("exact search", True))}
         print(report["measured"], flush=True)
         save()
     elif "corpus" in args.stages:
         # the product indexes as shipped; only embedding is replaced by the recipe's vectors
-        Corpus._embed_sentences = lambda self, split, progress: (  # noqa: SLF001
-            np.concatenate([vectors_for(a, s) for a, s in split]) if split else np.zeros((0, DIMENSION), np.float32))
+        embed_as(vectors_for)
         work = args.work or Path(tempfile.mkdtemp(prefix="scale-"))
         extra = make_article("One more", " ".join(random.Random(1).sample(sources, PER_ARTICLE)), "extra.txt")
         report["corpus"] = {}

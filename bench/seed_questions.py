@@ -12,11 +12,12 @@ import json
 import tempfile
 from pathlib import Path
 
+from index.indexer import add_articles
 from index.articles import read_file
-from index.corpus import Corpus
+from index.store.faiss_sqlite import FaissSqliteStore
 from qa.pipeline import Pipeline
 from qa.reader import Reader
-from qa.squad import normalize_answer
+from index.text import normalize_answer
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "articles" / "000_057363c6d6ccf170.txt"
 ANSWERABLE = {
@@ -56,8 +57,8 @@ def main() -> None:
     parser.add_argument("--reader", help="a reader folder, as qa train-reader export writes (default: the shipped one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline = Pipeline(Corpus(Path(args.index or tmp)), Reader(Path(args.reader)) if args.reader else None)
-        pipeline.corpus.add(read_file(SEED))
+        pipeline = Pipeline(FaissSqliteStore(Path(args.index or tmp)), Reader(Path(args.reader)) if args.reader else None)
+        add_articles(pipeline.corpus, read_file(SEED))
         right = 0
         for question, gold in ANSWERABLE.items():
             result = pipeline.answer(question)

@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ui_concurrency import QUESTIONS, ask_timed, free_port, gradio_asker, percentile, start_app  # noqa: E402
-from qa.squad import shared_data  # noqa: E402
+from qa.training.squad import shared_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = shared_data("squad", "dev-v1.1.json.gz")
@@ -58,9 +58,10 @@ def paragraphs() -> list[tuple[str, str]]:
 def writer(index: str, stop_file: str, every: float, per_batch: int, report: str) -> None:
     """Add ``per_batch`` new articles every ``every`` seconds until ``stop_file`` exists."""
     from index.articles import make_article
-    from index.corpus import ADDED, Corpus
+    from index.indexer import ADDED, add_articles
+    from index.store.faiss_sqlite import FaissSqliteStore
 
-    corpus, texts = Corpus(index), paragraphs()[100:]
+    corpus, texts = FaissSqliteStore(index), paragraphs()[100:]
     added, errors, n = 0, [], 0
     while not Path(stop_file).exists():
         batch = []
@@ -69,7 +70,7 @@ def writer(index: str, stop_file: str, every: float, per_batch: int, report: str
             batch.append(make_article(f"{title} {n}", text, f"soak/{n}.txt"))
             n += 1
         try:
-            added += sum(status == ADDED for _, status in corpus.add(batch))
+            added += sum(status == ADDED for _, status in add_articles(corpus, batch))
         except Exception as exc:  # noqa: BLE001 - counted and reported
             errors.append(f"{type(exc).__name__}: {exc}"[:200])
         time.sleep(every)
@@ -78,9 +79,9 @@ def writer(index: str, stop_file: str, every: float, per_batch: int, report: str
 
 def remover(index: str, stop_file: str, every: float, report: str) -> None:
     """Remove one of the writer's articles every ``every`` seconds until ``stop_file`` exists."""
-    from index.corpus import Corpus
+    from index.store.faiss_sqlite import FaissSqliteStore
 
-    corpus, rng = Corpus(index), random.Random(3)
+    corpus, rng = FaissSqliteStore(index), random.Random(3)
     removed, errors = 0, []
     while not Path(stop_file).exists():
         try:
@@ -134,13 +135,14 @@ def main() -> None:
         return
 
     from index.articles import make_article, read_file
-    from index.corpus import Corpus
+    from index.indexer import add_articles
+    from index.store.faiss_sqlite import FaissSqliteStore
 
     scratch = Path(tempfile.mkdtemp(prefix="qa-soak-"))
     index = scratch / "index"
-    corpus = Corpus(index)
-    corpus.add([a for p in sorted(SEED_DIR.glob("*.txt")) for a in read_file(p)])
-    corpus.add([make_article(t, text, f"squad/{n}.txt") for n, (t, text) in enumerate(paragraphs()[: args.articles])])
+    corpus = FaissSqliteStore(index)
+    add_articles(corpus, [a for p in sorted(SEED_DIR.glob("*.txt")) for a in read_file(p)])
+    add_articles(corpus, [make_article(t, text, f"squad/{n}.txt") for n, (t, text) in enumerate(paragraphs()[: args.articles])])
     corpus.close()
     port = free_port()
     server = start_app(index, port, scratch / "serve.log")
@@ -171,7 +173,7 @@ def main() -> None:
         for helper in helpers:
             helper.wait(120)
         roles = {role: json.loads((scratch / f"{role}.json").read_text()) for role in ("writer", "remover")}
-        check = subprocess.run([sys.executable, "-m", "qa.cli", "index", "check", "--index", str(index)], cwd=ROOT,
+        check = subprocess.run([sys.executable, "-m", "ui.cli", "index", "check", "--index", str(index)], cwd=ROOT,
                                env=ENV, capture_output=True, text=True)
         errors = asked["errors"] + len(roles["writer"]["errors"]) + len(roles["remover"]["errors"])
         report = {

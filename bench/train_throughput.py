@@ -18,9 +18,9 @@ import statistics
 import time
 
 from qa.reader import build_model
-from qa.reader_examples import article_examples, foreign_examples, tokenize
-from qa.squad import load_squad, shared_data
-from qa.train_reader import collate, length_batches, span_loss, speed_up
+from qa.training.examples import article_examples, foreign_examples, tokenize
+from qa.training.squad import load_squad, shared_data
+from qa.training.train_reader import collate, length_batches, span_loss, speed_up
 
 SQUAD_TRAIN = shared_data("squad", "train-v1.1.json.gz")
 

@@ -57,7 +57,7 @@ def start_app(index_dir: Path, port: int, log: Path, timeout: float = 300) -> su
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "qa.cli", "serve", "--index", str(index_dir), "--port", str(port)],
+            [sys.executable, "-m", "ui.cli", "serve", "--index", str(index_dir), "--port", str(port)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + timeout

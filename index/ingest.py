@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from index.articles import Article, IngestError, load_file, printable, read_bytes, valid_text
-from index.corpus import ADDED, UNCHANGED, Corpus, CorpusError
+from index.indexer import ADDED, UNCHANGED, add_articles
+from index.store.base import Store
+from index.store.base import StoreError
 from index.feeds import FeedItem, page_article, parse_feed
 from index.web import fetch, is_address
 
@@ -56,13 +58,13 @@ def _named(article: Article, path: Path, name: str) -> Article:
 class _Batches:
     """Articles waiting to be embedded and committed, with the outcome of each reported as it is known."""
 
-    def __init__(self, corpus: Corpus, progress: Callable[[float, str], None] | None, progress_bar: bool,
+    def __init__(self, corpus: Store, progress: Callable[[float, str], None] | None, progress_bar: bool,
                  on_outcome: Callable[[Outcome], None] | None) -> None:
         self.corpus, self.progress, self.progress_bar, self.on_outcome = corpus, progress, progress_bar, on_outcome
         self.done = 0.0  # the share of the work read so far, for ``progress``
         self.outcomes: list[Outcome] = []
         self.pending: list[tuple[Article, str]] = []
-        self.stopped: CorpusError | None = None  # why no more can be written
+        self.stopped: StoreError | None = None  # why no more can be written
 
     def report(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
@@ -92,7 +94,7 @@ class _Batches:
             self.flush()
 
     def _store(self, batch: list[tuple[Article, str]]) -> None:
-        for (article, name), (_, status) in zip(batch, self.corpus.add([a for a, _ in batch], progress=self.progress_bar)):
+        for (article, name), (_, status) in zip(batch, add_articles(self.corpus, [a for a, _ in batch], progress=self.progress_bar)):
             if status in (ADDED, UNCHANGED):
                 original = self.corpus.first_copy(article.id) if status == ADDED else None
                 self.report(Outcome(name, status, article.title, article.id, original and (original.id, original.title)))
@@ -109,13 +111,13 @@ class _Batches:
         try:
             self._store(pending)
             return
-        except CorpusError as exc:
+        except StoreError as exc:
             self.stopped = exc
         except Exception:  # noqa: BLE001 - one article that cannot be stored must not sink its batch
             for at, one in enumerate(pending):
                 try:
                     self._store([one])
-                except CorpusError as exc:
+                except StoreError as exc:
                     self.stopped, pending = exc, pending[at:]
                     break
                 except Exception as exc:  # noqa: BLE001
@@ -127,7 +129,7 @@ class _Batches:
 
 
 def add_files(
-    corpus: Corpus,
+    corpus: Store,
     files: list[tuple[Path, str]],
     limit: int | None = None,
     progress: Callable[[float, str], None] | None = None,
@@ -176,7 +178,7 @@ def add_files(
 
 
 def add_sources(
-    corpus: Corpus,
+    corpus: Store,
     sources: list[str],
     limit: int | None = None,
     progress_bar: bool = False,

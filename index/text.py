@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import string
 import threading
+from datetime import date
 from functools import cache
 
 # Words a keyword search ignores: they match nearly every window (BM25 terms, near-duplicate overlap).
@@ -33,6 +35,9 @@ _DATELINE = re.compile(rf"{_PLACE}\.")
 _DATELINE_PREFIX = re.compile(rf"^{_PLACE}\.?\s+(?:\([^)]*\)\s*[-–—]\s*|[A-Z]{{2,}}\s+)|^{_PLACE}\.\s+")
 
 # A window is a sentence with this many neighbours each side: what retrieval returns and the reader reads.
+NAME_OR_NUMBER = re.compile(r"\b(?:[A-Z][\w'-]*[a-z][\w'-]*|\d(?:[\d,.]*\d)?)\b")
+_ANSWER_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation)
 WINDOW_RADIUS = 1
 WINDOW_SENTENCES = 2 * WINDOW_RADIUS + 1
 
@@ -40,6 +45,11 @@ WINDOW_SENTENCES = 2 * WINDOW_RADIUS + 1
 def terms(text: str) -> list[str]:
     """The lower-cased word tokens of ``text`` (letters, digits and underscores), in order."""
     return _TERM.findall(text.lower())
+
+
+def content_terms(text: str) -> list[str]:
+    """The distinct lower-cased words of ``text`` that are not stop words, in order (at most 64)."""
+    return list(dict.fromkeys(t for t in terms(text) if t not in FUNCTION_WORDS))[:64]
 
 
 def words(text: str) -> list[str]:
@@ -119,3 +129,42 @@ def held_stems(texts: list[str], stems: set[str]) -> list[set[str]]:
     with _memo_lock:
         wanted = {word: stem for stem in stems for word in _WORDS.get(stem, ())}
     return [{wanted[word] for word in found.intersection(wanted)} for found in per_text]
+
+
+def content_words(text: str) -> list[str]:
+    """The words of a text that carry its topic (no stop words, pronouns or question words), in order, unique."""
+    seen: dict[str, str] = {}
+    for word in words(text):
+        key = word.lower()
+        if key not in TOPIC_STOPWORDS and key not in seen and not key.isdigit():
+            seen[key] = word
+    return list(seen.values())
+
+
+def word_key(word: str) -> str:
+    """A crude stem so "raid" and "raids", "arrest" and "arrested" count as the same word (lower case)."""
+    word = word.lower()
+    for suffix in ("ing", "ed", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) > 3 and word.endswith("e") else word
+
+
+def question_terms(question: str) -> list[re.Match]:
+    """The names and numbers a question mentions (its first word, capitalised anyway, is not one)."""
+    return [m for m in NAME_OR_NUMBER.finditer(question) if m.start() > 0]
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation and a/an/the, collapse white space."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    return " ".join(_ANSWER_ARTICLES.sub(" ", text).split())
+
+
+def parse_date(value: str | None) -> date | None:
+    """An article's ``YYYY-MM-DD`` date, or ``None`` when it has none (or another form)."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None

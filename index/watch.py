@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from index.articles import expand_paths
-from index.corpus import Corpus
+from index.store.base import Store
 from index.ingest import Outcome, add_files
 
 Signature = tuple[int, int]  # size and modification time (ns) of a file
@@ -23,7 +23,7 @@ class FolderWatch:
     file per look.
     """
 
-    def __init__(self, corpus: Corpus, folder: Path, on_outcome: Callable[[Outcome], None] | None = None) -> None:
+    def __init__(self, corpus: Store, folder: Path, on_outcome: Callable[[Outcome], None] | None = None) -> None:
         self.corpus, self.folder, self.on_outcome = corpus, folder, on_outcome
         self._last: dict[Path, Signature] = {}  # what the previous look saw
         self._done: dict[Path, Signature] = {}  # what was indexed (or reported) at which signature

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from index.articles import printable, web_address
-from index.corpus import Corpus
+from index.store.base import Store
 from index.sentences import sentence_at
 from qa.ranking import Span, rank_answers, readings
 from qa.reader import SpanReader, WindowSpan, passage_header
@@ -189,7 +189,7 @@ def pick_spans(
     return spans
 
 
-def _sources(corpus: Corpus, passage: Passage, sentence: str) -> tuple[Source, ...]:
+def _sources(corpus: Store, passage: Passage, sentence: str) -> tuple[Source, ...]:
     """The passage's article, then the other copies of its story whose text holds ``sentence``."""
     found = [_source(passage)]
     for copy in corpus.copies(passage.article_id):
@@ -198,7 +198,7 @@ def _sources(corpus: Corpus, passage: Passage, sentence: str) -> tuple[Source, .
     return tuple(found)
 
 
-def _make_answer(question: str, span: Span, corpus: Corpus, notice: str = "") -> Answer:
+def _make_answer(question: str, span: Span, corpus: Store, notice: str = "") -> Answer:
     passage = span.passage
     start, end = passage.start + span.start, passage.start + span.end
     s_start, s_end = passage.sentences[sentence_at(passage.sentences, start)]
@@ -220,7 +220,7 @@ def _make_answer(question: str, span: Span, corpus: Corpus, notice: str = "") ->
     )
 
 
-def _abstain(question: str, passages: list[Passage], best: Span | None, notice: str, corpus: Corpus) -> Answer:
+def _abstain(question: str, passages: list[Passage], best: Span | None, notice: str, corpus: Store) -> Answer:
     closest = tuple(_evidence(p) for p in passages[:3])
     candidate = _make_answer(question, best, corpus) if best is not None and best.score >= UNSURE_FLOOR else None
     return Answer(
@@ -238,7 +238,7 @@ def _abstain(question: str, passages: list[Passage], best: Span | None, notice: 
 
 def compose_answer(
     question: str,
-    corpus: Corpus,
+    corpus: Store,
     passages: list[Passage],
     candidates: list[Span],
     threshold: float,

@@ -27,10 +27,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Sequence
 
-from index.text import PRONOUNS, TOPIC_STOPWORDS, words
+from index.text import PRONOUNS, content_words, word_key, words
 
 if TYPE_CHECKING:
-    from index.corpus import Corpus
+    from index.store.base import Store
 
 MAX_CONTEXT_WORDS = 4
 SHORT = 2  # content words; a question with fewer may lean on the previous one
@@ -47,31 +47,11 @@ _FRAME = re.compile(
 _ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.I)
 
 
-def content_words(text: str) -> list[str]:
-    """The words of a text that carry its topic (no stop words, pronouns or question words), in order, unique."""
-    seen: dict[str, str] = {}
-    for word in words(text):
-        key = word.lower()
-        if key not in TOPIC_STOPWORDS and key not in seen and not key.isdigit():
-            seen[key] = word
-    return list(seen.values())
-
-
-def word_key(word: str) -> str:
-    """A crude stem so "raid" and "raids", "arrest" and "arrested" count as the same word (lower case)."""
-    word = word.lower()
-    for suffix in ("ing", "ed", "s"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix):
-            word = word[: -len(suffix)]
-            break
-    return word[:-1] if len(word) > 3 and word.endswith("e") else word
-
-
 def _has_pronoun(text: str) -> bool:
     return any(w.lower() in PRONOUNS for w in words(text))
 
 
-def _hits(question: str, corpus: "Corpus", k: int = LOOKAHEAD) -> list[str]:
+def _hits(question: str, corpus: "Store", k: int = LOOKAHEAD) -> list[str]:
     """The sentences of the question's best keyword hits, best first."""
     ids = [i for i, _ in corpus.keyword_search(question, k)]
     rows = corpus.sentence_rows(ids)
@@ -88,14 +68,14 @@ def _mentions(sentence: str, terms: Sequence[str]) -> bool:
     return any(word_key(t) in found for t in terms)
 
 
-def retrieves_well(question: str, corpus: "Corpus") -> bool:
+def retrieves_well(question: str, corpus: "Store") -> bool:
     """Whether the question's best keyword hit holds all of its content words."""
     own = content_words(question)
     hits = _hits(question, corpus, 1) if own else []
     return bool(hits) and _covers(hits[0], own)
 
 
-def finds_topic(question: str, topic: Sequence[str], corpus: "Corpus") -> bool:
+def finds_topic(question: str, topic: Sequence[str], corpus: "Store") -> bool:
     """Whether one of the question's best keyword hits holds all its content words and one of ``topic``."""
     own = content_words(question)
     return bool(own) and any(_covers(s, own) and _mentions(s, topic) for s in _hits(question, corpus))
@@ -129,7 +109,7 @@ def is_followup(question: str) -> bool:
     )
 
 
-def resolve_followup(question: str, previous: Sequence[str], corpus: "Corpus | None" = None) -> str:
+def resolve_followup(question: str, previous: Sequence[str], corpus: "Store | None" = None) -> str:
     """The question to answer, with the topic of earlier questions added when it is a follow-up.
 
     Args:
@@ -149,7 +129,7 @@ def resolve_followup(question: str, previous: Sequence[str], corpus: "Corpus | N
     return _resolve(question, previous[-MAX_DEPTH:], corpus)[0]
 
 
-def _resolve(question: str, previous: Sequence[str], corpus: "Corpus | None") -> tuple[str, str]:
+def _resolve(question: str, previous: Sequence[str], corpus: "Store | None") -> tuple[str, str]:
     """The resolved question and its topic (its words, then the earlier topic when it took it)."""
     if not previous:
         return question, question
@@ -159,7 +139,7 @@ def _resolve(question: str, previous: Sequence[str], corpus: "Corpus | None") ->
     return resolved, f"{resolved} {topic}" if is_followup(question) and resolved != question else resolved
 
 
-def _resolve_one(question: str, before: str, topic: str, corpus: "Corpus | None") -> str:
+def _resolve_one(question: str, before: str, topic: str, corpus: "Store | None") -> str:
     continuation = _CONTINUATION.match(question)
     switch = _SWITCH.match(question)
     if continuation and not switch and not frame(question[continuation.end() :]):

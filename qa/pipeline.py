@@ -12,8 +12,10 @@ from functools import cache
 from pathlib import Path
 from types import TracebackType
 
-from index.backends import Backend
-from index.corpus import Corpus, SearchFilter, default_dir
+from index.store import Backend
+from index.store.base import Store
+from index.store.base import SearchFilter
+from index.store import default_dir
 from qa.answer import EMPTY_INDEX, NOT_FOUND, Answer, clean_question, compose_answer, pick_spans
 from qa.reader import Reader, SpanReader
 from qa.retriever import WINDOWS, Passage, retrieve
@@ -30,7 +32,7 @@ class Pipeline:
     asked from several threads at once.
     """
 
-    def __init__(self, corpus: Corpus, reader: SpanReader | None = None) -> None:
+    def __init__(self, corpus: Store, reader: SpanReader | None = None) -> None:
         """Wire an open corpus to a reader.
 
         Args:
@@ -152,7 +154,7 @@ def answer(
     question: str,
     top_k: int = 1,
     index_dir: Path | str | None = None,
-    corpus: Corpus | None = None,
+    corpus: Store | None = None,
     min_confidence: float | None = None,
     as_of: date | None = None,
     where: SearchFilter | None = None,

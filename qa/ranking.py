@@ -16,13 +16,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Mapping, Protocol
 
-from index.text import words
-from qa.followup import content_words, word_key
+from index.text import content_words, normalize_answer, parse_date, question_terms, word_key, words
 from qa.question_time import reporting_period
 from qa.reader import WindowSpan
-from qa.reader_examples import question_terms
 from qa.retriever import Passage
-from qa.squad import normalize_answer
 
 # margin: the best reading's span score minus its window's no-answer score; log_rank: ln of the best
 # retrieval rank among the windows read that hold the answer's text (whether or not the reader picked it
@@ -153,14 +150,6 @@ def names_held(question: str, passage: Passage) -> float:
         return 1.0
     held = f"{passage.title} {passage.date or ''} {passage.text}".lower()
     return sum(name in held for name in names) / len(names)
-
-
-def parse_date(value: str | None) -> date | None:
-    """An article's ``YYYY-MM-DD`` date, or ``None`` when it has none (or another form)."""
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 def newest_date(passages: list[Passage], as_of: date) -> date | None:

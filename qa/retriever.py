@@ -16,7 +16,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from index.articles import Article
-from index.corpus import Corpus, SearchFilter, content_terms
+from index.store.base import Store
+from index.store.base import SearchFilter
+from index.text import content_terms
 from index.text import WINDOW_RADIUS, stemmed_terms
 from qa.question_time import reporting_period
 
@@ -69,7 +71,7 @@ class Passage:
         return self.text[start - self.start : end - self.start]
 
 
-def keyword_coverage(corpus: Corpus, question: str, ids: list[int]) -> dict[int, float]:
+def keyword_coverage(corpus: Store, question: str, ids: list[int]) -> dict[int, float]:
     """The share of the question's content words that each sentence's window holds, each word weighted by its
     inverse document frequency over the windows (a word no window holds says nothing and weighs 0)."""
     asked = stemmed_terms(" ".join(content_terms(question)))
@@ -91,7 +93,7 @@ def within(where: SearchFilter | None, since: date, until: date) -> SearchFilter
 
 
 def scored_sentences(
-    corpus: Corpus, question: str, where: SearchFilter | None = None, as_of: date | None = None
+    corpus: Store, question: str, where: SearchFilter | None = None, as_of: date | None = None
 ) -> list[tuple[int, float]]:
     """Candidate sentences for a question, best first, each with its score (see ``COVERAGE_WEIGHT``).
 
@@ -127,7 +129,7 @@ def scored_sentences(
 
 
 def retrieve(
-    corpus: Corpus, question: str, k: int = WINDOWS, where: SearchFilter | None = None, as_of: date | None = None
+    corpus: Store, question: str, k: int = WINDOWS, where: SearchFilter | None = None, as_of: date | None = None
 ) -> list[Passage]:
     """The ``k`` best windows for a question, none centred on a sentence an earlier window holds, nor on a
     sentence that an earlier window of another copy of the same story holds (near-duplicates do not crowd out
@@ -144,7 +146,7 @@ def retrieve(
     return windows(corpus, scored_sentences(corpus, question, where, as_of), k)
 
 
-def windows(corpus: Corpus, ranked: list[tuple[int, float]], k: int = WINDOWS) -> list[Passage]:
+def windows(corpus: Store, ranked: list[tuple[int, float]], k: int = WINDOWS) -> list[Passage]:
     """The windows of the ``k`` best of the ranked sentences (id, score), none centred on a sentence an earlier
     window holds, nor on a sentence that an earlier window of another copy of the same story holds."""
     passages: list[Passage] = []

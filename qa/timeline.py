@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from qa.followup import content_words, word_key
+from index.text import content_words, word_key
 from qa.question_time import REPORTING_DAYS, asks_latest, named_days
-from qa.ranking import NUMBER, Span, parse_date
+from qa.ranking import NUMBER, Span
+from index.text import parse_date
 from qa.retriever import Passage
-from qa.squad import normalize_answer
+from index.text import normalize_answer
 
 SAME_FACT = 0.25  # share of content words two answers' windows must share to report the same figure
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from index.indexer import add_articles
 
 if TYPE_CHECKING:
     from qa.pipeline import Pipeline
@@ -51,11 +52,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An index folder holding the seed article, built once per session."""
     from index.articles import read_file
-    from index.corpus import Corpus
+    from index.store.faiss_sqlite import FaissSqliteStore
 
     directory = tmp_path_factory.mktemp("seeded")
-    corpus = Corpus(directory)
-    corpus.add(read_file(SEED))
+    corpus = FaissSqliteStore(directory)
+    add_articles(corpus, read_file(SEED))
     corpus.close()
     return directory
 
@@ -71,10 +72,10 @@ def index_dir(seeded_dir: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def real_pipeline(index_dir: Path) -> Iterator["Pipeline"]:
     """The shipped reader over a private copy of the seeded index."""
-    from index.corpus import Corpus
+    from index.store.faiss_sqlite import FaissSqliteStore
     from qa.pipeline import Pipeline, default_reader
 
-    with Pipeline(Corpus(index_dir), default_reader()) as pipeline:
+    with Pipeline(FaissSqliteStore(index_dir), default_reader()) as pipeline:
         yield pipeline
 
 
@@ -82,23 +83,29 @@ def real_pipeline(index_dir: Path) -> Iterator["Pipeline"]:
 def fake_seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An index folder holding the seed article embedded by ``FakeEmbedder``."""
     from index.articles import read_file
-    from index.corpus import Corpus
+    from index.store.faiss_sqlite import FaissSqliteStore
     from tests.fakes import FakeEmbedder
 
     directory = tmp_path_factory.mktemp("fake-seeded")
-    with closing(Corpus(directory, embedder=FakeEmbedder())) as corpus:
-        corpus.add(read_file(SEED))
+    with closing(FaissSqliteStore(directory, embedder=FakeEmbedder())) as corpus:
+        add_articles(corpus, read_file(SEED))
     return directory
 
 
 @pytest.fixture
-def fake_pipeline(fake_seeded_dir: Path, tmp_path: Path) -> Iterator["Pipeline"]:
+def fake_index_dir(fake_seeded_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the fake-embedded seed index, to change."""
+    target = tmp_path / "fake-index"
+    shutil.copytree(fake_seeded_dir, target)
+    return target
+
+
+@pytest.fixture
+def fake_pipeline(fake_index_dir: Path) -> Iterator["Pipeline"]:
     """``FakeReader`` over a private copy of the fake-embedded seed index: no model loads."""
     from tests.fakes import fake_pipeline_over
 
-    target = tmp_path / "fake-index"
-    shutil.copytree(fake_seeded_dir, target)
-    with fake_pipeline_over(target) as pipeline:
+    with fake_pipeline_over(fake_index_dir) as pipeline:
         yield pipeline
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.corpus import Corpus
+from index.store.faiss_sqlite import FaissSqliteStore
 from index.embedder import Embedder
 from index.text import terms
 from qa.pipeline import Pipeline
@@ -80,4 +80,4 @@ class FakeReader:
 
 def fake_pipeline_over(directory: Path) -> Pipeline:
     """``FakeReader`` over the index in ``directory``, embedded (or to be) by ``FakeEmbedder``."""
-    return Pipeline(Corpus(directory, embedder=FakeEmbedder()), FakeReader())
+    return Pipeline(FaissSqliteStore(directory, embedder=FakeEmbedder()), FakeReader())

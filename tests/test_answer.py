@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from index.articles import read_file
-from index.corpus import Corpus
+from index.indexer import add_articles
+from index.store.faiss_sqlite import FaissSqliteStore
 from qa import answer
 from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, UNSURE, QuestionError, pick_spans
 from qa.pipeline import Pipeline
-from qa.ranking import (Reading, coverage, group_answers, latest, names_held, newest_date, rank_answers, reported,
-                        type_fit)
+from qa.ranking import Reading, coverage, group_answers, latest, names_held, newest_date, rank_answers, reported, type_fit
 from qa.reader import WindowSpan
 from qa.retriever import Passage
 
@@ -31,7 +31,7 @@ def test_how_many_raids(seeded_dir: Path) -> None:
     result = answer("How many raids?", index_dir=seeded_dir)
     assert result.text == "128"
     assert 0 < result.score <= 1
-    text = Corpus(seeded_dir).article_text(result.article.id)
+    text = FaissSqliteStore(seeded_dir).article_text(result.article.id)
     assert text[result.start : result.end] == "128"
     assert result.window[result.context_start : result.context_end] == "128"
     assert "128" in result.sentence and result.sentence in text and result.sentence in result.window
@@ -41,7 +41,7 @@ def test_how_many_raids(seeded_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_new_article_is_answerable_at_once(index_dir: Path, quake_file: Path) -> None:
-    Corpus(index_dir).add(read_file(quake_file))
+    add_articles(FaissSqliteStore(index_dir), read_file(quake_file))
     result = answer("How many countries sent rescue teams?", index_dir=index_dir)
     assert result.text == "24"
     assert result.article.title == "Earthquake strikes southern Turkey"
@@ -73,7 +73,7 @@ def test_empty_index_says_so(tmp_path: Path) -> None:
 def test_port_ellis_is_answered_from_the_title_and_the_window(index_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "port-ellis.md"
     path.write_text(PORT_ELLIS)
-    Corpus(index_dir).add(read_file(path))
+    add_articles(FaissSqliteStore(index_dir), read_file(path))
     mayor = answer("Who is the mayor of Port Ellis?", index_dir=index_dir)
     assert mayor.text == "Ana Reyes" and mayor.article.title == "Harbour bridge reopens in Port Ellis"
     assert answer("How much did the bridge repairs cost?", index_dir=index_dir).text == "48 million pounds"

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from index.articles import read_file
-from index.corpus import Corpus
+from index.store.faiss_sqlite import FaissSqliteStore
 from qa import answer
 from qa.pipeline import Pipeline, default_reader
 from tests.conftest import QUAKE, SEED, running_app
@@ -93,7 +93,7 @@ def test_bad_articles_get_json_errors_and_lose_nothing(fake_pipeline: Pipeline) 
         assert client.post("/api/v1/articles", json={"text": "word " * 300}).status_code == 413
         too_big = client.post("/api/v1/articles/file", files={"file": ("big.txt", b"word " * 300, "text/plain")})
         assert too_big.status_code == 413
-        binary = client.post("/api/v1/articles/file", files={"file": ("x.pdf", b"%PDF-1.4", "application/pdf")})
+        binary = client.post("/api/v1/articles/file", files={"file": ("x.exe", b"MZ\x90\x00", "application/octet-stream")})
         assert binary.status_code == 400 and "unsupported file type" in binary.json()["detail"]
         assert client.get("/api/v1/articles", params={"limit": MAX_PAGE + 1}).status_code == 422
         assert client.get("/api/v1/health").json()["articles"] == 1
@@ -146,7 +146,7 @@ def test_fuzzed_from_its_openapi_document(index_dir: Path) -> None:
     from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
     app = FastAPI()
-    app.include_router(api_router(Pipeline(Corpus(index_dir), default_reader()), limit=20_000))
+    app.include_router(api_router(Pipeline(FaissSqliteStore(index_dir), default_reader()), limit=20_000))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     calls = 0
     for result in schema.get_all_operations():

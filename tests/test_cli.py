@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.cli import main
+from ui.cli import main
 from tests.conftest import ROOT, SEED
 
 
@@ -104,7 +104,7 @@ def test_list_remove_rebuild(capsys: pytest.CaptureFixture, index_dir: Path) -> 
 
 def test_console_script_never_shows_a_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "QA_INDEX_DIR": str(tmp_path / "index")}
-    qa = [sys.executable, "-m", "qa.cli"]
+    qa = [sys.executable, "-m", "ui.cli"]
     proc = subprocess.run([*qa, "index", "add", str(tmp_path / "nothing.txt")], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"error: {tmp_path / 'nothing.txt'}: no such file or folder"

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from index.indexer import add_articles
 from index.articles import make_article, read_file
-from index.corpus import Corpus
+from index.store.faiss_sqlite import FaissSqliteStore
 from index.duplicates import find_copy, record, signature, similarity
 from qa import answer
-from qa.cli import main
+from ui.cli import main
 from qa.retriever import retrieve
 from qa.pipeline import Pipeline, default_reader
 from tests.conftest import SEED
@@ -53,7 +54,7 @@ def test_a_copy_is_added_linked_and_reported(index_dir: Path, tmp_path: Path, se
     assert main(["index", "add", str(copy_file), "--index", str(index_dir)]) == 0
     seed_id = read_file(SEED)[0].id
     assert f"added: {copy_file}: “Paris raids: France mobilises 115,000” (near-duplicate of {seed_id} “France has" in capsys.readouterr().out
-    corpus = Corpus(index_dir)
+    corpus = FaissSqliteStore(index_dir)
     first, copy = corpus.list_articles()
     assert (first.id, first.duplicate_of, copy.duplicate_of) == (seed_id, None, seed_id)
     assert copy.source == str(copy_file)  # listed with its own source
@@ -64,10 +65,10 @@ def test_a_copy_is_added_linked_and_reported(index_dir: Path, tmp_path: Path, se
 
 @pytest.mark.slow
 def test_copies_do_not_crowd_answers_and_an_answer_lists_every_copy(index_dir: Path, seed_text: str, quake_file: Path) -> None:
-    corpus = Corpus(index_dir)
+    corpus = FaissSqliteStore(index_dir)
     copies = [make_article(f"Copy {n}", f"{outlet}\n\n" + wire_copy(seed_text), f"outlet{n}.txt", "2015-11-17")
               for n, outlet in enumerate(["By A. Writer", "From our correspondent", "Agency report"])]
-    corpus.add([*copies, *read_file(quake_file)])
+    add_articles(corpus, [*copies, *read_file(quake_file)])
     passages = retrieve(corpus, "How many raids?", k=5)
     centres = [" ".join(p.slice(p.sentence_start, p.sentence_end).split()) for p in passages]
     assert len(centres) == len(set(centres))  # no sentence twice from copies of one story
@@ -80,10 +81,10 @@ def test_copies_do_not_crowd_answers_and_an_answer_lists_every_copy(index_dir: P
 
 @pytest.mark.slow
 def test_removing_the_first_copy_promotes_the_next(index_dir: Path, seed_text: str) -> None:
-    corpus = Corpus(index_dir)
+    corpus = FaissSqliteStore(index_dir)
     seed_id = read_file(SEED)[0].id
     a, b = (make_article(f"Copy {n}", f"Outlet {n}\n\n" + wire_copy(seed_text), f"c{n}.txt") for n in range(2))
-    corpus.add([a, b])
+    add_articles(corpus, [a, b])
     assert {i.id: i.duplicate_of for i in corpus.list_articles()} == {seed_id: None, a.id: seed_id, b.id: seed_id}
     corpus.remove(seed_id)
     assert {i.id: i.duplicate_of for i in corpus.list_articles()} == {a.id: None, b.id: a.id}
@@ -98,10 +99,10 @@ def test_an_index_made_before_duplicate_detection_is_upgraded(index_dir: Path, s
     db.executescript("DROP TABLE bands; DROP TABLE signatures; DROP INDEX articles_by_first_copy;"
                      "ALTER TABLE articles DROP COLUMN duplicate_of;")
     db.close()
-    assert answer("How many raids?", corpus=Corpus(index_dir, read_only=True)).text == "128"  # searched as it is
-    corpus = Corpus(index_dir)
+    assert answer("How many raids?", corpus=FaissSqliteStore(index_dir, read_only=True)).text == "128"  # searched as it is
+    corpus = FaissSqliteStore(index_dir)
     copy = make_article("Copy", wire_copy(seed_text), "copy.txt")
-    corpus.add([copy])
+    add_articles(corpus, [copy])
     assert corpus.first_copies([copy.id]) == {copy.id: read_file(SEED)[0].id}
     assert corpus.check() == []
 
@@ -110,7 +111,7 @@ def test_an_index_made_before_duplicate_detection_is_upgraded(index_dir: Path, s
 def test_the_chat_says_when_a_pasted_article_is_a_copy(index_dir: Path, seed_text: str) -> None:
     from ui.app import ChatApp, render_answer
 
-    corpus = Corpus(index_dir)
+    corpus = FaissSqliteStore(index_dir)
     chat = ChatApp(Pipeline(corpus, default_reader()))
     report = chat.paste("Wire copy", wire_copy(seed_text), "2015-11-17")[3]
     seed_id = read_file(SEED)[0].id

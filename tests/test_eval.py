@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.evaluate import coverage_curve, evaluate
-from qa.squad import Question, sample
-from qa.squad import best_score, exact_match, f1_score, normalize_answer
+from qa.training.evaluate import coverage_curve, evaluate
+from qa.training.squad import Question, sample
+from qa.training.squad import best_score, exact_match, f1_score
+from index.text import normalize_answer
 
 SQUAD = {
     "version": "v2.0",
@@ -107,7 +108,7 @@ def test_coverage_curve() -> None:
 
 @pytest.mark.slow
 def test_parts_are_a_fixed_split_and_only_their_questions_are_asked(squad_file: Path) -> None:
-    from qa.squad import PARTS, part_of
+    from qa.training.squad import PARTS, part_of
 
     counts = {name: 0 for name in PARTS}
     for i in range(2000):

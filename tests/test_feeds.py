@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from index.corpus import Corpus
+from index.store.faiss_sqlite import FaissSqliteStore
 from index.feeds import parse_feed
 from index.ingest import add_sources
 from index.web import FetchError, fetch
-from qa.cli import main
+from ui.cli import main
 from qa.pipeline import Pipeline, default_reader
 
 TOWNS = ["Alder", "Birch", "Cedar", "Dunmore", "Elmstead", "Fenwick", "Glenrock", "Hollow"]
@@ -109,7 +109,7 @@ def test_feed_then_sync_adds_only_new_items(site: tuple[str, Site], index_dir: P
     out, err = capsys.readouterr()
     assert out.count("added: ") == 3 and f"feed: {base}/feed.xml: 4 items, 4 not read before" in out
     assert err.strip() == f"error: {base}/gone.html: HTTP 404 Not Found"
-    corpus = Corpus(index_dir)
+    corpus = FaissSqliteStore(index_dir)
     assert corpus.feeds() == [f"{base}/feed.xml"]
     library = next(a for a in corpus.list_articles() if a.title == "Birch opens a library")
     assert (library.date, library.source) == ("2026-11-11", f"{base}/a/1.html")
@@ -119,7 +119,7 @@ def test_feed_then_sync_adds_only_new_items(site: tuple[str, Site], index_dir: P
     assert main(["index", "sync", "--index", str(index_dir)]) == 0
     out = capsys.readouterr().out
     assert out.count("added: ") == 2 and "5 items, 2 not read before" in out
-    assert Corpus(index_dir).stats()["articles"] == 1 + 5
+    assert FaissSqliteStore(index_dir).stats()["articles"] == 1 + 5
     assert main(["index", "sync", "--index", str(index_dir)]) == 0
     assert "0 added from 1 feeds" in capsys.readouterr().out
 
@@ -127,7 +127,7 @@ def test_feed_then_sync_adds_only_new_items(site: tuple[str, Site], index_dir: P
 @pytest.mark.slow
 def test_a_page_and_a_saved_feed_file(site: tuple[str, Site], index_dir: Path, tmp_path: Path) -> None:
     base, content = site
-    corpus = Corpus(index_dir)
+    corpus = FaissSqliteStore(index_dir)
     [outcome] = add_sources(corpus, [f"{base}/a/6.html"])
     assert outcome.line() == f"added: {base}/a/6.html: “Glenrock opens a library”"
     saved = tmp_path / "news.xml"
@@ -143,7 +143,7 @@ def test_bad_addresses_are_one_line_each_and_the_rest_goes_on(site: tuple[str, S
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     base, _ = site
     monkeypatch.setattr("index.web.TIMEOUT_S", 1.0)
-    corpus = Corpus(index_dir)
+    corpus = FaissSqliteStore(index_dir)
     sources = [f"{base}/loop", f"{base}/to-file", f"{base}/slow", f"{base}/huge.html", f"{base}/image.png",
                f"{base}/menu.html", "http://127.0.0.1:9/closed", f"{base}/a/7.html"]
     outcomes = add_sources(corpus, sources, limit=100_000)
@@ -173,7 +173,7 @@ def test_the_chat_adds_a_feed_by_its_address(site: tuple[str, Site], index_dir: 
     from ui.app import ChatApp
 
     base, _ = site
-    chat = ChatApp(Pipeline(Corpus(index_dir), default_reader()))
+    chat = ChatApp(Pipeline(FaissSqliteStore(index_dir), default_reader()))
     cleared, report, *_ = chat.add_address(f"  {base}/feed.xml ")
     assert cleared == "" and report.startswith("3 added, 1 failed")
     assert "gone&#46;html" in report and "HTTP 404" in report
@@ -186,7 +186,7 @@ def test_a_watched_folder_is_indexed_once_files_stop_changing(index_dir: Path, t
 
     folder = tmp_path / "inbox"
     folder.mkdir()
-    watch = FolderWatch(Corpus(index_dir), folder)
+    watch = FolderWatch(FaissSqliteStore(index_dir), folder)
     story = folder / "story.txt"
     story.write_text("Ferry news\n\nThe ferry carried 312 passengers")
     assert watch.poll() == []  # seen once: it may still be being written
@@ -194,9 +194,9 @@ def test_a_watched_folder_is_indexed_once_files_stop_changing(index_dir: Path, t
         fh.write(" on Sunday.\n")
     assert watch.poll() == []  # it changed since: still not read
     [outcome] = watch.poll()
-    assert outcome.status == "added" and "on Sunday" in Corpus(index_dir).article(outcome.article_id).text
+    assert outcome.status == "added" and "on Sunday" in FaissSqliteStore(index_dir).article(outcome.article_id).text
     assert watch.poll() == []  # unchanged files are not read again
-    (folder / "notes.pdf").write_bytes(b"%PDF")  # not an article file: never read
+    (folder / "photo.png").write_bytes(b"\x89PNG")  # not an article file: never read
     (folder / "bad.json").write_text("{")
     watch.poll()
     assert [o.line().split(":")[0] for o in watch.poll()] == ["error"]
@@ -207,9 +207,9 @@ def test_serve_watch_indexes_dropped_files_into_the_served_index(index_dir: Path
                                                                  capsys: pytest.CaptureFixture) -> None:
     import argparse
 
-    from index.corpus import Corpus
+    from index.store.faiss_sqlite import FaissSqliteStore
     from qa import answer
-    from qa.cli import CliError, _watch_in_background
+    from ui.cli import CliError, _watch_in_background
 
     folder = tmp_path / "inbox"
     folder.mkdir()
@@ -222,7 +222,7 @@ def test_serve_watch_indexes_dropped_files_into_the_served_index(index_dir: Path
     try:
         (folder / "ferry.txt").write_text("Ferry news\n\nThe ferry carried 312 passengers on Sunday.\n")
         deadline = time.monotonic() + 60
-        while Corpus(index_dir).stats()["articles"] < 2 and time.monotonic() < deadline:
+        while FaissSqliteStore(index_dir).stats()["articles"] < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         stop.set()

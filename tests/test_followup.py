@@ -4,11 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from index.indexer import add_articles
 from index.articles import make_article
-from index.corpus import Corpus
+from index.store.faiss_sqlite import FaissSqliteStore
 from qa import answer
 from qa.answer import SHOWN_ANSWERS
-from qa.followup import content_words, context_words, frame, is_followup, resolve_followup
+from index.text import content_words
+from qa.followup import context_words, frame, is_followup, resolve_followup
 
 RAIDS = "How many raids were there?"
 
@@ -58,7 +60,7 @@ def test_helpers() -> None:
 @pytest.mark.slow
 def test_followup_over_the_seed_article(seeded_dir: Path) -> None:
     """The issue's example: the follow-up is answered from the raids sentence."""
-    corpus = Corpus(seeded_dir)
+    corpus = FaissSqliteStore(seeded_dir)
     # The article reports two figures ("More than 160" raids on Monday, 128 overnight): both come back.
     first = answer(RAIDS, top_k=SHOWN_ANSWERS, corpus=corpus)
     figures = {first.text, first.alternatives[0].text}
@@ -72,12 +74,12 @@ def test_followup_over_the_seed_article(seeded_dir: Path) -> None:
 @pytest.mark.slow
 def test_the_index_decides_when_context_is_needed(index_dir: Path) -> None:
     """With another article full of arrests, the follow-up alone would land there: the topic is added."""
-    corpus = Corpus(index_dir)
+    corpus = FaissSqliteStore(index_dir)
     text = (
         "Police in Lyon arrested 7 protesters on Saturday.\n\nOfficers arrested 3 more on Sunday.\n\n"
         "A further 12 were arrested on Monday.\n\nThe arrested protesters were released."
     )
-    corpus.add([make_article("Protest in Lyon", text, "lyon.txt")])
+    add_articles(corpus, [make_article("Protest in Lyon", text, "lyon.txt")])
     resolved = resolve_followup("And how many were arrested?", [RAIDS], corpus)
     assert resolved == "How many were arrested (raids)?"
     # Standalone questions that retrieve well stay as they are.
@@ -94,12 +96,12 @@ def test_no_index_needed_and_never_raises(question: str) -> None:
 
 def test_a_short_question_that_stands_alone_starts_a_new_topic(seeded_dir: Path) -> None:
     earlier = ["Who is the French interior minister?", "How many raids were there?"]
-    resolved = resolve_followup("And how many were arrested?", earlier, Corpus(seeded_dir))
+    resolved = resolve_followup("And how many were arrested?", earlier, FaissSqliteStore(seeded_dir))
     assert resolved == "How many were arrested (raids)?"
 
 
 def test_a_complete_question_is_never_rewritten(seeded_dir: Path) -> None:
-    corpus = Corpus(seeded_dir)
+    corpus = FaissSqliteStore(seeded_dir)
     for question in ("How many passengers did the ferry carry?", "Who won the election?",
                      "Which app did the officials use for their group chat?"):
         assert resolve_followup(question, [RAIDS, "Did the parks council approve the plan?"], corpus) == question

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from index.indexer import add_articles
 from index.articles import make_article
-from index.corpus import Corpus, CorpusError, IndexMismatchError
+from index.store.faiss_sqlite import FaissSqliteStore
+from index.store.base import IndexMismatchError, StoreError
 from qa.answer import EMPTY_INDEX, UNSURE
 from qa.pipeline import Pipeline
 from tests.fakes import FakeReader, fake_pipeline_over
@@ -51,13 +53,13 @@ def test_warm_up_and_close(fake_pipeline: Pipeline) -> None:
     assert fake_pipeline.threshold == FakeReader.threshold
     with fake_pipeline as same:
         assert same is fake_pipeline
-    with pytest.raises(CorpusError, match="is closed"):  # closed with the pipeline
+    with pytest.raises(StoreError, match="is closed"):  # closed with the pipeline
         fake_pipeline.corpus.stats()
 
 
 def test_an_index_is_searched_only_with_the_embedder_that_built_it(fake_seeded_dir: Path) -> None:
     with pytest.raises(IndexMismatchError, match="test/hashed-words"):
-        Corpus(fake_seeded_dir)  # the default embedder is another model
+        FaissSqliteStore(fake_seeded_dir)  # the default embedder is another model
 
 
 def test_the_chat_answers_through_its_pipeline_and_makes_examples_after_a_write(fake_pipeline: Pipeline) -> None:
@@ -65,5 +67,5 @@ def test_the_chat_answers_through_its_pipeline_and_makes_examples_after_a_write(
     _, history, asked = chat.add_user_message("How many raids?", [], [])
     reply = chat.add_bot_message(history, asked)[-1]["content"]
     assert f"<strong>{fake_pipeline.answer('How many raids?').text}</strong>" in reply
-    fake_pipeline.corpus.add([make_article("Storm", "The storm destroyed 300 homes.", "storm.txt")])
+    add_articles(fake_pipeline.corpus, [make_article("Storm", "The storm destroyed 300 homes.", "storm.txt")])
     assert ["How many homes?"] in chat.example_questions().raw_samples

@@ -15,21 +15,15 @@ import numpy as np
 import pytest
 
 from index.articles import IngestError, load_file, make_article, printable, read_file
-from index.corpus import (
-    ADDED,
-    UNCHANGED,
-    Corpus,
-    CorpusError,
-    IndexDamagedError,
-    IndexReadOnlyError,
-    IndexWriteError,
-)
+from index.indexer import ADDED, UNCHANGED, add_articles
+from index.store.faiss_sqlite import FaissSqliteStore
+from index.store.base import IndexDamagedError, IndexReadOnlyError, IndexWriteError, StoreError
 from index.embedder import Embedder
 from index.ingest import add_files
 from index.sentences import MAX_SENTENCE_CHARS, split_sentences
 from qa import answer
 from qa.answer import clean_question
-from qa.cli import main
+from ui.cli import main
 from tests.conftest import QUAKE, ROOT
 
 
@@ -38,7 +32,7 @@ def _story(n: int) -> object:
                         f"story{n}.txt")
 
 
-def _clean(corpus: Corpus) -> dict:
+def _clean(corpus: FaissSqliteStore) -> dict:
     assert corpus.check() == []
     return corpus.stats()
 
@@ -48,10 +42,10 @@ def _clean(corpus: Corpus) -> dict:
 
 @pytest.mark.slow
 def test_a_stale_writer_starts_from_the_last_commit(index_dir: Path) -> None:
-    first, second = Corpus(index_dir), Corpus(index_dir)  # two processes' views, both at one generation
-    first.add([_story(1)])
-    second.add([_story(2)])  # before the fix this saved its own stale vectors over the first's
-    stats = _clean(Corpus(index_dir))
+    first, second = FaissSqliteStore(index_dir), FaissSqliteStore(index_dir)  # two processes' views, both at one generation
+    add_articles(first, [_story(1)])
+    add_articles(second, [_story(2)])  # before the fix this saved its own stale vectors over the first's
+    stats = _clean(FaissSqliteStore(index_dir))
     assert stats["articles"] == 3 and stats["vectors"] == stats["sentences"]
     first.refresh()
     assert len(first.vectors) == stats["vectors"]
@@ -69,13 +63,13 @@ def test_same_article_added_by_two_writers_is_already_indexed_for_the_second(
 
         def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
             if not first_result:
-                first_result.extend(first.add([story]))
+                first_result.extend(add_articles(first, [story]))
             return super().embed(texts, progress)
 
-    first, second = Corpus(index_dir), Corpus(index_dir, embedder=FirstWriterMeanwhile())
-    assert second.add([story, other]) == [(story, UNCHANGED), (other, ADDED)]
+    first, second = FaissSqliteStore(index_dir), FaissSqliteStore(index_dir, embedder=FirstWriterMeanwhile())
+    assert add_articles(second, [story, other]) == [(story, UNCHANGED), (other, ADDED)]
     assert first_result == [(story, ADDED)]
-    assert _clean(Corpus(index_dir))["articles"] == 3
+    assert _clean(FaissSqliteStore(index_dir))["articles"] == 3
 
 
 @pytest.mark.slow
@@ -85,9 +79,9 @@ def test_concurrent_writers_lose_nothing(index_dir: Path) -> None:
 
     def write(batch: list) -> None:
         try:
-            corpus = Corpus(index_dir)
+            corpus = FaissSqliteStore(index_dir)
             for story in batch:
-                corpus.add([story])
+                add_articles(corpus, [story])
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -97,31 +91,31 @@ def test_concurrent_writers_lose_nothing(index_dir: Path) -> None:
     for thread in threads:
         thread.join()
     assert not errors
-    stats = _clean(Corpus(index_dir))
+    stats = _clean(FaissSqliteStore(index_dir))
     assert stats["articles"] == 1 + 12
 
 
 @pytest.mark.slow
 def test_a_failed_write_never_deletes_a_committed_file(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    first, second = Corpus(index_dir), Corpus(index_dir)
-    first.add([_story(4)])
+    first, second = FaissSqliteStore(index_dir), FaissSqliteStore(index_dir)
+    add_articles(first, [_story(4)])
 
     def full(self, path):  # noqa: ANN001
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("index.vectors.VectorIndex.save", full)
     with pytest.raises(IndexWriteError, match="No space left"):
-        second.add([_story(5)])
+        add_articles(second, [_story(5)])
     monkeypatch.undo()
-    assert _clean(Corpus(index_dir))["articles"] == 2
+    assert _clean(FaissSqliteStore(index_dir))["articles"] == 2
 
 
 @pytest.mark.slow
 def test_readers_see_other_processes_writes_and_old_files_go(index_dir: Path) -> None:
-    reader = Corpus(index_dir)
-    writer = Corpus(index_dir)
+    reader = FaissSqliteStore(index_dir)
+    writer = FaissSqliteStore(index_dir)
     for n in range(3):
-        writer.add([_story(20 + n)])
+        add_articles(writer, [_story(20 + n)])
     reader.refresh()
     assert len(reader.vectors) == writer.stats()["sentences"]
     # what the committed generation and the one before it (for readers mid-load) need stays; older files go
@@ -134,14 +128,14 @@ def test_readers_see_other_processes_writes_and_old_files_go(index_dir: Path) ->
 
 @pytest.mark.slow
 def test_check_finds_vectors_and_full_text_that_disagree(index_dir: Path) -> None:
-    corpus = Corpus(index_dir)
+    corpus = FaissSqliteStore(index_dir)
     assert corpus.check() == []
     ids = corpus.vectors.ids()
     corpus.vectors.remove(ids[:2])
     corpus.vectors.save(corpus._vector_path(corpus.generation))
     with sqlite3.connect(index_dir / "index.sqlite") as db:
         db.execute("DELETE FROM window_fts WHERE rowid = ?", (int(ids[5]),))
-    corpus = Corpus(index_dir)
+    corpus = FaissSqliteStore(index_dir)
     assert corpus.check() == ["2 sentences have no vector", "1 sentences are missing from the full-text index"]
     assert "run `qa index check`" in corpus.stats()["warning"]
     corpus.rebuild()
@@ -151,7 +145,7 @@ def test_check_finds_vectors_and_full_text_that_disagree(index_dir: Path) -> Non
 @pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncated", "deleted", "garbage"])
 def test_damaged_vectors_are_reported_and_rebuilt(index_dir: Path, damage: str, capsys: pytest.CaptureFixture) -> None:
-    path = index_dir / f"vectors.{Corpus(index_dir).generation}.faiss"
+    path = index_dir / f"vectors.{FaissSqliteStore(index_dir).generation}.faiss"
     if damage == "truncated":
         path.write_bytes(path.read_bytes()[:1000])
     elif damage == "deleted":
@@ -161,9 +155,9 @@ def test_damaged_vectors_are_reported_and_rebuilt(index_dir: Path, damage: str, 
     assert main(["index", "stats", "--index", str(index_dir)]) == 0
     assert "rebuild" in capsys.readouterr().err
     with pytest.raises(IndexDamagedError, match="qa index rebuild"):
-        answer("How many raids?", index_dir=None, corpus=Corpus(index_dir))
+        answer("How many raids?", index_dir=None, corpus=FaissSqliteStore(index_dir))
     with pytest.raises(IndexDamagedError):  # nothing is written on top of damaged vectors
-        Corpus(index_dir).add([_story(6)])
+        add_articles(FaissSqliteStore(index_dir), [_story(6)])
     assert main(["index", "check", "--index", str(index_dir)]) == 1
     assert main(["index", "rebuild", "--index", str(index_dir)]) == 0
     assert main(["index", "check", "--index", str(index_dir)]) == 0
@@ -184,7 +178,7 @@ def test_damaged_database_is_one_line_and_rebuilt_from_files(index_dir: Path, tm
     (articles / "quake.md").write_text(QUAKE)
     assert main(["index", "rebuild", "--index", str(index_dir), "--from", str(articles)]) == 0
     assert "old index is kept in" in capsys.readouterr().out
-    assert _clean(Corpus(index_dir))["articles"] == 1
+    assert _clean(FaissSqliteStore(index_dir))["articles"] == 1
     assert list(index_dir.parent.glob("index.old-*"))
 
 
@@ -193,22 +187,22 @@ def test_damaged_database_is_one_line_and_rebuilt_from_files(index_dir: Path, tm
 
 @pytest.mark.slow
 def test_full_database_leaves_the_index_as_it_was(index_dir: Path) -> None:
-    corpus = Corpus(index_dir)
+    corpus = FaissSqliteStore(index_dir)
     before = _clean(corpus)
     files = sorted(p.name for p in index_dir.iterdir())
     pages = corpus._db.execute("PRAGMA page_count").fetchone()[0]
     corpus._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL on the next page, as on a full disk
     with pytest.raises(IndexWriteError, match="disk is full; it is unchanged"):
-        corpus.add([make_article("Long", " ".join(f"Sentence number {n} is here." for n in range(400)), "long.txt")])
+        add_articles(corpus, [make_article("Long", " ".join(f"Sentence number {n} is here." for n in range(400)), "long.txt")])
     assert sorted(p.name for p in index_dir.iterdir()) == files  # no stray vectors file
-    assert _clean(Corpus(index_dir)) == before
+    assert _clean(FaissSqliteStore(index_dir)) == before
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("whole", [True, False], ids=["whole index", "changes only"])
 def test_full_disk_while_writing_vectors_leaves_no_temporary_file(index_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                                                   whole: bool) -> None:
-    corpus = Corpus(index_dir)
+    corpus = FaissSqliteStore(index_dir)
     before = _clean(corpus)
 
     def enospc(index, path):  # noqa: ANN001
@@ -219,28 +213,28 @@ def test_full_disk_while_writing_vectors_leaves_no_temporary_file(index_dir: Pat
         file.write(b"part")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("index.corpus.COMPACT_SHARE", 0.0 if whole else 1e9)
+    monkeypatch.setattr("index.store.faiss_sqlite.generations.COMPACT_SHARE", 0.0 if whole else 1e9)
     if whole:
         monkeypatch.setattr(faiss, "write_index", enospc)
     else:
         monkeypatch.setattr("index.vectors.np.savez", enospc_changes)
     with pytest.raises(IndexWriteError, match="No space left on device"):
-        corpus.add([_story(7)])
+        add_articles(corpus, [_story(7)])
     monkeypatch.undo()
     assert not list(index_dir.glob("*.tmp"))
-    assert _clean(Corpus(index_dir)) == before
+    assert _clean(FaissSqliteStore(index_dir)) == before
 
 
 @pytest.mark.slow
 def test_read_only_index_is_searched_not_changed(index_dir: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture, quake_file: Path) -> None:
-    Corpus(index_dir).close()
-    monkeypatch.setattr("index.corpus._writable", lambda directory: False)  # as on a read-only file system
-    corpus = Corpus(index_dir)
+    FaissSqliteStore(index_dir).close()
+    monkeypatch.setattr("index.store.faiss_sqlite.store.writable", lambda directory: False)  # as on a read-only file system
+    corpus = FaissSqliteStore(index_dir)
     assert corpus.read_only and corpus.stats()["articles"] == 1
     assert answer("How many raids?", corpus=corpus).text == "128"
     with pytest.raises(IndexReadOnlyError):
-        corpus.add([_story(8)])
+        add_articles(corpus, [_story(8)])
     assert main(["index", "list", "--index", str(index_dir)]) == 0
     assert main(["index", "add", "--index", str(index_dir), str(quake_file)]) == 1
     err = capsys.readouterr().err
@@ -286,7 +280,7 @@ def test_bad_files_each_get_one_line_and_the_rest_is_indexed(index_dir: Path, tm
     for name, reason in expected.items():
         assert any(name in line and reason in line for line in lines), (name, err)
     assert len(lines) == len(expected)
-    titles = {a.title for a in Corpus(index_dir).list_articles()}
+    titles = {a.title for a in FaissSqliteStore(index_dir).list_articles()}
     assert {"Odd name", "Wide", "Good", "Red title"} <= titles
     assert "\ufffd" in out  # the undecodable file name is shown, with replacement characters
 
@@ -326,9 +320,9 @@ def test_index_folder_that_is_a_file_is_one_line(tmp_path: Path, capsys: pytest.
 
 
 def test_console_script_reports_a_damaged_index_without_a_traceback(index_dir: Path) -> None:
-    path = index_dir / f"vectors.{Corpus(index_dir).generation}.faiss"
+    path = index_dir / f"vectors.{FaissSqliteStore(index_dir).generation}.faiss"
     path.write_bytes(path.read_bytes()[:500])
-    proc = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "How many raids?", "--index", str(index_dir)],
+    proc = subprocess.run([sys.executable, "-m", "ui.cli", "ask", "How many raids?", "--index", str(index_dir)],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().endswith("run `qa index rebuild`")
@@ -336,9 +330,9 @@ def test_console_script_reports_a_damaged_index_without_a_traceback(index_dir: P
 
 @pytest.mark.slow
 def test_vectors_search_after_concurrent_writes_finds_each_story(index_dir: Path) -> None:
-    corpus = Corpus(index_dir)
-    Corpus(index_dir).add([_story(30)])
-    Corpus(index_dir).add([_story(31)])
+    corpus = FaissSqliteStore(index_dir)
+    add_articles(FaissSqliteStore(index_dir), [_story(30)])
+    add_articles(FaissSqliteStore(index_dir), [_story(31)])
     corpus.refresh()
     [(sid, _)] = corpus.dense_search(Embedder().embed(["Who is the mayor of Vale31?"])[0], 1)
     row = corpus.sentence_rows([sid])[sid]
@@ -347,8 +341,8 @@ def test_vectors_search_after_concurrent_writes_finds_each_story(index_dir: Path
 
 
 def test_corpus_errors_are_one_line(tmp_path: Path) -> None:
-    with pytest.raises(CorpusError) as info:
-        Corpus(tmp_path / "nope" / "x", read_only=True)
+    with pytest.raises(StoreError) as info:
+        FaissSqliteStore(tmp_path / "nope" / "x", read_only=True)
     assert "\n" not in str(info.value)
 
 
@@ -356,8 +350,8 @@ def test_corpus_errors_are_one_line(tmp_path: Path) -> None:
 def test_an_article_removed_during_retrieval_is_skipped(index_dir: Path, quake_file: Path) -> None:
     from qa.retriever import retrieve
 
-    corpus = Corpus(index_dir)
-    [(quake, _)] = corpus.add(read_file(quake_file))
+    corpus = FaissSqliteStore(index_dir)
+    [(quake, _)] = add_articles(corpus, read_file(quake_file))
     found = corpus.article
     corpus.article = lambda article_id: None if article_id == quake.id else found(article_id)  # removed meanwhile
     passages = retrieve(corpus, "How strong was the earthquake in Turkey?")
@@ -376,15 +370,15 @@ def test_an_interrupt_during_a_long_file_keeps_the_files_before_it(index_dir: Pa
         files.append((path, path.name))
     long = tmp_path / "long.txt"
     long.write_text("Long\n\n" + " ".join(f"Sentence {k} of a long report." for k in range(200)))
-    corpus = Corpus(index_dir)
-    store = corpus.add
+    corpus = FaissSqliteStore(index_dir)
+    write = corpus.write
 
-    def interrupted(articles, progress=False):  # noqa: ANN001, ANN202 - Ctrl-C while the long file is embedded
-        if any(a.title == "Long" for a in articles):
+    def interrupted(prepared):  # noqa: ANN001, ANN202 - Ctrl-C while the long file is stored
+        if any(p.article.title == "Long" for p in prepared):
             raise KeyboardInterrupt
-        return store(articles, progress)
+        return write(prepared)
 
-    corpus.add = interrupted
+    corpus.write = interrupted
     with pytest.raises(KeyboardInterrupt):
         add_files(corpus, [*files, (long, long.name)])
-    assert {"Small 0", "Small 1", "Small 2"} <= {a.title for a in Corpus(index_dir).list_articles()}
+    assert {"Small 0", "Small 1", "Small 2"} <= {a.title for a in FaissSqliteStore(index_dir).list_articles()}

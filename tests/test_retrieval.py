@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from index.indexer import add_articles
 from index.articles import make_article, read_file
-from index.corpus import Corpus, SearchFilter
+from index.store.faiss_sqlite import FaissSqliteStore
+from index.store.base import SearchFilter
 from qa.retriever import REPORTED_WEIGHT, keyword_coverage, retrieve, within
 from tests.fakes import FakeEmbedder
 
@@ -19,13 +21,13 @@ OTHER = make_article("Council meets", "The town council met on Tuesday. The town
 
 
 @pytest.fixture
-def dated_corpus(tmp_path: Path) -> Corpus:
-    with closing(Corpus(tmp_path / "index", embedder=FakeEmbedder())) as corpus:
-        corpus.add([OLD, NEW, OTHER])
+def dated_corpus(tmp_path: Path) -> FaissSqliteStore:
+    with closing(FaissSqliteStore(tmp_path / "index", embedder=FakeEmbedder())) as corpus:
+        add_articles(corpus, [OLD, NEW, OTHER])
         yield corpus
 
 
-def test_keyword_coverage_weighs_a_rare_word_over_a_common_one(dated_corpus: Corpus) -> None:
+def test_keyword_coverage_weighs_a_rare_word_over_a_common_one(dated_corpus: FaissSqliteStore) -> None:
     rows = {dated_corpus.article_text(r.article_id)[r.start : r.end]: r.id
             for a in (OLD, NEW, OTHER) for r in dated_corpus.article_sentences(a.id)}
     marlow, council = rows["Heavy rain flooded Marlow on Tuesday."], rows["The town council met on Tuesday."]
@@ -36,7 +38,7 @@ def test_keyword_coverage_weighs_a_rare_word_over_a_common_one(dated_corpus: Cor
     assert keyword_coverage(dated_corpus, "Which of them?", [marlow]) == {marlow: 0.0}
 
 
-def test_a_question_about_the_present_prefers_the_week_it_is_asked_in(dated_corpus: Corpus) -> None:
+def test_a_question_about_the_present_prefers_the_week_it_is_asked_in(dated_corpus: FaissSqliteStore) -> None:
     question = "How high did the river rise after the heavy rain flooded the town?"
     first = {day: retrieve(dated_corpus, question, k=2, as_of=day)[0].article_id
              for day in (date(2024, 3, 8), date(2024, 6, 14))}
@@ -50,12 +52,12 @@ def test_a_question_about_the_present_prefers_the_week_it_is_asked_in(dated_corp
     assert asked_in_june[0].score - asked_in_june[1].score > REPORTED_WEIGHT / 2
 
 
-def test_a_much_closer_older_story_still_comes_first(dated_corpus: Corpus) -> None:
+def test_a_much_closer_older_story_still_comes_first(dated_corpus: FaissSqliteStore) -> None:
     passages = retrieve(dated_corpus, "How many metres did the river rise in Marlow?", k=2, as_of=date(2024, 6, 14))
     assert passages[0].article_id == OLD.id
 
 
-def test_a_question_naming_a_day_prefers_the_articles_of_the_week_after_it(dated_corpus: Corpus) -> None:
+def test_a_question_naming_a_day_prefers_the_articles_of_the_week_after_it(dated_corpus: FaissSqliteStore) -> None:
     question = "How high did the river rise after the heavy rain flooded the town on 5 March?"
     assert retrieve(dated_corpus, question, k=1, as_of=date(2024, 6, 14))[0].article_id == OLD.id
 
@@ -71,8 +73,8 @@ def test_the_reporting_period_stays_within_the_filter_asked_for() -> None:
 
 @pytest.mark.slow
 def test_windows_are_the_sentence_and_its_neighbours(index_dir: Path, quake_file: Path) -> None:
-    corpus = Corpus(index_dir)
-    corpus.add(read_file(quake_file))
+    corpus = FaissSqliteStore(index_dir)
+    add_articles(corpus, read_file(quake_file))
     passages = retrieve(corpus, "How many countries sent rescue teams?", k=3)
     best = passages[0]
     text = corpus.article_text(best.article_id)
@@ -86,7 +88,7 @@ def test_windows_are_the_sentence_and_its_neighbours(index_dir: Path, quake_file
 
 @pytest.mark.slow
 def test_windows_do_not_repeat_a_retrieved_sentence(seeded_dir: Path) -> None:
-    passages = retrieve(Corpus(seeded_dir), "How many raids were carried out by police?", k=8)
+    passages = retrieve(FaissSqliteStore(seeded_dir), "How many raids were carried out by police?", k=8)
     assert len(passages) == 8
     for i, later in enumerate(passages):
         for earlier in passages[:i]:
@@ -95,7 +97,7 @@ def test_windows_do_not_repeat_a_retrieved_sentence(seeded_dir: Path) -> None:
 
 
 def test_keyword_search_matches_words_of_neighbouring_sentences(seeded_dir: Path) -> None:
-    corpus = Corpus(seeded_dir)
+    corpus = FaissSqliteStore(seeded_dir)
     # "Abdeslam" and "Belgium" stand in neighbouring sentences, not in one.
     [(sid, _)] = corpus.keyword_search("Abdeslam native Belgium pictures", 1)
     row = corpus.sentence_rows([sid])[sid]
@@ -105,11 +107,11 @@ def test_keyword_search_matches_words_of_neighbouring_sentences(seeded_dir: Path
 
 
 def test_keyword_search_ignores_query_syntax(seeded_dir: Path) -> None:
-    corpus = Corpus(seeded_dir)
+    corpus = FaissSqliteStore(seeded_dir)
     assert corpus.keyword_search('raids" OR NEAR(x AND -', 5)
     assert corpus.keyword_search("?!", 5) == []
 
 
 @pytest.mark.slow
 def test_empty_index_retrieves_nothing(tmp_path: Path) -> None:
-    assert retrieve(Corpus(tmp_path), "How many raids?") == []
+    assert retrieve(FaissSqliteStore(tmp_path), "How many raids?") == []

@@ -9,8 +9,8 @@ import gradio_client
 import httpx
 import pytest
 
-from index.corpus import Corpus
-from qa.cli import main
+from index.store.faiss_sqlite import FaissSqliteStore
+from ui.cli import main
 from qa.pipeline import Pipeline, default_reader
 from tests.conftest import QUAKE, running_app
 from tests.fakes import fake_pipeline_over
@@ -58,7 +58,7 @@ def test_request_bodies_are_bounded(served: str) -> None:
 def test_login_and_read_only(seeded_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "index"
     shutil.copytree(seeded_dir, target)
-    with (Pipeline(Corpus(target), default_reader()) as pipeline,
+    with (Pipeline(FaissSqliteStore(target), default_reader()) as pipeline,
           running_app(pipeline, auth=("reader", "s3cret"), read_only=True) as url):
         assert httpx.post(url + "gradio_api/queue/join", json={"data": [], "fn_index": 0}).status_code in (401, 403)
         with pytest.raises(Exception):  # noqa: B017 - gradio_client raises its own error type for a refused login
@@ -87,7 +87,7 @@ def test_uploads_are_bounded_in_number_and_removed_once_indexed(index_dir: Path,
     (temp / "abc").mkdir(parents=True)
     upload = temp / "abc" / "quake.md"
     upload.write_text(QUAKE)
-    chat = ChatApp(Pipeline(Corpus(index_dir), default_reader()))
+    chat = ChatApp(Pipeline(FaissSqliteStore(index_dir), default_reader()))
     too_many = [str(upload)] * (MAX_UPLOAD_FILES + 1)
     assert "at most" in chat.upload(too_many)[1] and not upload.exists()
     upload.parent.mkdir()

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from index.indexer import add_articles
 from index.articles import make_article
-from index.corpus import Corpus
+from index.store.faiss_sqlite import FaissSqliteStore
 from qa import answer
-from qa.cli import main
+from ui.cli import main
 from qa.question_time import asks_latest, named_days
-from qa.squad import normalize_answer
+from index.text import normalize_answer
 from qa.timeline import lag
 from tests.dated_pairs import PAIRS
 from ui.app import render_answer
@@ -23,8 +24,8 @@ from ui.app import render_answer
 def pairs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One index holding both articles of every pair."""
     directory = tmp_path_factory.mktemp("pairs")
-    corpus = Corpus(directory)
-    corpus.add([make_article(title, text, f"pair{n}/{day}.txt", day)
+    corpus = FaissSqliteStore(directory)
+    add_articles(corpus, [make_article(title, text, f"pair{n}/{day}.txt", day)
                 for n, pair in enumerate(PAIRS) for title, day, text in (pair.older, pair.newer)])
     corpus.close()
     return directory

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from index.indexer import add_articles
 from index.articles import make_article, max_bytes, read_file
-from index.corpus import Corpus
+from index.store.faiss_sqlite import FaissSqliteStore
 from qa import answer
 from qa.answer import SHOWN_ANSWERS, Answer, Evidence, Source
 from qa.pipeline import Pipeline, default_reader
@@ -43,7 +44,7 @@ def app_dir(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(app_dir: Path):
     """The app on a free local port, for the whole module."""
-    with Pipeline(Corpus(app_dir), default_reader()) as pipeline, running_app(pipeline) as url:
+    with Pipeline(FaissSqliteStore(app_dir), default_reader()) as pipeline, running_app(pipeline) as url:
         yield url
 
 
@@ -89,19 +90,19 @@ def test_add_article_then_ask_about_it(client, tmp_path: Path) -> None:
 
 
 def test_bad_files_are_reported_and_change_nothing(client, app_dir: Path, tmp_path: Path) -> None:
-    before = Corpus(app_dir).stats()["articles"]
+    before = FaissSqliteStore(app_dir).stats()["articles"]
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     assert "error: broken.json: malformed JSON" in client.predict(gradio_client.handle_file(str(broken)), api_name="/add_article")
-    wrong = tmp_path / "notes.pdf"
-    wrong.write_text("%PDF")
+    wrong = tmp_path / "notes.xlsx"
+    wrong.write_text("PK")
     with pytest.raises(Exception, match="Invalid file type"):
         client.predict(gradio_client.handle_file(str(wrong)), api_name="/add_article")
     big = tmp_path / "big.txt"
     big.write_text("word. " * (max_bytes() // 6 + 10))
     with pytest.raises(Exception, match="maximum file size"):
         client.predict(gradio_client.handle_file(str(big)), api_name="/add_article")
-    assert Corpus(app_dir).stats()["articles"] == before
+    assert FaissSqliteStore(app_dir).stats()["articles"] == before
 
 
 @pytest.mark.slow
@@ -175,17 +176,17 @@ def test_unsure_answer_is_shown_as_possible_with_its_sentence() -> None:
 
 @pytest.mark.slow
 def test_chat_strictness(app_dir: Path) -> None:
-    chat = ChatApp(Pipeline(Corpus(app_dir), default_reader()))
+    chat = ChatApp(Pipeline(FaissSqliteStore(app_dir), default_reader()))
     assert "<strong>128</strong>" in chat.ask("How many raids?", [], min_confidence=0.0)
     assert chat.ask("How many raids?", [], min_confidence=1.0).startswith("Possibly: <strong>128</strong>")
-    strict = ChatApp(Pipeline(Corpus(app_dir), default_reader()), min_confidence=1.0)
+    strict = ChatApp(Pipeline(FaissSqliteStore(app_dir), default_reader()), min_confidence=1.0)
     assert strict.ask("How many raids?", []).startswith("Possibly:")
     assert strict.answer_api("How many raids?")["candidate"]["answer"] == "128"
 
 
 @pytest.mark.slow
 def test_chat_follows_up_and_says_how_it_read_the_question(app_dir: Path) -> None:
-    chat = ChatApp(Pipeline(Corpus(app_dir), default_reader()))
+    chat = ChatApp(Pipeline(FaissSqliteStore(app_dir), default_reader()))
     first = chat.ask("How many raids were there?", [])
     assert "<strong>128</strong>" in first
     followup = chat.ask("And how many were arrested?", ["How many raids were there?"])
@@ -204,7 +205,7 @@ def test_chat_follows_up_and_says_how_it_read_the_question(app_dir: Path) -> Non
 
 @pytest.mark.slow
 def test_articles_panel_paste_and_remove(tmp_path: Path) -> None:
-    corpus = Corpus(tmp_path / "index")
+    corpus = FaissSqliteStore(tmp_path / "index")
     chat = ChatApp(Pipeline(corpus, default_reader()))
     title, text, date, report, table, dropdown, stats = chat.paste("Storm <b>", "The storm destroyed 300 homes.", "2024-05-06")
     assert (title, text, date) == ("", "", "") and "Added “Storm &#60;b&#62;”" in report
@@ -222,9 +223,9 @@ def test_articles_panel_paste_and_remove(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_example_questions_come_from_the_articles(tmp_path: Path) -> None:
-    corpus = Corpus(tmp_path / "index")
+    corpus = FaissSqliteStore(tmp_path / "index")
     text = "Rescue teams from 24 countries arrived.\n\nThe storm destroyed 300 homes in two days."
-    corpus.add([make_article("Storm", text, "storm.txt")])
+    add_articles(corpus, [make_article("Storm", text, "storm.txt")])
     questions = ChatApp(Pipeline(corpus, default_reader())).examples.get()
     assert questions and set(questions) <= {"How many countries?", "How many homes?"}
 
@@ -235,7 +236,7 @@ def test_seed_index_builds_an_empty_index(tmp_path: Path, capsys: pytest.Capture
     folder.mkdir()
     shutil.copy(SEED, folder / SEED.name)
     (folder / "broken.json").write_text("{")
-    corpus = Corpus(tmp_path / "index")
+    corpus = FaissSqliteStore(tmp_path / "index")
     assert seed_index(corpus, folder) == 1
     out = capsys.readouterr().out
     assert "indexing 2 files" in out and "broken.json: malformed JSON" in out and "1 articles" in out
@@ -245,7 +246,7 @@ def test_seed_index_builds_an_empty_index(tmp_path: Path, capsys: pytest.Capture
 def test_serving_is_local_and_private() -> None:
     import inspect
 
-    from qa.cli import build_parser
+    from ui.cli import build_parser
     from ui.server import serve
 
     assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"

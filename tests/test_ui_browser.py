@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from index.corpus import Corpus
+from index.store.faiss_sqlite import FaissSqliteStore
 from qa.pipeline import Pipeline, default_reader
 from tests.conftest import QUAKE, running_app
 from tests.dated_pairs import PAIRS
@@ -45,7 +45,7 @@ The mayor said the parks would open in June.
 def server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     index = tmp_path_factory.mktemp("browser") / "index"
     shutil.copytree(seeded_dir, index)
-    with Pipeline(Corpus(index), default_reader()) as pipeline, running_app(pipeline) as url:
+    with Pipeline(FaissSqliteStore(index), default_reader()) as pipeline, running_app(pipeline) as url:
         yield url
 
 

@@ -24,7 +24,8 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
 from index.articles import IngestError, TooLargeError, make_article, max_bytes, megabytes, printable
-from index.corpus import ADDED, UNCHANGED, CorpusError, IndexReadOnlyError, SearchFilter
+from index.indexer import ADDED, UNCHANGED, add_articles
+from index.store.base import IndexReadOnlyError, SearchFilter, StoreError
 from index.ingest import Outcome, add_files
 from qa.answer import QuestionError
 from qa.pipeline import Pipeline
@@ -143,7 +144,7 @@ def _http_errors() -> Iterator[None]:
         raise HTTPException(400, f"not added: {exc}") from None
     except IndexReadOnlyError as exc:
         raise HTTPException(403, str(exc)) from None
-    except CorpusError as exc:
+    except StoreError as exc:
         raise HTTPException(503, str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - a JSON 500 with one line; the traceback goes to the log
         log.exception("API request failed")
@@ -221,7 +222,7 @@ def api_router(
         """201 when it was added (a near-duplicate names its first copy), 200 when it was already indexed."""
         with _http_errors():
             made = make_article(article.title, article.text, article.source, article.date, limit)
-            [(_, status)] = corpus.add([made])
+            [(_, status)] = add_articles(corpus, [made])
             if status not in (ADDED, UNCHANGED):
                 raise IngestError(f"the text has {status}")
             first = corpus.first_copy(made.id) if status == ADDED else None

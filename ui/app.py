@@ -32,13 +32,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import gradio as gr  # noqa: E402
 
 from index.articles import SUFFIXES, IngestError, make_article, max_bytes, megabytes  # noqa: E402
-from index.corpus import ADDED, UNCHANGED, Corpus  # noqa: E402
+from index.indexer import ADDED, UNCHANGED, add_articles
+from index.store.base import Store  # noqa: E402
 from index.ingest import Outcome, add_files, add_sources  # noqa: E402
 from index.web import is_address  # noqa: E402
 from qa.answer import SHOWN_ANSWERS, Answer, QuestionError, Source  # noqa: E402
 from qa.followup import resolve_followup  # noqa: E402
 from qa.pipeline import Pipeline  # noqa: E402
-from qa.ranking import parse_date  # noqa: E402
+from index.text import parse_date  # noqa: E402
 from ui.examples import ExampleQuestions  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ def render_answer(result: Answer, asked: str | None = None) -> str:
 # -- the index -------------------------------------------------------------------
 
 
-def seed_index(corpus: Corpus, folder: Path = ARTICLES_DIR, out: Callable[[str], None] = print) -> int:
+def seed_index(corpus: Store, folder: Path = ARTICLES_DIR, out: Callable[[str], None] = print) -> int:
     """Index the article files of ``folder`` (used when the app starts on an empty index)."""
     files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in SUFFIXES) if folder.is_dir() else []
     if not files:
@@ -220,7 +221,7 @@ class ChatApp:
             limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
         """
         self.pipeline = pipeline
-        self.corpus: Corpus = pipeline.corpus
+        self.corpus: Store = pipeline.corpus
         self.min_confidence = min_confidence
         self.read_only = read_only
         self.limit = max_bytes() if limit is None else limit
@@ -338,7 +339,7 @@ class ChatApp:
             return title, text, date, esc(READ_ONLY), *self.panel()
         try:
             article = make_article(title or "", text or "", "pasted", (date or "").strip() or None, self.limit)
-            status = self.corpus.add([article])[0][1]
+            status = add_articles(self.corpus, [article])[0][1]
         except IngestError as exc:
             return title, text, date, esc(f"Not added: {exc}."), *self.panel()
         except Exception as exc:  # noqa: BLE001

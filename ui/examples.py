@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 from index.text import FUNCTION_WORDS
 
 if TYPE_CHECKING:
-    from index.corpus import Corpus
+    from index.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def candidates(text: str) -> list[str]:
 class ExampleQuestions:
     """Example questions for one corpus, recomputed only when the index changes."""
 
-    def __init__(self, corpus: "Corpus", ask: Callable[[str], bool], limit: int = LIMIT) -> None:
+    def __init__(self, corpus: "Store", ask: Callable[[str], bool], limit: int = LIMIT) -> None:
         """
         Args:
             corpus: The index the questions are about.

@@ -29,7 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from index.articles import max_bytes
-from index.backends import Backend
+from index.store import Backend
 from qa.pipeline import Pipeline
 from ui.api import api_router
 from ui.app import CSS, build_app, seed_index

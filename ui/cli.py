@@ -59,7 +59,7 @@ seconds = _positive("number of seconds")
 
 def _backend(args: argparse.Namespace):  # noqa: ANN202
     """The backend ``--backend``/``--uri`` name, else ``$QA_BACKEND``/``$QA_MILVUS_URI`` (default: FAISS)."""
-    from index.backends import Backend
+    from index.store import Backend
 
     return Backend.from_env(args.backend, args.uri)
 
@@ -126,7 +126,9 @@ def cmd_index_remove(args: argparse.Namespace) -> int:
 
 def cmd_index_rebuild(args: argparse.Namespace) -> int:
     if args.sources:
-        from index.corpus import Corpus, default_dir, set_aside
+        from index.store.faiss_sqlite import FaissSqliteStore
+        from index.store import default_dir
+        from index.store.faiss_sqlite.schema import set_aside
 
         if _backend(args).name != "faiss":
             raise CliError("--from sets an index folder aside; in Milvus, `qa index remove` the articles and "
@@ -135,7 +137,7 @@ def cmd_index_rebuild(args: argparse.Namespace) -> int:
         old = set_aside(directory)
         if old:
             print(f"the old index is kept in {old}")
-        corpus = Corpus(directory)
+        corpus = FaissSqliteStore(directory)
         outcomes = _add_paths(corpus, args.sources, _limit(args))
         stats = corpus.stats()
         print(f"rebuilt from files: {stats['articles']} articles, {stats['sentences']} sentences")
@@ -237,7 +239,7 @@ def _print_answer(result) -> None:  # noqa: ANN001
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from index.corpus import SearchFilter
+    from index.store.base import SearchFilter
     from qa.answer import EMPTY_INDEX
     from qa.pipeline import Pipeline
 
@@ -277,7 +279,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from qa.evaluate import evaluate, format_report
+    from qa.training.evaluate import evaluate, format_report
 
     try:
         report = evaluate(args.file, limit=args.limit, reader_only=args.reader_only, out_dir=args.out,
@@ -320,7 +322,7 @@ def _watch_in_background(args: argparse.Namespace) -> threading.Event:
 
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
-    from qa import train_reader
+    from qa.training import train_reader
 
     train_reader.main(args.rest)
     return 0
@@ -420,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``qa`` command; returns the exit status."""
     from index.articles import IngestError
-    from index.corpus import CorpusError
+    from index.store.base import StoreError
     from qa.answer import QuestionError
     from qa.reader import ReaderError
 
@@ -430,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
             setattr(args, name, None)
     try:
         return args.func(args)
-    except (CliError, QuestionError, IngestError, CorpusError, ReaderError, FileNotFoundError) as exc:
+    except (CliError, QuestionError, IngestError, StoreError, ReaderError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, QuestionError) else 1
     except KeyboardInterrupt:

@@ -18,15 +18,14 @@ import re
 from dataclasses import dataclass
 
 from index.sentences import sentence_at, split_sentences
-from index.text import TOPIC_STOPWORDS, WINDOW_SENTENCES, terms
+from index.text import NAME_OR_NUMBER, TOPIC_STOPWORDS, WINDOW_SENTENCES, question_terms, terms
 from qa.reader import context_prefixes, encode, passage_header
-from qa.squad import article_date, article_title
+from qa.training.squad import article_date, article_title
 
 # The last training articles, kept out of training for calibration.
 HOLDOUT_ARTICLES = 20
 _WORD = re.compile(r"\w+")
 # Names and numbers: capitalised words with a lower-case letter, and figures.
-_TERM = re.compile(r"\b(?:[A-Z][\w'-]*[a-z][\w'-]*|\d(?:[\d,.]*\d)?)\b")
 
 
 @dataclass
@@ -51,13 +50,8 @@ def article_terms(article: dict) -> list[str]:
     """
     texts = [p["context"] for p in article["paragraphs"]]
     lower = {w for t in texts for w in _WORD.findall(t) if w.islower()}
-    terms = (m.group() for t in texts for m in _TERM.finditer(t))
+    terms = (m.group() for t in texts for m in NAME_OR_NUMBER.finditer(t))
     return list(dict.fromkeys(t for t in terms if t.lower() not in lower))
-
-
-def question_terms(question: str) -> list[re.Match]:
-    """The names and numbers a question mentions (its first word, capitalised anyway, is not one)."""
-    return [m for m in _TERM.finditer(question) if m.start() > 0]
 
 
 def swapped_question(question: str, window: str, terms: list[str], rng: random.Random) -> str | None:

@@ -1,5 +1,5 @@
 """The index in Milvus (``pymilvus``, the optional ``[milvus]`` extra): a Milvus server, so that an archive can
-live on a cluster of many machines, or a Milvus Lite file. The same interface as ``index.corpus.Corpus``.
+live on a cluster of many machines, or a Milvus Lite file. It keeps the ``index.store.base.Store`` contract.
 
 Five collections, named ``PREFIX_*`` (``qa`` by default):
 
@@ -28,10 +28,7 @@ import json
 import logging
 import os
 import random
-import socket
 import threading
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,45 +40,37 @@ import numpy as np
 
 # gRPC's own log lines (a server's keep-alive notices) are not for the user of a command line.
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-from pymilvus import DataType, Function, FunctionType, MilvusClient
+from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from index import duplicates
 from index.articles import Article
-from index.corpus import (
-    ADDED,
-    UNCHANGED,
-    PROGRESS_FROM,
+from index.embedder import Embedder
+from index.indexer import prepare
+from index.sentences import split_sentences, windows
+from index.store.base import (
     ArticleInfo,
-    CorpusError,
     IndexMismatchError,
     IndexReadOnlyError,
+    PreparedArticle,
     SearchFilter,
     SentenceRow,
-    TextCache,
-    content_terms,
-    plan_add,
+    StoreError,
 )
-from index.embedder import Embedder
-from index.sentences import Sentence, split_sentences, windows
-from index.text import WINDOW_RADIUS, stemmed
+from index.store.milvus.collections import PLACEHOLDER, create_plain, create_sentences, filter_expression, fitted, quoted
+from index.store.milvus.journal import POSITIONS, WriteJournal
+from index.store.text_cache import TextCache
+from index.text import WINDOW_RADIUS, content_terms, stemmed
 
 DEFAULT_PREFIX = "qa"
-POSITIONS = 1 << 20  # sentence ids per block: an article has fewer sentences than this
 MAX_BLOCK = (1 << 63) // POSITIONS - 1
-STRING = 65_535  # bytes: Milvus's longest string
 TEXT_PART = 16_000  # characters of article text per row: at most 64,000 bytes in UTF-8
 ROWS_PER_CALL = 500  # rows per insert, ids per get
 ARTICLES_PER_WRITE = 200  # articles committed together (each write journals its articles)
 FLUSH_FROM = 1_000  # sentences: an add of this many seals them into an indexed segment
-STALE_WRITE_S = 600  # on a server, a journal entry this old is a writer that stopped
 TIMEOUT_S = 10.0
-# Milvus wants a vector field in every collection: the collections without vectors carry this constant one.
-PLACEHOLDER = [1.0, 0.0]
-# Server and Lite alike: exact search under a million rows, a graph index beyond (the server's choice).
-VECTOR_INDEX = {"index_type": "AUTOINDEX", "metric_type": "IP"}
 
-# Its failures reach the user as one-line errors (``CorpusError``); its query iterator warns about Lite's timestamps.
+# Its failures reach the user as one-line errors (``StoreError``); its query iterator warns about Lite's timestamps.
 logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
 
 
@@ -95,31 +84,7 @@ class BlockRow(SentenceRow):
         return self.id // POSITIONS
 
 
-def quoted(value: str) -> str:
-    """A Milvus filter string literal."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def fitted(text: str, limit: int = STRING) -> str:
-    """``text`` cut to at most ``limit`` bytes of UTF-8, on a character boundary."""
-    data = text.encode()
-    return text if len(data) <= limit else data[:limit].decode(errors="ignore")
-
-
-def filter_expression(where: SearchFilter | None) -> str:
-    """A Milvus filter on the sentence rows for ``where`` (a source is matched coarsely, then exactly here:
-    Milvus Lite's ``like`` has no escapes)."""
-    clauses = []
-    if where and where.since:
-        clauses.append(f"date >= {quoted(where.since.isoformat())}")
-    if where and where.until:
-        clauses.append(f'date <= {quoted(where.until.isoformat())} and date != ""')
-    if where and where.source:
-        clauses.append(f"source like {quoted(where.source + '%')}")
-    return " and ".join(clauses)
-
-
-class MilvusCorpus:
+class MilvusStore(WriteJournal):
     """The articles of one index in Milvus, their sentences, sentence vectors and BM25 terms.
 
     Several processes may use one Milvus server: each write commits its articles whole, and readers see
@@ -145,7 +110,7 @@ class MilvusCorpus:
             embedder: What embeds sentences and questions (default: all-MiniLM-L6-v2).
 
         Raises:
-            CorpusError: Milvus cannot be reached, the Lite file is open in another process, or (read-only)
+            StoreError: Milvus cannot be reached, the Lite file is open in another process, or (read-only)
                 there is no index there.
         """
         self.uri = uri
@@ -163,7 +128,7 @@ class MilvusCorpus:
             self._client = MilvusClient(uri, timeout=TIMEOUT_S)
         except (MilvusException, OSError) as exc:
             busy = self.lite and "Open local milvus failed" in str(exc)
-            raise CorpusError(
+            raise StoreError(
                 f"the Milvus Lite file {uri} is open in another process; serve it with `milvus-lite server` to share it"
                 if busy else f"cannot reach Milvus at {uri}: {_message(exc)}"
             ) from None
@@ -176,12 +141,12 @@ class MilvusCorpus:
 
     @contextmanager
     def _milvus(self) -> Iterator[None]:
-        """Hold this corpus's lock and turn Milvus errors into one-line ``CorpusError``s."""
+        """Hold this corpus's lock and turn Milvus errors into one-line ``StoreError``s."""
         with self._lock:
             try:
                 yield
             except MilvusException as exc:
-                raise CorpusError(f"Milvus at {self.uri}: {_message(exc)}") from None
+                raise StoreError(f"Milvus at {self.uri}: {_message(exc)}") from None
 
     def _open(self, check_model: bool) -> None:
         existing = set(self._client.list_collections())
@@ -190,13 +155,13 @@ class MilvusCorpus:
         if self.sentences not in aliases:
             missing.append(self.sentences)
         if missing and self.read_only:
-            raise CorpusError(f"there is no index in Milvus at {self.uri} (collections {self.prefix}_*)")
+            raise StoreError(f"there is no index in Milvus at {self.uri} (collections {self.prefix}_*)")
         for name in missing:
             if name == self.sentences:
-                physical = self._create_sentences()
+                physical = create_sentences(self._client, self.sentences, self.embedder)
                 self._client.create_alias(physical, self.sentences)
             else:
-                self._create_plain(name)
+                create_plain(self._client, name, name.removeprefix(f"{self.prefix}_"))
         for name in (self.articles, self.texts, self.feeds_name, self.writes, self.sentences):
             self._client.load_collection(name)  # after a restart Milvus holds them released
         if check_model:
@@ -211,65 +176,6 @@ class MilvusCorpus:
         """The embedding model and dimension the sentence vectors were made with."""
         properties = self._client.describe_collection(self.sentences).get("properties") or {}
         return properties.get("qa.model", "?"), int(properties.get("qa.dimension", 0))
-
-    def _create_sentences(self) -> str:
-        """Create a new physical sentence collection; returns its name."""
-        name = f"{self.sentences}_{uuid.uuid4().hex[:12]}"
-        schema = MilvusClient.create_schema(auto_id=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("article_id", DataType.VARCHAR, max_length=64)
-        for field in ("position", "start", "end"):
-            schema.add_field(field, DataType.INT64)
-        schema.add_field("date", DataType.VARCHAR, max_length=10)
-        schema.add_field("source", DataType.VARCHAR, max_length=STRING)
-        schema.add_field("terms", DataType.VARCHAR, max_length=STRING, enable_analyzer=True)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.embedder.dimension)
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
-                                     output_field_names=["sparse"]))
-        indexes = self._client.prepare_index_params()
-        indexes.add_index(field_name="vector", **VECTOR_INDEX)
-        indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        indexes.add_index(field_name="article_id", index_type="INVERTED")
-        self._create(name, schema, indexes, {"qa.model": self.embedder.name, "qa.dimension": str(self.embedder.dimension)})
-        return name
-
-    def _create_plain(self, name: str) -> None:
-        """Create one of the collections without real vectors."""
-        schema = MilvusClient.create_schema(auto_id=False)
-        if name == self.articles:
-            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
-            for field in ("title", "source"):
-                schema.add_field(field, DataType.VARCHAR, max_length=STRING)
-            schema.add_field("date", DataType.VARCHAR, max_length=10)
-            schema.add_field("added", DataType.VARCHAR, max_length=40)
-            schema.add_field("duplicate_of", DataType.VARCHAR, max_length=64)
-            for field in ("sentences", "parts", "block"):
-                schema.add_field(field, DataType.INT64)
-            schema.add_field("minhash", DataType.VARCHAR, max_length=16 * duplicates.PERMUTATIONS)
-            schema.add_field("bands", DataType.ARRAY, element_type=DataType.INT64, max_capacity=duplicates.BANDS)
-        elif name == self.texts:
-            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=128)
-            schema.add_field("text", DataType.VARCHAR, max_length=STRING)
-        elif name == self.feeds_name:
-            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
-            for field in ("feed", "link"):
-                schema.add_field(field, DataType.VARCHAR, max_length=STRING)
-            schema.add_field("added", DataType.VARCHAR, max_length=40)
-        else:
-            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
-            schema.add_field("started", DataType.DOUBLE)
-            schema.add_field("writer", DataType.VARCHAR, max_length=300)  # host:process id
-            schema.add_field("entries", DataType.VARCHAR, max_length=STRING)  # JSON: [[article id, block], ...]
-        schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=len(PLACEHOLDER))
-        indexes = self._client.prepare_index_params()
-        indexes.add_index(field_name="placeholder", index_type="FLAT", metric_type="L2")
-        self._create(name, schema, indexes)
-
-    def _create(self, name: str, schema: Any, indexes: Any, properties: dict[str, str] | None = None) -> None:
-        """Create a collection with its indexes (not waiting for them to be built: it is empty)."""
-        self._client.create_collection(name, schema=schema, consistency_level="Strong", properties=properties or {})
-        self._client.create_index(name, indexes, sync=False)
 
     # -- small helpers ----------------------------------------------------------------------------------------
 
@@ -408,7 +314,7 @@ class MilvusCorpus:
         def load() -> str:
             row = self._article_rows([article_id], ["block", "parts"]).get(article_id)
             if row is None:
-                raise CorpusError(f"no article with id {article_id}")
+                raise StoreError(f"no article with id {article_id}")
             return self._load_text(article_id, row)
 
         with self._milvus():
@@ -491,47 +397,6 @@ class MilvusCorpus:
         if self.read_only:
             raise IndexReadOnlyError(f"the index in Milvus at {self.uri} is read-only; it can be searched but not changed")
 
-    def _stopped_writes(self) -> list[dict]:
-        """Journal entries of writes that stopped: on a server, those begun ``STALE_WRITE_S`` ago or more; in a
-        Milvus Lite file, which one process holds at a time, those of any other process."""
-        stopped = f"writer != {quoted(_writer())}" if self.lite else f"started < {time.time() - STALE_WRITE_S}"
-        return self._client.query(self.writes, filter=stopped,
-                                  output_fields=["id", "entries"], limit=1000)
-
-    def _roll_back(self) -> None:
-        """Delete what stopped writes left: the rows of every block they journalled that no article names."""
-        for entry in self._stopped_writes():
-            self._delete_uncommitted([tuple(e) for e in json.loads(entry["entries"])])
-            self._client.delete(self.writes, ids=[entry["id"]])
-
-    def _delete_uncommitted(self, entries: list[tuple[str, int, int]]) -> None:
-        """Delete the sentences and text parts of (article id, block, text parts) entries, unless the article's
-        row names that block (the write committed)."""
-        committed = {i: row["block"] for i, row in self._article_rows([e[0] for e in entries], ["block"]).items()}
-        for article_id, block, parts in entries:
-            if committed.get(article_id) != block:
-                self._client.delete(self.sentences, filter=f"id >= {block * POSITIONS} and id < {(block + 1) * POSITIONS}")
-                if parts:
-                    self._client.delete(self.texts, ids=[f"{article_id}:{block}:{n}" for n in range(parts)])
-
-    @contextmanager
-    def _journal(self, entries: list[tuple[str, int, int]]) -> Iterator[None]:
-        """Journal a write's (article id, block, text parts) for the time it runs; if it fails, delete the rows
-        of the blocks no article names (an add's uncommitted ones, a removal's once its article row is gone)."""
-        key = uuid.uuid4().hex
-        self._client.insert(self.writes, [{"id": key, "started": time.time(), "writer": _writer(), "entries": json.dumps(entries),
-                                           "placeholder": PLACEHOLDER}])
-        try:
-            yield
-        except BaseException:
-            try:
-                self._delete_uncommitted(entries)
-                self._client.delete(self.writes, ids=[key])
-            except MilvusException:
-                pass  # the journal entry stays, and a later write clears the rows
-            raise
-        self._client.delete(self.writes, ids=[key])
-
     def _new_blocks(self, count: int) -> list[int]:
         """``count`` unused blocks, drawn at random (so that writers on other machines need not agree)."""
         blocks: list[int] = []
@@ -541,69 +406,58 @@ class MilvusCorpus:
             blocks += [b for b in drawn if b not in used and b not in blocks]
         return blocks
 
-    def _known(self, ids: list[str]) -> set[str]:
+    def known(self, article_ids: list[str]) -> set[str]:
         """Which of these article ids are indexed."""
+        with self._milvus():
+            return self._known(article_ids)
+
+    def _known(self, ids: list[str]) -> set[str]:
         return set(self._article_rows(ids, ["id"]))
 
-    def _sentence_rows(self, article: Article, sentences: list[Sentence], block: int, vectors: np.ndarray) -> list[dict]:
-        window_texts = [article.text[w.start : w.end] for w in windows(sentences, WINDOW_RADIUS)]
+    def _sentence_rows(self, prepared: PreparedArticle, block: int) -> list[dict]:
+        article = prepared.article
+        window_texts = [article.text[w.start : w.end] for w in windows(prepared.sentences, WINDOW_RADIUS)]
         return [
             {"id": block * POSITIONS + position, "article_id": article.id, "position": position, "start": s.start,
              "end": s.end, "date": article.date or "", "source": fitted(article.source), "terms": fitted(terms),
              "vector": vector.tolist()}
-            for position, (s, terms, vector) in enumerate(zip(sentences, stemmed(window_texts), vectors))
+            for position, (s, terms, vector) in enumerate(zip(prepared.sentences, stemmed(window_texts), prepared.vectors))
         ]
 
-    def add(self, articles: list[Article], progress: bool = False) -> list[tuple[Article, str]]:
-        """Index new articles; ones already indexed (same content hash) are left alone.
-
-        Returns:
-            Each article with its status: ``ADDED``, ``UNCHANGED`` (already indexed) or ``NO_SENTENCES``.
-        """
+    def write(self, prepared: list[PreparedArticle]) -> set[str]:
+        """Store prepared articles, ``ARTICLES_PER_WRITE`` committed at a time; the ids stored (not those another
+        writer stored meanwhile)."""
         self._writable()
-        with self._milvus():
-            known = self._known([a.id for a in articles])
-        statuses, split = plan_add(articles, known)
         added: set[str] = set()
-        if split:
-            texts = [article.text[s.start : s.end] for article, sentences in split for s in sentences]
-            vectors = self.embedder.embed(texts, progress=progress and len(texts) >= PROGRESS_FROM)
-            signatures = [duplicates.signature(a.text) for a, _ in split]
-            rows = np.cumsum([0] + [len(s) for _, s in split])
-            with self._milvus():
-                self._roll_back()
-                for at in range(0, len(split), ARTICLES_PER_WRITE):
-                    part = range(at, min(at + ARTICLES_PER_WRITE, len(split)))
-                    added |= self._write_articles([split[i] for i in part], vectors[rows[part[0]] : rows[part[-1] + 1]],
-                                                  [signatures[i] for i in part])
-                if len(texts) >= FLUSH_FROM:
-                    self._client.flush(self.sentences)
-        return [(article, UNCHANGED if status == ADDED and article.id not in added else status)
-                for article, status in zip(articles, statuses)]
+        with self._milvus():
+            self._roll_back()
+            for at in range(0, len(prepared), ARTICLES_PER_WRITE):
+                added |= self._write_articles(prepared[at : at + ARTICLES_PER_WRITE])
+            if sum(len(p.sentences) for p in prepared) >= FLUSH_FROM:
+                self._client.flush(self.sentences)
+        return added
 
-    def _write_articles(self, split: list[tuple[Article, list[Sentence]]], vectors: np.ndarray,
-                        signatures: list[np.ndarray]) -> set[str]:
+    def _write_articles(self, prepared: list[PreparedArticle]) -> set[str]:
         """Store articles and commit them by their rows; returns the ids committed (not ones another writer
         committed meanwhile)."""
-        rows = np.cumsum([0] + [len(s) for _, s in split])
-        blocks = self._new_blocks(len(split))
-        parts = [[a.text[n : n + TEXT_PART] for n in range(0, len(a.text), TEXT_PART)] or [""] for a, _ in split]
-        entries = [(a.id, block, len(texts)) for (a, _), block, texts in zip(split, blocks, parts)]
+        blocks = self._new_blocks(len(prepared))
+        parts = [[p.article.text[n : n + TEXT_PART] for n in range(0, len(p.article.text), TEXT_PART)] or [""]
+                 for p in prepared]
+        entries = [(p.article.id, block, len(texts)) for p, block, texts in zip(prepared, blocks, parts)]
         with self._journal(entries):
-            self._insert(self.texts, [{"id": f"{a.id}:{block}:{n}", "text": text, "placeholder": PLACEHOLDER}
-                                      for (a, _), block, texts in zip(split, blocks, parts) for n, text in enumerate(texts)])
-            self._insert(self.sentences, [row for i, (a, sentences) in enumerate(split)
-                                          for row in self._sentence_rows(a, sentences, blocks[i], vectors[rows[i] : rows[i + 1]])])
+            self._insert(self.texts, [{"id": f"{p.article.id}:{block}:{n}", "text": text, "placeholder": PLACEHOLDER}
+                                      for p, block, texts in zip(prepared, blocks, parts) for n, text in enumerate(texts)])
+            self._insert(self.sentences, [row for p, block in zip(prepared, blocks) for row in self._sentence_rows(p, block)])
             now = datetime.now(timezone.utc).isoformat()
             articles, pending = [], []
-            for (article, sentences), signature, block, texts in zip(split, signatures, blocks, parts):
-                first = self._first_copy_of(signature, pending)
-                pending.append((signature, first or article.id))
+            for p, block, texts in zip(prepared, blocks, parts):
+                first = self._first_copy_of(p.signature, pending)
+                pending.append((p.signature, first or p.article.id))
                 articles.append({
-                    "id": article.id, "title": fitted(article.title), "date": article.date or "",
-                    "source": fitted(article.source), "added": now, "duplicate_of": first or "",
-                    "sentences": len(sentences), "parts": len(texts), "block": block,
-                    "minhash": signature.tobytes().hex(), "bands": duplicates.band_keys(signature),
+                    "id": p.article.id, "title": fitted(p.article.title), "date": p.article.date or "",
+                    "source": fitted(p.article.source), "added": now, "duplicate_of": first or "",
+                    "sentences": len(p.sentences), "parts": len(texts), "block": block,
+                    "minhash": p.signature.tobytes().hex(), "bands": duplicates.band_keys(p.signature),
                     "placeholder": PLACEHOLDER,
                 })
             late = self._known([a["id"] for a in articles])  # committed by another writer since the first look
@@ -660,7 +514,7 @@ class MilvusCorpus:
             for name in self._client.list_collections():  # left by a rebuild that stopped
                 if name.startswith(f"{self.sentences}_") and name != old:
                     self._client.drop_collection(name)
-            new = self._create_sentences()
+            new = create_sentences(self._client, self.sentences, self.embedder)
         counts: dict[str, int] = {}
         stored: set[tuple[str, int]] = set()  # (article id, block) of the sentences put in the new collection
         while True:  # every article, then those other processes add (or add again) while these are embedded
@@ -670,16 +524,13 @@ class MilvusCorpus:
             articles = [a for a in map(self.article, todo) if a is not None]
             if not articles:
                 break
-            split = [(a, split_sentences(a.text)) for a in articles]
-            texts = [a.text[s.start : s.end] for a, sentences in split for s in sentences]
-            vectors = self.embedder.embed(texts, progress=progress and len(texts) >= PROGRESS_FROM)
-            rows = np.cumsum([0] + [len(s) for _, s in split])
+            prepared = prepare([(a, split_sentences(a.text)) for a in articles], self.embedder, progress)
             with self._milvus():
-                for n, (article, sentences) in enumerate(split):
-                    block = current[article.id]
-                    self._insert(new, self._sentence_rows(article, sentences, block, vectors[rows[n] : rows[n + 1]]))
-                    counts[article.id] = len(sentences)
-                    stored.add((article.id, block))
+                for p in prepared:
+                    block = current[p.article.id]
+                    self._insert(new, self._sentence_rows(p, block))
+                    counts[p.article.id] = len(p.sentences)
+                    stored.add((p.article.id, block))
         with self._milvus():
             for article_id, block in stored:
                 if current.get(article_id) != block:  # removed, or added again, meanwhile
@@ -734,11 +585,6 @@ class MilvusCorpus:
 def _info(row: dict) -> ArticleInfo:
     return ArticleInfo(row["id"], row["title"], row["date"] or None, row["source"], row["sentences"],
                        row["duplicate_of"] or None)
-
-
-def _writer() -> str:
-    """Who journals a write: this host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _feed_key(feed: str, link: str) -> str:

@@ -7,17 +7,14 @@ import gzip
 import json
 import os
 import random
-import re
-import string
 import zlib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from index.articles import Article, make_article
+from index.text import normalize_answer
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = set(string.punctuation)
 SHARED_DIR_VARIABLE = "QA_SHARED_DIR"
 
 
@@ -100,12 +97,6 @@ def squad_articles(data: list[dict]) -> list[Article]:
                      article_date(a))
         for a in data
     ]
-
-
-def normalize_answer(text: str) -> str:
-    """Lower-case, drop punctuation and a/an/the, collapse white space."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 def exact_match(prediction: str, gold: str) -> float:

@@ -6,9 +6,9 @@ calibration), plus the training part of the news set (``qa.squad.PARTS``), repea
 
 Usage::
 
-    python -m qa.train_reader train --minutes 100      # resumable, checkpoints in runs/reader
-    python -m qa.train_reader export                   # fp16 trained weights -> qa/reader_model
-    python -m qa.train_reader calibrate                # answer scores, threshold and early stop on held-out data
+    python -m qa.training.train_reader train --minutes 100      # resumable, checkpoints in runs/reader
+    python -m qa.training.train_reader export                   # fp16 trained weights -> qa/reader_model
+    python -m qa.training.train_reader calibrate                # answer scores, threshold and early stop on held-out data
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from qa.reader import CONFIG_FILE, FROZEN_PREFIX, READER_DIR, WEIGHTS_FILE, build_model
-from qa.reader_examples import HOLDOUT_ARTICLES, article_examples, foreign_examples, tokenize
-from qa.squad import load_squad, part_of, shared_data
+from qa.training.examples import HOLDOUT_ARTICLES, article_examples, foreign_examples, tokenize
+from qa.training.squad import load_squad, part_of, shared_data
 
 SQUAD_TRAIN = shared_data("squad", "train-v1.1.json.gz")
 NEWS = shared_data("news", "realtimeqa-dev-v1.1.json.gz")
@@ -212,14 +212,14 @@ def export(args: argparse.Namespace) -> None:
 
 def calibrate(args: argparse.Namespace) -> None:
     """Fit the answer scores, threshold and early stop of the reader in ``args.dest`` on held-out data."""
-    from qa.calibrate import calibrate as fit
+    from qa.training.calibrate import calibrate as fit
 
     cache = Path(args.reads_cache) if args.reads_cache else None
     print(json.dumps(fit(Path(args.data), Path(args.news), Path(args.dest), args.limit, args.seed, cache), indent=2))
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m qa.train_reader`` and ``qa train-reader``."""
+    """Entry point of ``python -m qa.training.train_reader`` and ``qa train-reader``."""
     parser = argparse.ArgumentParser(prog="qa train-reader", description=__doc__.split("\n\n")[0])
     parser.add_argument("step", choices=["train", "export", "calibrate"])
     parser.add_argument("--data", default=str(SQUAD_TRAIN), help="SQuAD v1.1 training file")

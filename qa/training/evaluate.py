@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from index.backends import AnyCorpus, Backend
+from index.indexer import add_articles
+from index.store.base import Store
+from index.store import Backend
 from index.text import WINDOW_RADIUS
 from index.sentences import split_sentences, windows
 from qa.answer import read_passages
@@ -20,31 +22,31 @@ from qa.pipeline import Pipeline
 from qa.ranking import rank_answers, readings
 from qa.reader import Reader
 from qa.retriever import Passage
-from qa.squad import PARTS, Question, best_score, exact_match, f1_score, load_squad, questions_of, sample, squad_articles
+from qa.training.squad import PARTS, Question, best_score, exact_match, f1_score, load_squad, questions_of, sample, squad_articles
 
 RECALL_AT = (1, 5, 20)
 
 
-def build_corpus(data: list[dict], directory: Path, backend: Backend | None = None) -> AnyCorpus:
+def build_corpus(data: list[dict], directory: Path, backend: Backend | None = None) -> Store:
     """Index the articles of a SQuAD file into ``directory`` (with Milvus, into collections named after it)."""
     corpus = _open(directory, backend or Backend())
-    corpus.add(squad_articles(data), progress=True)
+    add_articles(corpus, squad_articles(data), progress=True)
     return corpus
 
 
-def _open(directory: Path, backend: Backend) -> AnyCorpus:
+def _open(directory: Path, backend: Backend) -> Store:
     """The eval index in ``directory``; on a Milvus server, the collections ``eval_FOLDER_*``."""
     collections = "eval_" + re.sub(r"\W", "_", directory.name) if backend.uri else None
     return backend.open(directory, collections=collections)
 
 
-def open_eval_corpus(data: list[dict], directory: Path, backend: Backend | None = None) -> AnyCorpus:
+def open_eval_corpus(data: list[dict], directory: Path, backend: Backend | None = None) -> Store:
     """The index of a SQuAD file's articles in ``directory``, built there unless it already holds them."""
     backend = backend or Backend()
     corpus = _open(directory, backend)
     articles = corpus.stats()["articles"]
     if not articles:
-        corpus.add(squad_articles(data), progress=True)
+        add_articles(corpus, squad_articles(data), progress=True)
     elif articles != len({article.id for article in squad_articles(data)}):  # same texts count once
         corpus.close()
         raise ValueError(f"{directory} holds another corpus; pass an empty or matching folder")

@@ -1,0 +1,6 @@
+"""The default store: FAISS vectors and SQLite rows in one index folder (``store.py``), with its schema
+(``schema.py``), vector files (``generations.py``) and keyword search (``keywords.py``)."""
+
+from index.store.faiss_sqlite.store import FaissSqliteStore
+
+__all__ = ["FaissSqliteStore"]

@@ -1,0 +1,123 @@
+"""The SQLite side of the FAISS+SQLite store: its tables, creating and upgrading them, and SQLite's errors
+as one-line ``StoreError``s."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from contextlib import suppress
+from datetime import datetime
+from pathlib import Path
+
+from index import duplicates
+from index.store.base import IndexDamagedError, IndexReadOnlyError, IndexWriteError, SearchFilter, StoreError
+
+DB_FILE = "index.sqlite"
+BUSY_TIMEOUT_S = 120  # how long a write waits for another process's write to commit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles(
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, source TEXT NOT NULL, text TEXT NOT NULL, added TEXT NOT NULL,
+    duplicate_of TEXT);  -- the first indexed copy of the same story (index/duplicates.py), NULL for a first copy
+CREATE TABLE IF NOT EXISTS sentences(
+    id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS sentences_by_article ON sentences(article_id, position);
+CREATE INDEX IF NOT EXISTS articles_by_first_copy ON articles(duplicate_of);
+-- Feeds given to `qa index add`, and the items read from each, so `qa index sync` reads only new ones.
+CREATE TABLE IF NOT EXISTS feeds(source TEXT PRIMARY KEY, added TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS feed_items(
+    feed TEXT NOT NULL REFERENCES feeds(source) ON DELETE CASCADE, link TEXT NOT NULL, PRIMARY KEY(feed, link));
+"""
+# BM25 over each sentence's window (the sentence and its neighbours), keyed by sentence id:
+# a question's words are often spread over neighbouring sentences.
+FTS_TABLE = "CREATE VIRTUAL TABLE IF NOT EXISTS window_fts USING fts5(text, tokenize='porter unicode61')"
+SCHEMA += FTS_TABLE + ";" + duplicates.SCHEMA + """
+-- How many windows hold each stemmed term (the row '' holds the number of windows), kept up to date by
+-- every write when meta 'term_windows' is set (new and rebuilt indexes): a question's commonest words
+-- are left out of BM25 over a big index, where matching them costs most of a search.
+CREATE TABLE IF NOT EXISTS term_windows(term TEXT PRIMARY KEY, windows INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+
+def create(db: sqlite3.Connection) -> None:
+    """Switch to WAL and create the tables, retrying while another process does the same.
+
+    Two processes creating one new index at once can get "database is locked" at
+    once from these statements: SQLite does not wait for a lock here as it does in a transaction.
+    """
+    for attempt in range(40):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            columns = {row[1] for row in db.execute("PRAGMA table_info(articles)")}
+            if columns and "duplicate_of" not in columns:  # an index made before near-duplicate detection
+                with suppress(sqlite3.OperationalError):  # "duplicate column": another process added it first
+                    db.execute("ALTER TABLE articles ADD COLUMN duplicate_of TEXT")
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('unsigned_articles', '1')")  # signed on the next add
+            db.executescript(SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 39:
+                raise
+            time.sleep(min(0.01 * 2**attempt, 0.5))
+
+
+def set_aside(directory: Path) -> Path | None:
+    """Rename an index folder out of the way (``NAME.old-YYYYmmddTHHMMSS``) so a new one can be built.
+
+    Returns:
+        Where the old folder is now, or ``None`` when there was none (or it was empty).
+    """
+    if not directory.exists() or (directory.is_dir() and not any(directory.iterdir())):
+        return None
+    target = directory.with_name(f"{directory.name}.old-{datetime.now().strftime('%Y%m%dT%H%M%S')}")
+    try:
+        directory.rename(target)
+    except OSError as exc:
+        raise StoreError(f"cannot move {directory} aside: {exc.strerror or exc}") from None
+    return target
+
+
+def writable(directory: Path) -> bool:
+    """Whether files can be written in ``directory`` (``access`` also says no on a read-only file system)."""
+    database = directory / DB_FILE
+    return os.access(directory, os.W_OK) and (not database.exists() or os.access(database, os.W_OK))
+
+
+def sql_error(exc: sqlite3.Error, path: Path) -> StoreError:
+    """A one-line error for what SQLite raised on the index database at ``path``."""
+    message = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+        return IndexWriteError(f"the index in {path.parent} is busy with another write (waited {BUSY_TIMEOUT_S} s); "
+                               "try again")
+    if "full" in message:
+        return IndexWriteError(f"cannot write the index in {path.parent}: the disk is full; it is unchanged")
+    if "readonly" in message or "read-only" in message:
+        return IndexReadOnlyError(f"the index in {path.parent} is read-only; it can be searched but not changed")
+    if isinstance(exc, sqlite3.IntegrityError):
+        return IndexWriteError(f"cannot write the index in {path.parent}: {message}; it is unchanged")
+    if isinstance(exc, sqlite3.OperationalError) and ("disk I/O" in message or "unable to open" in message):
+        return IndexWriteError(f"cannot use the index database {path}: {message}")
+    return IndexDamagedError(
+        f"the index database {path} is damaged ({message}); move the folder aside and index the articles again, "
+        f"or run `qa index rebuild --from PATH...` with the article files"
+    )
+
+
+def filter_sql(where: SearchFilter) -> tuple[str, list[str]]:
+    """An SQL condition on ``articles a`` for ``where``, and its values."""
+    clauses, values = ["1"], []
+    if where.since or where.until:
+        clauses.append("a.date IS NOT NULL")
+    if where.since:
+        clauses.append("a.date >= ?")
+        values.append(where.since.isoformat())
+    if where.until:
+        clauses.append("a.date <= ?")
+        values.append(where.until.isoformat())
+    if where.source:
+        clauses.append("substr(a.source, 1, ?) = ?")
+        values += [len(where.source), where.source]
+    return " AND ".join(clauses), values
