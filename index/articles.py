@@ -1,20 +1,23 @@
-"""Articles and the files they come from: .txt, .md, .html, .json and .jsonl."""
+"""Articles and the files they come from: .txt, .md, .html, .json, .jsonl, .pdf and .docx."""
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import io
 import json
+import logging
 import os
 import re
 import stat
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date as Date
 from pathlib import Path
 
 from index.text import strip_dateline
 
-SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl")
+SUFFIXES = (".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".pdf", ".docx")
 # One size limit for every way text comes in (files, uploads, pasted text, the API), in MB.
 DEFAULT_MAX_MB = 5.0
 MAX_MB_VARIABLE = "QA_MAX_MB"
@@ -30,6 +33,8 @@ _ESCAPE_SEQUENCE = re.compile("\\x1b(?:\\[[0-?]*[ -/]*[@-~]|\\][^\\x07\\x1b]*(?:
 _DATE_LINE = re.compile(r"\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*")
 _HEADING = re.compile(r"#{1,6}\s+(.+)")
 TITLE_CHARS = 90
+# A .docx is a zip: what it may unpack to, per byte of the size limit (at least 1 MB), against zip bombs.
+DOCX_UNPACKED_RATIO = 20
 
 
 class IngestError(ValueError):
@@ -144,12 +149,14 @@ def _short_title(text: str) -> str:
     return line[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"
 
 
-def parse_text(raw: str, source: str) -> Article:
+def parse_text(raw: str, source: str, limit: int | None = None, title: str = "") -> Article:
     """Parse plain text or Markdown.
 
     A leading ``date YYYY-MM-DD`` sets the date. A Markdown heading, or a short
     first line followed by a blank line, is the title; otherwise the title is the
-    start of the first line, which stays part of the text.
+    start of the first line, which stays part of the text. A given ``title`` (a
+    document's own) takes the place of the derived one; ``limit`` is as for
+    :func:`make_article`.
     """
     date = None
     match = _DATE_LINE.match(raw)
@@ -157,13 +164,13 @@ def parse_text(raw: str, source: str) -> Article:
         date, raw = match.group(1), raw[match.end() :]
     raw = raw.strip()
     lines = raw.split("\n", 2)
-    title = ""
+    derived = ""
     heading = _HEADING.fullmatch(lines[0].strip()) if lines else None
     if heading:
-        title, raw = heading.group(1), raw[len(lines[0]) :]
+        derived, raw = heading.group(1), raw[len(lines[0]) :]
     elif len(lines) > 1 and not lines[1].strip() and len(lines[0]) <= TITLE_CHARS and not lines[0].rstrip().endswith((".", "!", "?", '"')):
-        title, raw = lines[0], raw[len(lines[0]) :]
-    return make_article(title, raw, source, date)
+        derived, raw = lines[0], raw[len(lines[0]) :]
+    return make_article(title.strip() or derived, raw, source, date, limit)
 
 
 def parse_html(raw: str, source: str) -> Article:
@@ -175,6 +182,57 @@ def parse_html(raw: str, source: str) -> Article:
         raise IngestError("no article text found in the HTML")
     text = re.sub(r"\n(?=\S)", "\n\n", doc.text.strip())  # one paragraph per line -> blank-line paragraphs
     return make_article(doc.title or "", text, doc.url or source, doc.date)
+
+
+def pdf_text(data: bytes) -> tuple[str, str]:
+    """The text of a PDF, its pages apart by blank lines, and its metadata title (or ``""``).
+
+    Raises:
+        IngestError: The PDF needs a password, has no text layer or cannot be read.
+    """
+    logging.getLogger("pypdf").setLevel(logging.CRITICAL)  # repairs of damaged files; the outcome says what matters
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, FileNotDecryptedError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        title = reader.metadata.title if reader.metadata else None
+    except (FileNotDecryptedError, DependencyError):  # a user password, or AES without the cryptography package
+        raise IngestError("an encrypted PDF: save it without a password") from None
+    except Exception:  # noqa: BLE001 - pypdf raises many kinds of error for a damaged file
+        raise IngestError("not a readable PDF file") from None
+    text = "\n\n".join(page for page in pages if page)
+    if not text.strip():
+        raise IngestError("no text layer (a scanned PDF?): nothing to index")
+    return text, title or ""
+
+
+def docx_text(data: bytes, limit: int | None = None) -> tuple[str, str]:
+    """The paragraphs of a Word file, apart by blank lines, and its metadata title (or ``""``).
+
+    Raises:
+        IngestError: The file is not a readable .docx.
+        TooLargeError: It unpacks to more than ``DOCX_UNPACKED_RATIO`` times the size limit.
+    """
+    import docx
+
+    allowed = DOCX_UNPACKED_RATIO * max(max_bytes() if limit is None else limit, 2**20)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise IngestError("not a readable Word file") from None
+    if unpacked > allowed:
+        raise TooLargeError(f"a Word file that unpacks to {megabytes(unpacked)}, over {megabytes(allowed)} "
+                            f"(${MAX_MB_VARIABLE})")
+    try:
+        document = docx.Document(io.BytesIO(data))
+        paragraphs = [paragraph.text.strip() for paragraph in document.paragraphs]
+        title = document.core_properties.title or ""
+    except Exception:  # noqa: BLE001 - python-docx raises many kinds of error for a damaged file
+        raise IngestError("not a readable Word file") from None
+    return "\n\n".join(p for p in paragraphs if p), title
 
 
 def parse_record(record: object, origin: str, limit: int | None = None) -> Article:
@@ -206,18 +264,21 @@ def load_file(path: Path, limit: int | None = None) -> FileArticles:
     """Read the articles of one file; a bad record of a JSON or JSONL file is a problem, the rest are read.
 
     Args:
-        path: A .txt, .md, .html, .htm, .json or .jsonl file.
+        path: A .txt, .md, .html, .htm, .json, .jsonl, .pdf or .docx file.
         limit: Largest file in bytes (default :func:`max_bytes`).
 
     Raises:
         IngestError: The file is missing, not a regular file, too large,
             unreadable, binary, not UTF-8/16/32 text, malformed, of an
-            unsupported type or holds no article.
+            unsupported type, an encrypted or scanned PDF or holds no article.
     """
     suffix = path.suffix.lower()
     data = read_bytes(path, limit, SUFFIXES)
-    raw = _decode(data)
     source = valid_text(str(path))
+    if suffix in (".pdf", ".docx"):
+        text, title = pdf_text(data) if suffix == ".pdf" else docx_text(data, limit)
+        return FileArticles([parse_text(text, source, limit, title)])
+    raw = _decode(data)
     if suffix in (".txt", ".md"):
         return FileArticles([parse_text(raw, source)])
     if suffix in (".html", ".htm"):
