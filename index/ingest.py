@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from index.articles import Article, IngestError, load_file, printable, read_bytes, valid_text
-from index.indexer import ADDED, UNCHANGED, add_articles
-from index.store.base import Store
-from index.store.base import StoreError
 from index.feeds import FeedItem, page_article, parse_feed
+from index.indexer import ADDED, UNCHANGED, add_articles
+from index.store.base import Store, StoreError
 from index.web import fetch, is_address
 
 BATCH = 200  # articles embedded and committed together
@@ -93,7 +92,8 @@ class _Batches:
         if len(self.pending) >= BATCH or _chars(self.pending) > BATCH_CHARS:
             self.flush()
 
-    def _store(self, batch: list[tuple[Article, str]]) -> None:
+    def store(self, batch: list[tuple[Article, str]]) -> None:
+        """Index a batch now: an outcome for each article, the first copy named for a near-duplicate."""
         for (article, name), (_, status) in zip(batch, add_articles(self.corpus, [a for a, _ in batch], progress=self.progress_bar)):
             if status in (ADDED, UNCHANGED):
                 original = self.corpus.first_copy(article.id) if status == ADDED else None
@@ -109,14 +109,14 @@ class _Batches:
         if self.progress:
             self.progress(self.done, f"Indexing {len(pending)} articles")
         try:
-            self._store(pending)
+            self.store(pending)
             return
         except StoreError as exc:
             self.stopped = exc
         except Exception:  # noqa: BLE001 - one article that cannot be stored must not sink its batch
             for at, one in enumerate(pending):
                 try:
-                    self._store([one])
+                    self.store([one])
                 except StoreError as exc:
                     self.stopped, pending = exc, pending[at:]
                     break
@@ -222,6 +222,17 @@ def add_sources(
         if not batches.stopped:
             corpus.record_feed(source, [item.link for item in new if printable(item.link) in stored])
     batches.flush()
+    return batches.outcomes
+
+
+def add_read_articles(store: Store, articles: list[tuple[Article, str]]) -> list[Outcome]:
+    """Index articles already read (a pasted text, an API request's body), with one outcome each.
+
+    Raises:
+        StoreError: The index cannot be written; nothing was added.
+    """
+    batches = _Batches(store, None, False, None)
+    batches.store(articles)
     return batches.outcomes
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from index.articles import expand_paths
-from index.store.base import Store
 from index.ingest import Outcome, add_files
+from index.store.base import Store
 
 Signature = tuple[int, int]  # size and modification time (ns) of a file
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from index.articles import printable, web_address
-from index.store.base import Store
 from index.sentences import sentence_at
+from index.store.base import Store
 from qa.ranking import Span, rank_answers, readings
 from qa.reader import SpanReader, WindowSpan, passage_header
 from qa.retriever import WINDOWS, Passage

@@ -1,46 +1,56 @@
-"""The question-answering pipeline: an index (``Corpus``, with its embedder) and a reader, built once.
+"""The question-answering pipeline: an index (``index.store.base.Store``), the question embedder and a reader,
+built once.
 
-The chat, the CLI, ``qa eval`` and the benchmarks build one ``Pipeline`` and ask it every question;
-``answer()`` is the one-line default for scripts (``from qa import answer``).
+The chat, the CLI, the JSON API, ``qa eval`` and the benchmarks build one ``Pipeline`` and ask it every
+question; ``answer()`` is the one-line default for scripts (``from qa import answer``).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import date
 from functools import cache
 from pathlib import Path
 from types import TracebackType
 
-from index.store import Backend
-from index.store.base import Store
-from index.store.base import SearchFilter
-from index.store import default_dir
+from index.embedder import Embedder
+from index.store import Backend, default_dir
+from index.store.base import SearchFilter, Store
 from qa.answer import EMPTY_INDEX, NOT_FOUND, Answer, clean_question, compose_answer, pick_spans
+from qa.followup import resolve_followup
 from qa.reader import Reader, SpanReader
 from qa.retriever import WINDOWS, Passage, retrieve
 
 # Windows read after the first ``WINDOWS`` when those give no confident answer (news F1 +1.4 for 0.34 windows more
 # a question on average; 10 windows read always: +1.9 for twice the reading).
 FURTHER_WINDOWS = 5
+# Questions answered at once by one pipeline (a server's chat and API together); more callers wait. Three keep
+# the reader's window threads busy on 2 cores (bench/ui_concurrency.py, docs/benchmarks.md).
+ANSWER_CONCURRENCY = 3
 
 
 class Pipeline:
     """Retrieve windows for a question from a corpus and read the answer span from them with a reader.
 
     Models load on the first question, or at :meth:`warm_up`. A pipeline may be
-    asked from several threads at once.
+    asked from several threads at once; at most ``concurrency`` answers are computed at a time.
     """
 
-    def __init__(self, corpus: Store, reader: SpanReader | None = None) -> None:
+    def __init__(self, corpus: Store, reader: SpanReader | None = None, embedder: Embedder | None = None,
+                 concurrency: int = ANSWER_CONCURRENCY) -> None:
         """Wire an open corpus to a reader.
 
         Args:
-            corpus: The index to answer from; its embedder embeds the questions.
+            corpus: The index to answer from.
             reader: The extractive reader (default: the shipped one, ``Reader()``).
+            embedder: What embeds the questions (default: the model the index's sentences were embedded with).
+            concurrency: How many answers are computed at once; more callers wait.
         """
         self.corpus = corpus
         self.reader: SpanReader = reader if reader is not None else Reader()
+        self.embedder = embedder if embedder is not None else corpus.embedder
+        self._answering = threading.BoundedSemaphore(concurrency)
 
     @classmethod
     def open(
@@ -52,7 +62,7 @@ class Pipeline:
 
     def warm_up(self) -> None:
         """Load the question encoder and the reader now instead of on the first question."""
-        self.corpus.embedder.warm_up()
+        self.embedder.warm_up()
         self.reader.warm_up()
 
     @property
@@ -65,7 +75,7 @@ class Pipeline:
     ) -> list[Passage]:
         """The ``k`` best windows for a question asked on ``as_of`` (default today), of the articles ``where``
         allows (``qa.retriever.retrieve``)."""
-        return retrieve(self.corpus, question, k, where, as_of)
+        return retrieve(self.corpus, question, k, where, as_of, self.embedder)
 
     def answer(
         self,
@@ -74,6 +84,7 @@ class Pipeline:
         min_confidence: float | None = None,
         as_of: date | None = None,
         where: SearchFilter | None = None,
+        history: Sequence[str] = (),
     ) -> Answer:
         """Answer a question from the indexed articles.
 
@@ -91,6 +102,9 @@ class Pipeline:
                 A question that names a day ("on Monday", "on 16 November") takes
                 its answer from articles of that time when one is sure enough.
             where: Answer only from the articles this allows (a date range, a source).
+            history: The conversation's earlier questions, oldest first: a follow-up ("And how many were
+                arrested?") is answered with their topic (``qa.followup``); ``question`` on the answer is the
+                question answered.
 
         Returns:
             The answer; when the articles don't say, its ``text`` is empty,
@@ -104,6 +118,12 @@ class Pipeline:
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be between 0 and 1, not {min_confidence}")
         question, notice = clean_question(question)
+        with self._answering:
+            return self._answer(resolve_followup(question, history, self.corpus), top_k, min_confidence, as_of,
+                                where, notice)
+
+    def _answer(self, question: str, top_k: int, min_confidence: float | None, as_of: date | None,
+                where: SearchFilter | None, notice: str) -> Answer:
         passages = self.retrieve(question, k=WINDOWS + FURTHER_WINDOWS, where=where, as_of=as_of)
         if not passages:
             message = EMPTY_INDEX if not self.corpus.stats()["articles"] else NOT_FOUND

@@ -16,10 +16,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from index.articles import Article
-from index.store.base import Store
-from index.store.base import SearchFilter
-from index.text import content_terms
-from index.text import WINDOW_RADIUS, stemmed_terms
+from index.embedder import Embedder
+from index.store.base import SearchFilter, Store
+from index.text import WINDOW_RADIUS, content_terms, stemmed_terms
 from qa.question_time import reporting_period
 
 CANDIDATES = 100  # per search, before scoring
@@ -93,15 +92,17 @@ def within(where: SearchFilter | None, since: date, until: date) -> SearchFilter
 
 
 def scored_sentences(
-    corpus: Store, question: str, where: SearchFilter | None = None, as_of: date | None = None
+    corpus: Store, question: str, where: SearchFilter | None = None, as_of: date | None = None,
+    embedder: Embedder | None = None,
 ) -> list[tuple[int, float]]:
     """Candidate sentences for a question, best first, each with its score (see ``COVERAGE_WEIGHT``).
 
     Dense search and BM25 each give ``CANDIDATES``; when the question asks about a time (``reporting_period``
     of ``as_of``, default today), both search the articles of that period again for ``PERIOD_CANDIDATES``, so
-    that its best sentences are among the candidates and gain ``REPORTED_WEIGHT``.
+    that its best sentences are among the candidates and gain ``REPORTED_WEIGHT``. ``embedder`` embeds the
+    question (default: the index's own).
     """
-    vector = corpus.embedder.embed_query(question)
+    vector = (embedder or corpus.embedder).embed_query(question)
     dense = corpus.dense_search(vector, CANDIDATES, where)
     keyword = corpus.keyword_search(question, CANDIDATES, where)
     similarity = dict(dense)
@@ -129,7 +130,8 @@ def scored_sentences(
 
 
 def retrieve(
-    corpus: Store, question: str, k: int = WINDOWS, where: SearchFilter | None = None, as_of: date | None = None
+    corpus: Store, question: str, k: int = WINDOWS, where: SearchFilter | None = None, as_of: date | None = None,
+    embedder: Embedder | None = None,
 ) -> list[Passage]:
     """The ``k`` best windows for a question, none centred on a sentence an earlier window holds, nor on a
     sentence that an earlier window of another copy of the same story holds (near-duplicates do not crowd out
@@ -141,9 +143,10 @@ def retrieve(
         k: How many windows to return.
         where: Search only the articles this allows (dates, source).
         as_of: The day the question is asked (default: today): articles of the time it asks about rank higher.
+        embedder: What embeds the question (default: the model the index was built with).
     """
     corpus.refresh()
-    return windows(corpus, scored_sentences(corpus, question, where, as_of), k)
+    return windows(corpus, scored_sentences(corpus, question, where, as_of, embedder), k)
 
 
 def windows(corpus: Store, ranked: list[tuple[int, float]], k: int = WINDOWS) -> list[Passage]:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from index.text import content_words, word_key
+from index.text import content_words, normalize_answer, parse_date, word_key
 from qa.question_time import REPORTING_DAYS, asks_latest, named_days
 from qa.ranking import NUMBER, Span
-from index.text import parse_date
 from qa.retriever import Passage
-from index.text import normalize_answer
 
 SAME_FACT = 0.25  # share of content words two answers' windows must share to report the same figure
 

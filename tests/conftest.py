@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
 from index.indexer import add_articles
 
 if TYPE_CHECKING:

@@ -11,13 +11,12 @@ import math
 import re
 import zlib
 from collections.abc import Mapping
-
 from pathlib import Path
 
 import numpy as np
 
-from index.store.faiss_sqlite import FaissSqliteStore
 from index.embedder import Embedder
+from index.store.faiss_sqlite import FaissSqliteStore
 from index.text import terms
 from qa.pipeline import Pipeline
 from qa.reader import WindowSpan

@@ -12,7 +12,17 @@ from index.store.faiss_sqlite import FaissSqliteStore
 from qa import answer
 from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, UNSURE, QuestionError, pick_spans
 from qa.pipeline import Pipeline
-from qa.ranking import Reading, coverage, group_answers, latest, names_held, newest_date, rank_answers, reported, type_fit
+from qa.ranking import (
+    Reading,
+    coverage,
+    group_answers,
+    latest,
+    names_held,
+    newest_date,
+    rank_answers,
+    reported,
+    type_fit,
+)
 from qa.reader import WindowSpan
 from qa.retriever import Passage
 

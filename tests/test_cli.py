@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ui.cli import main
 from tests.conftest import ROOT, SEED
+from ui.cli import main
 
 
 def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:

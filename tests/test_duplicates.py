@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from index.indexer import add_articles
 from index.articles import make_article, read_file
-from index.store.faiss_sqlite import FaissSqliteStore
 from index.duplicates import find_copy, record, signature, similarity
+from index.indexer import add_articles
+from index.store.faiss_sqlite import FaissSqliteStore
 from qa import answer
-from ui.cli import main
-from qa.retriever import retrieve
 from qa.pipeline import Pipeline, default_reader
+from qa.retriever import retrieve
 from tests.conftest import SEED
+from ui.cli import main
 
 
 def wire_copy(text: str) -> str:
@@ -115,7 +115,7 @@ def test_the_chat_says_when_a_pasted_article_is_a_copy(index_dir: Path, seed_tex
     chat = ChatApp(Pipeline(corpus, default_reader()))
     report = chat.paste("Wire copy", wire_copy(seed_text), "2015-11-17")[3]
     seed_id = read_file(SEED)[0].id
-    assert "Added “Wire copy”" in report and "near&#45;duplicate of “France has mobilised" in report and seed_id in report
+    assert "added&#58; pasted&#58; “Wire copy”" in report and f"near&#45;duplicate of {seed_id} “France has mobilised" in report
     assert chat.table()["data"][1][-1] == seed_id
     reply = render_answer(answer("How many raids?", corpus=corpus))
     assert "Also in: <em>Wire copy</em>" in reply

@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.training.evaluate import coverage_curve, evaluate
-from qa.training.squad import Question, sample
-from qa.training.squad import best_score, exact_match, f1_score
 from index.text import normalize_answer
+from qa.training.evaluate import coverage_curve, evaluate
+from qa.training.squad import Question, best_score, exact_match, f1_score, sample
 
 SQUAD = {
     "version": "v2.0",

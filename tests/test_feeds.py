@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from index.store.faiss_sqlite import FaissSqliteStore
 from index.feeds import parse_feed
 from index.ingest import add_sources
+from index.store.faiss_sqlite import FaissSqliteStore
 from index.web import FetchError, fetch
-from ui.cli import main
 from qa.pipeline import Pipeline, default_reader
+from ui.cli import main
 
 TOWNS = ["Alder", "Birch", "Cedar", "Dunmore", "Elmstead", "Fenwick", "Glenrock", "Hollow"]
 

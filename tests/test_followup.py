@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from index.indexer import add_articles
 from index.articles import make_article
+from index.indexer import add_articles
 from index.store.faiss_sqlite import FaissSqliteStore
+from index.text import content_words
 from qa import answer
 from qa.answer import SHOWN_ANSWERS
-from index.text import content_words
 from qa.followup import context_words, frame, is_followup, resolve_followup
 
 RAIDS = "How many raids were there?"
@@ -105,3 +105,27 @@ def test_a_complete_question_is_never_rewritten(seeded_dir: Path) -> None:
     for question in ("How many passengers did the ferry carry?", "Who won the election?",
                      "Which app did the officials use for their group chat?"):
         assert resolve_followup(question, [RAIDS, "Did the parks council approve the plan?"], corpus) == question
+
+
+def test_the_chat_the_api_and_qa_chat_read_a_follow_up_alike(fake_pipeline, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+                                                            capsys: pytest.CaptureFixture) -> None:
+    from html import unescape
+
+    from qa.pipeline import Pipeline
+    from tests.test_api import client_for
+    from ui.app import ChatApp
+    from ui.cli import main
+
+    followup = "And how many were arrested?"
+    resolved = fake_pipeline.answer(followup, history=[RAIDS]).question
+    assert resolved != followup and "raids" in resolved
+    assert fake_pipeline.answer(followup).question == followup  # no history: asked as it is
+    assert f"Read as: {resolved}" in unescape(ChatApp(fake_pipeline).ask(followup, [RAIDS]))
+    with client_for(fake_pipeline) as client:
+        body = client.post("/api/v1/answer", json={"question": followup, "history": [RAIDS]}).json()
+        assert body["question"] == resolved
+        assert client.post("/api/v1/answer", json={"question": followup, "history": ["x"] * 21}).status_code == 422
+    monkeypatch.setattr(Pipeline, "open", classmethod(lambda cls, *args, **kwargs: fake_pipeline))
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(f"{RAIDS}\n{followup}\n\n"))
+    assert main(["chat"]) == 0
+    assert f"(read as: {resolved})" in capsys.readouterr().out

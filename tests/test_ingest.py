@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from index import ingest
-from index.store.faiss_sqlite import FaissSqliteStore
 from index.ingest import add_files
+from index.store.faiss_sqlite import FaissSqliteStore
 
 pytestmark = pytest.mark.slow
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from index.indexer import add_articles
 from index.articles import make_article
-from index.store.faiss_sqlite import FaissSqliteStore
+from index.indexer import add_articles
 from index.store.base import IndexMismatchError, StoreError
+from index.store.faiss_sqlite import FaissSqliteStore
 from qa.answer import EMPTY_INDEX, UNSURE
 from qa.pipeline import Pipeline
-from tests.fakes import FakeReader, fake_pipeline_over
+from tests.fakes import FakeEmbedder, FakeReader, fake_pipeline_over
 from ui.app import ChatApp
 
 
@@ -69,3 +72,35 @@ def test_the_chat_answers_through_its_pipeline_and_makes_examples_after_a_write(
     assert f"<strong>{fake_pipeline.answer('How many raids?').text}</strong>" in reply
     add_articles(fake_pipeline.corpus, [make_article("Storm", "The storm destroyed 300 homes.", "storm.txt")])
     assert ["How many homes?"] in chat.example_questions().raw_samples
+
+
+def test_one_limit_on_the_answers_a_pipeline_computes_at_once(fake_index_dir: Path) -> None:
+    running, most, lock = [0], [0], threading.Lock()
+
+    class SlowReader(FakeReader):
+        def read(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.05)
+            with lock:
+                running[0] -= 1
+            return super().read(*args, **kwargs)
+
+    corpus = FaissSqliteStore(fake_index_dir, embedder=FakeEmbedder())
+    pipeline = Pipeline(corpus, SlowReader(), concurrency=2)
+    with ThreadPoolExecutor(6) as pool:  # the chat's and the API's callers share the pipeline
+        answers = list(pool.map(lambda _: pipeline.answer("How many raids?").text, range(6)))
+    assert answers == ["128"] * 6 and most[0] == 2
+
+
+def test_the_chat_answers_from_the_articles_its_filters_allow(fake_pipeline: Pipeline) -> None:
+    from html import unescape
+
+    chat = ChatApp(fake_pipeline)
+    assert "<strong>128</strong>" in chat.ask("How many raids?", [], since="2015-11-01", until="2015-11-30")
+    assert "<strong>128</strong>" in chat.ask("How many raids?", [], source=fake_pipeline.corpus.list_articles()[0].source)
+    assert "128" not in chat.ask("How many raids?", [], since="2016-01-01")
+    assert "128" not in chat.ask("How many raids?", [], source="https://elsewhere.example/")
+    assert "is not a day as YYYY-MM-DD" in unescape(chat.ask("How many raids?", [], since="17 Nov"))
+    assert "after the To date" in unescape(chat.ask("How many raids?", [], since="2015-12-01", until="2015-11-01"))

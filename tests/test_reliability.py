@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 
 from index.articles import IngestError, load_file, make_article, printable, read_file
-from index.indexer import ADDED, UNCHANGED, add_articles
-from index.store.faiss_sqlite import FaissSqliteStore
-from index.store.base import IndexDamagedError, IndexReadOnlyError, IndexWriteError, StoreError
 from index.embedder import Embedder
+from index.indexer import ADDED, UNCHANGED, add_articles
 from index.ingest import add_files
 from index.sentences import MAX_SENTENCE_CHARS, split_sentences
+from index.store.base import IndexDamagedError, IndexReadOnlyError, IndexWriteError, StoreError
+from index.store.faiss_sqlite import FaissSqliteStore
 from qa import answer
 from qa.answer import clean_question
-from ui.cli import main
 from tests.conftest import QUAKE, ROOT
+from ui.cli import main
 
 
 def _story(n: int) -> object:

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from index.indexer import add_articles
 from index.articles import make_article, read_file
-from index.store.faiss_sqlite import FaissSqliteStore
+from index.indexer import add_articles
 from index.store.base import SearchFilter
+from index.store.faiss_sqlite import FaissSqliteStore
 from qa.retriever import REPORTED_WEIGHT, keyword_coverage, retrieve, within
 from tests.fakes import FakeEmbedder
 

@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from index.store.faiss_sqlite import FaissSqliteStore
-from ui.cli import main
 from qa.pipeline import Pipeline, default_reader
 from tests.conftest import QUAKE, running_app
 from tests.fakes import fake_pipeline_over
 from ui.app import MAX_UPLOAD_FILES, READ_ONLY, ChatApp  # noqa: E402
+from ui.cli import main
 from ui.server import BODY_OVERHEAD, allowed_hosts, is_loopback
 
 

@@ -19,10 +19,11 @@ import pytest
 
 pytest.importorskip("pymilvus")
 
+from pymilvus.exceptions import MilvusException  # noqa: E402
+
 from index.indexer import add_articles  # noqa: E402
 from index.store.base import IndexMismatchError, IndexReadOnlyError, Store, StoreError  # noqa: E402
 from index.store.milvus import MilvusStore  # noqa: E402
-from pymilvus.exceptions import MilvusException  # noqa: E402
 from qa.pipeline import Pipeline  # noqa: E402
 from tests.conftest import SEED  # noqa: E402
 from tests.fakes import FakeEmbedder, FakeReader  # noqa: E402
@@ -62,7 +63,7 @@ def test_the_chat_pastes_lists_answers_and_removes_on_milvus(lite: MilvusStore) 
 
     chat = ChatApp(Pipeline(lite, FakeReader()))
     report, table, stats = (chat.paste("Storm <b>", STORM.text, "2024-05-10")[i] for i in (3, 4, 6))
-    assert "Added “Storm &#60;b&#62;”" in report and "1 articles, 3 sentences" in unescape(stats)
+    assert "added&#58; pasted&#58; “Storm &#60;b&#62;”" in report and "1 articles, 3 sentences" in unescape(stats)
     assert table["data"][0][:3] == ["Storm <b>", "2024-05-10", 3]
     history, asked = chat.add_user_message("How many homes did the storm destroy?", [], [])[1:]
     assert "<strong>57</strong>" in chat.add_bot_message(history, asked)[-1]["content"]

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from index.indexer import add_articles
 from index.articles import make_article
+from index.indexer import add_articles
 from index.store.faiss_sqlite import FaissSqliteStore
-from qa import answer
-from ui.cli import main
-from qa.question_time import asks_latest, named_days
 from index.text import normalize_answer
+from qa import answer
+from qa.question_time import asks_latest, named_days
 from qa.timeline import lag
 from tests.dated_pairs import PAIRS
 from ui.app import render_answer
+from ui.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,27 @@ import pytest
 
 from index.embedder import load_tokenizer
 from index.sentences import split_sentences
-from qa.training.calibrate import CalibrationRead, best_answers, domain_weights, fit_calibration, lowest_safe_stop, mixed_f1
-from qa.training.evaluate import expected_calibration_error, reliability
 from qa.ranking import Reading
 from qa.reader import Calibration, build_model
-from qa.training.examples import Example, article_examples, article_terms, foreign_examples, resolve_answer_start, swapped_question, tokenize
 from qa.retriever import Passage
+from qa.training.calibrate import (
+    CalibrationRead,
+    best_answers,
+    domain_weights,
+    fit_calibration,
+    lowest_safe_stop,
+    mixed_f1,
+)
+from qa.training.evaluate import expected_calibration_error, reliability
+from qa.training.examples import (
+    Example,
+    article_examples,
+    article_terms,
+    foreign_examples,
+    resolve_answer_start,
+    swapped_question,
+    tokenize,
+)
 from qa.training.train_reader import WARMUP_STEPS, learning_rate, speed_up
 
 CONTEXT = (

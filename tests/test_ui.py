@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from index.indexer import add_articles
 from index.articles import make_article, max_bytes, read_file
+from index.indexer import add_articles
 from index.store.faiss_sqlite import FaissSqliteStore
 from qa import answer
 from qa.answer import SHOWN_ANSWERS, Answer, Evidence, Source
@@ -208,7 +208,7 @@ def test_articles_panel_paste_and_remove(tmp_path: Path) -> None:
     corpus = FaissSqliteStore(tmp_path / "index")
     chat = ChatApp(Pipeline(corpus, default_reader()))
     title, text, date, report, table, dropdown, stats = chat.paste("Storm <b>", "The storm destroyed 300 homes.", "2024-05-06")
-    assert (title, text, date) == ("", "", "") and "Added “Storm &#60;b&#62;”" in report
+    assert (title, text, date) == ("", "", "") and "added&#58; pasted&#58; “Storm &#60;b&#62;”" in report
     assert table["data"] == [["Storm <b>", "2024-05-06", 1, "pasted", corpus.list_articles()[0].id, ""]]
     assert "1 articles, 1 sentences" in unesc(stats)
     assert chat.example_questions().raw_samples == [["How many homes?"]]  # made after the write, not inside it

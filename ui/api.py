@@ -12,7 +12,6 @@ limit, 422 a request that does not fit the schema, 503 an index that cannot be u
 import logging
 import secrets
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -21,19 +20,20 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from index.articles import IngestError, TooLargeError, make_article, max_bytes, megabytes, printable
-from index.indexer import ADDED, UNCHANGED, add_articles
+from index.indexer import ADDED, UNCHANGED
+from index.ingest import Outcome, add_files, add_read_articles
 from index.store.base import IndexReadOnlyError, SearchFilter, StoreError
-from index.ingest import Outcome, add_files
 from qa.answer import QuestionError
 from qa.pipeline import Pipeline
 from qa.schema import AnswerJSON
-from ui.app import ANSWER_CONCURRENCY  # answers computed at once: the chat's measured setting
 
 PREFIX = "/api/v1"
 MAX_PAGE = 500  # articles per page at most
+MAX_HISTORY = 20  # earlier questions a request may give (follow-ups look at the last few)
+MAX_QUESTION = 2000  # characters of each
 READ_ONLY = "this index is served read-only: articles cannot be added or removed"
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ class Question(BaseModel):
     until: date | None = Field(None, description="Only from articles dated on or before this day (YYYY-MM-DD)")
     source: str | None = Field(None, max_length=2048,
                                description="Only from articles whose source (address or file path) starts with this")
+    history: list[Annotated[str, StringConstraints(max_length=MAX_QUESTION)]] = Field(
+        default_factory=list, max_length=MAX_HISTORY,
+        description="The conversation's earlier questions, oldest first: a follow-up such as \"And how many were "
+        "arrested?\" is answered with their topic, as in the web chat")
 
 
 class ArticleIn(BaseModel):
@@ -170,7 +174,6 @@ def api_router(
     corpus = pipeline.corpus
     limit = max_bytes() if limit is None else limit
     basic = HTTPBasic(auto_error=False)
-    answering = threading.BoundedSemaphore(ANSWER_CONCURRENCY)
 
     def login(credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)]) -> None:
         if auth is None:
@@ -201,9 +204,10 @@ def api_router(
         """The ``qa ask --json`` object: the answer copied from an article with its sentence and article, or an
         empty answer with the closest sentences when the articles don't say."""
         strictness = min_confidence if request.min_confidence is None else request.min_confidence
-        with _http_errors(), answering:
+        with _http_errors():
             where = SearchFilter(request.since, request.until, request.source)
-            result = pipeline.answer(request.question, top_k=request.top_k, min_confidence=strictness, where=where)
+            result = pipeline.answer(request.question, top_k=request.top_k, min_confidence=strictness, where=where,
+                                     history=request.history)
         return AnswerJSON.model_validate(result)
 
     @router.get("/articles", response_model=ArticlePage, responses={503: ERRORS[503]}, summary="List the indexed articles")
@@ -222,15 +226,11 @@ def api_router(
         """201 when it was added (a near-duplicate names its first copy), 200 when it was already indexed."""
         with _http_errors():
             made = make_article(article.title, article.text, article.source, article.date, limit)
-            [(_, status)] = add_articles(corpus, [made])
-            if status not in (ADDED, UNCHANGED):
-                raise IngestError(f"the text has {status}")
-            first = corpus.first_copy(made.id) if status == ADDED else None
-            return report([Outcome(made.source, status, made.title, made.id, first and (first.id, first.title))], response)
+            return report(add_read_articles(corpus, [(made, made.source)]), response)
 
     @router.post("/articles/file", response_model=AddReport, status_code=201, dependencies=[Depends(writable)],
                  responses={**ALREADY_INDEXED, **{k: ERRORS[k] for k in (400, 403, 413, 503)}},
-                 summary="Index the articles of an uploaded file (.txt .md .html .json .jsonl)")
+                 summary="Index the articles of an uploaded file (.txt .md .html .json .jsonl .pdf .docx)")
     def post_article_file(file: Annotated[UploadFile, File(description="An article file")], response: Response) -> AddReport:
         """One outcome per article of the file; 201 when any was added, 200 when all were already indexed."""
         name = Path(file.filename or "upload.txt").name or "upload.txt"

@@ -1,8 +1,7 @@
 """The web chat: a Gradio app over a ``qa.pipeline.Pipeline`` and its index.
 
-This module only presents: answering is ``qa.pipeline``, follow-up questions are
-``qa.followup``, reading files is ``index.articles`` and storing them is
-``index.corpus``. Every piece of article or question text is HTML-escaped (and
+This module only presents: answering (follow-up questions included) is ``qa.pipeline``, and every way an
+article is added goes through ``index.ingest``. Every piece of article or question text is HTML-escaped (and
 its Markdown punctuation turned into character references) before it is put in
 a reply, and the chat sanitises what it renders on top of that.
 
@@ -32,14 +31,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import gradio as gr  # noqa: E402
 
 from index.articles import SUFFIXES, IngestError, make_article, max_bytes, megabytes  # noqa: E402
-from index.indexer import ADDED, UNCHANGED, add_articles
-from index.store.base import Store  # noqa: E402
-from index.ingest import Outcome, add_files, add_sources  # noqa: E402
+from index.indexer import ADDED  # noqa: E402
+from index.ingest import Outcome, add_files, add_read_articles, add_sources  # noqa: E402
+from index.store.base import SearchFilter, Store  # noqa: E402
+from index.text import parse_date  # noqa: E402
 from index.web import is_address  # noqa: E402
 from qa.answer import SHOWN_ANSWERS, Answer, QuestionError, Source  # noqa: E402
-from qa.followup import resolve_followup  # noqa: E402
-from qa.pipeline import Pipeline  # noqa: E402
-from index.text import parse_date  # noqa: E402
+from qa.pipeline import ANSWER_CONCURRENCY, Pipeline  # noqa: E402
 from ui.examples import ExampleQuestions  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -48,10 +46,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTICLES_DIR = ROOT / "data" / "articles"
 MAX_UPLOAD_FILES = 50  # files in one upload
 QUEUE_SIZE = 64  # requests waiting at most; more are refused at once ("queue full")
-# Answers computed at once; more users wait in the queue. Three keep the reader's window threads
-# busy on 2 cores: 16 users got 9.1-9.3 answers/s at 3 (three runs), 8.4 at 4 and 7.5 at 2
-# (bench/ui_concurrency.py).
-ANSWER_CONCURRENCY = 3
 NO_ANSWER = "I could not find the answer in the articles."
 READ_ONLY = "This app is read-only: articles cannot be added or removed here."
 TITLE = "News QA"
@@ -89,22 +83,40 @@ def _source_line(article: Source | None) -> str:
         title = f'<a href="{html.escape(article.url, quote=True)}" target="_blank" rel="noopener noreferrer">{title}</a>'
     parts = [f"<em>{title}</em>"]
     if article.date:
-        parts.append(f'<span class="qa-nowrap">{esc(day(article.date))}</span>')
+        parts.append(f'<span class="qa-nowrap">{esc(written_day(article.date))}</span>')
     if not article.url and article.source:
         parts.append(f'<span title="{html.escape(article.source, quote=True)}">{esc(Path(article.source).name or article.source)}</span>')
     return " · ".join(parts)
 
 
-def day(value: str | None) -> str:
+def written_day(value: str | None) -> str:
     """An article's ``YYYY-MM-DD`` date as people write it ("17 Nov 2015"); another form as it is."""
     published = parse_date(value)
     return f"{published.day} {published:%b %Y}" if published else (value or "no date")
 
 
+def search_filter(since: str, until: str, source: str) -> SearchFilter | None:
+    """The chat's filter fields as a ``SearchFilter`` (``None`` when all are blank).
+
+    Raises:
+        ValueError: A date is not YYYY-MM-DD, or the range is empty; the message says so.
+    """
+    days = []
+    for name, value in (("From", since), ("To", until)):
+        value = (value or "").strip()
+        days.append(parse_date(value) if value else None)
+        if value and days[-1] is None:
+            raise ValueError(f"{name} date {value!r} is not a day as YYYY-MM-DD.")
+    if days[0] and days[1] and days[0] > days[1]:
+        raise ValueError("The From date is after the To date.")
+    where = SearchFilter(days[0], days[1], (source or "").strip() or None)
+    return where or None
+
+
 def timeline_line(result: Answer) -> str:
     """The figures of differently dated articles, newest first: "296 (17 Nov 2015, newest) · 168 (16 Nov 2015)"."""
     return " · ".join(
-        f"<strong>{esc(t.text)}</strong> ({esc(day(t.article.date if t.article else None))}{', newest' if n == 0 else ''})"
+        f"<strong>{esc(t.text)}</strong> ({esc(written_day(t.article.date if t.article else None))}{', newest' if n == 0 else ''})"
         for n, t in enumerate(result.timeline)
     )
 
@@ -141,7 +153,7 @@ def render_answer(result: Answer, asked: str | None = None) -> str:
             parts.append(f'<span class="qa-meta">Also in: {" · ".join(_source_line(s) for s in result.sources[1:])}</span>')
         if result.timeline:
             parts.append(f"The figure changed between articles: {timeline_line(result)}")
-            parts.append("\n".join(f"- {day(t.article.date)}: {highlight(t)} — {_source_line(t.article)}"
+            parts.append("\n".join(f"- {written_day(t.article.date)}: {highlight(t)} — {_source_line(t.article)}"
                                    for t in result.timeline[1:]))
         if result.message:
             parts.append(f"<em>Note: {esc(result.message)}</em>")
@@ -229,18 +241,25 @@ class ChatApp:
 
     # chat
 
-    def ask(self, question: str, previous: list[str], min_confidence: float | None = None) -> str:
+    def ask(self, question: str, previous: list[str], min_confidence: float | None = None,
+            since: str = "", until: str = "", source: str = "") -> str:
         """The reply to a question in a chat with these earlier questions (escaped Markdown).
 
         Args:
             question: The question as typed.
-            previous: Earlier questions of the chat, oldest first.
+            previous: Earlier questions of the chat, oldest first: a follow-up takes their topic.
             min_confidence: How sure an answer must be (None: the app's default).
+            since, until: Answer from articles dated in this range (YYYY-MM-DD; blank: no bound).
+            source: Answer from articles whose source (address or file path) starts with this (blank: any).
         """
         strictness = self.min_confidence if min_confidence is None else min_confidence
         try:
-            resolved = resolve_followup(question, previous, self.corpus)
-            result = self.pipeline.answer(resolved, top_k=SHOWN_ANSWERS, min_confidence=strictness)
+            where = search_filter(since, until, source)
+        except ValueError as exc:
+            return esc(str(exc))
+        try:
+            result = self.pipeline.answer(question, top_k=SHOWN_ANSWERS, min_confidence=strictness, where=where,
+                                          history=previous)
             return render_answer(result, asked=question)
         except QuestionError:
             return "Please type a question."
@@ -254,11 +273,13 @@ class ChatApp:
             return message, history, asked
         return "", history + [{"role": "user", "content": esc(message.strip())}], asked + [message.strip()]
 
-    def add_bot_message(self, history: list[dict], asked: list[str], min_confidence: float | None = None) -> list[dict]:
+    def add_bot_message(self, history: list[dict], asked: list[str], min_confidence: float | None = None,
+                        since: str = "", until: str = "", source: str = "") -> list[dict]:
         """Reply to the last question of ``asked`` when the chat waits for a reply."""
         if not history or history[-1].get("role") != "user" or not asked:
             return history
-        return history + [{"role": "assistant", "content": self.ask(asked[-1], asked[:-1], min_confidence)}]
+        reply = self.ask(asked[-1], asked[:-1], min_confidence, since, until, source)
+        return history + [{"role": "assistant", "content": reply}]
 
     # API
 
@@ -339,21 +360,14 @@ class ChatApp:
             return title, text, date, esc(READ_ONLY), *self.panel()
         try:
             article = make_article(title or "", text or "", "pasted", (date or "").strip() or None, self.limit)
-            status = add_articles(self.corpus, [article])[0][1]
+            [outcome] = add_read_articles(self.corpus, [(article, "pasted")])
         except IngestError as exc:
             return title, text, date, esc(f"Not added: {exc}."), *self.panel()
         except Exception as exc:  # noqa: BLE001
             log.exception("adding a pasted article failed")
             return title, text, date, esc(f"Not added: {_first_line(exc)}"), *self.panel()
-        if status == ADDED:
-            original = self.corpus.first_copy(article.id)
-            copy = f" It is a near-duplicate of “{original.title}” ({original.id})." if original else ""
-            message = f"Added “{article.title}”.{copy}"
-        elif status == UNCHANGED:
-            message = f"“{article.title}” is already indexed."
-        else:
-            return title, text, date, esc(f"Not added: the text has {status}."), *self.panel()
-        return "", "", "", esc(message), *self.panel()
+        kept = (title, text, date) if outcome.status == "error" else ("", "", "")
+        return *kept, esc(outcome.line()), *self.panel()
 
     def remove(self, article_id: str | None) -> tuple:
         if self.read_only:
@@ -427,6 +441,12 @@ def build_app(
                 label="Minimum confidence", info="Answer only when at least this sure; below it, unsure answers are "
                 "shown as such. Higher is stricter.", elem_id="min-confidence",
             )
+            with gr.Accordion("Filters: answer only from some articles", open=False, elem_id="filters"):
+                with gr.Row():
+                    since = gr.Textbox(label="From (YYYY-MM-DD)", elem_id="since", max_length=10)
+                    until = gr.Textbox(label="To (YYYY-MM-DD)", elem_id="until", max_length=10)
+                    source = gr.Textbox(label="Source starts with", placeholder="https://apnews.com/ or a folder",
+                                        elem_id="source", max_length=2048)
         with gr.Tab("Articles", id="articles"):
             stats = gr.Markdown(esc(chat.stats_line()), elem_id="stats")
             with gr.Row(visible=not read_only):
@@ -470,11 +490,13 @@ def build_app(
         for trigger in (question.submit, send.click):
             trigger(chat.add_user_message, [question, chatbot, asked], [question, chatbot, asked], queue=False,
                     **private).then(
-                chat.add_bot_message, [chatbot, asked, strictness], chatbot, show_progress="minimal", **reading, **private
+                chat.add_bot_message, [chatbot, asked, strictness, since, until, source], chatbot, show_progress="minimal",
+                **reading, **private
             )
         examples.click(lambda sample, history, questions: chat.add_user_message(sample[0], history, questions),
                        [examples, chatbot, asked], [question, chatbot, asked], queue=False, **private).then(
-            chat.add_bot_message, [chatbot, asked, strictness], chatbot, show_progress="minimal", **reading, **private
+            chat.add_bot_message, [chatbot, asked, strictness, since, until, source], chatbot, show_progress="minimal",
+            **reading, **private
         )
         app.load(chat.panel, None, panel, **private).then(chat.example_questions, None, examples, **reading, **private)
         api_answer_button.click(chat.answer_api, api_question, api_answer, api_name="answer", **reading,
@@ -491,6 +513,6 @@ def build_app(
             for event in writes:
                 event.then(chat.example_questions, None, examples, **reading, **private)
             api_add_button.click(chat.add_article_api, api_file, api_report, api_name="add_article", **write,
-                                 api_description="Index one article file (.txt .md .html .htm .json .jsonl); a short report.")
+                                 api_description=f"Index one article file ({' '.join(SUFFIXES)}); a short report.")
     app.queue(default_concurrency_limit=ANSWER_CONCURRENCY, max_size=QUEUE_SIZE)
     return app

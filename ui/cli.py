@@ -126,18 +126,9 @@ def cmd_index_remove(args: argparse.Namespace) -> int:
 
 def cmd_index_rebuild(args: argparse.Namespace) -> int:
     if args.sources:
-        from index.store.faiss_sqlite import FaissSqliteStore
-        from index.store import default_dir
-        from index.store.faiss_sqlite.schema import set_aside
-
-        if _backend(args).name != "faiss":
-            raise CliError("--from sets an index folder aside; in Milvus, `qa index remove` the articles and "
-                           "`qa index add` the files, or `qa index rebuild` to re-embed the stored articles")
-        directory = Path(args.index) if args.index else default_dir()
-        old = set_aside(directory)
+        corpus, old = _backend(args).open_anew(args.index)
         if old:
             print(f"the old index is kept in {old}")
-        corpus = FaissSqliteStore(directory)
         outcomes = _add_paths(corpus, args.sources, _limit(args))
         stats = corpus.stats()
         print(f"rebuilt from files: {stats['articles']} articles, {stats['sentences']} sentences")
@@ -263,6 +254,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from qa.pipeline import Pipeline
 
     print("Ask about the indexed articles (empty line or Ctrl-D to quit).")
+    asked: list[str] = []  # the conversation's questions: a follow-up takes their topic, as in the web chat
     with Pipeline.open(args.index, backend=_backend(args)) as pipeline:
         while True:
             try:
@@ -273,7 +265,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
             if not question.strip():
                 return 0
             try:
-                _print_answer(pipeline.answer(question, top_k=SHOWN_ANSWERS, min_confidence=args.min_confidence))
+                result = pipeline.answer(question, top_k=SHOWN_ANSWERS, min_confidence=args.min_confidence,
+                                         history=asked)
+                if result.question != " ".join(question.split()):
+                    print(f"(read as: {result.question})")
+                _print_answer(result)
+                asked.append(question)
             except QuestionError as exc:
                 print(f"error: {exc}")
 

@@ -104,6 +104,10 @@ class Store(Protocol):
     embedder: Embedder  # the model the vectors were made with
     read_only: bool
 
+    @property
+    def generation(self) -> object:
+        """A value that changes whenever the index is written (by another process: once ``refresh`` saw it)."""
+
     # -- reading
     def refresh(self) -> None:
         """Pick up what other processes wrote."""

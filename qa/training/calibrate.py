@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from qa.answer import read_passages
-from qa.training.evaluate import build_corpus, expected_calibration_error, reliability
 from qa.ranking import ANSWER_FEATURES, Reading, Scorer, featured_answers, rank_answers, readings
 from qa.reader import CONFIG_FILE, Calibration, Reader
-from qa.training.examples import HOLDOUT_ARTICLES, article_terms, swapped_question
 from qa.retriever import WINDOWS, retrieve
+from qa.training.evaluate import build_corpus, expected_calibration_error, reliability
+from qa.training.examples import HOLDOUT_ARTICLES, article_terms, swapped_question
 from qa.training.squad import Question, article_title, best_score, f1_score, load_squad, questions_of
 
 UNANSWERABLE_SHARE = 0.2

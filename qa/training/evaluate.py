@@ -13,16 +13,26 @@ from pathlib import Path
 import numpy as np
 
 from index.indexer import add_articles
-from index.store.base import Store
-from index.store import Backend
-from index.text import WINDOW_RADIUS
 from index.sentences import split_sentences, windows
+from index.store import Backend
+from index.store.base import Store
+from index.text import WINDOW_RADIUS
 from qa.answer import read_passages
 from qa.pipeline import Pipeline
 from qa.ranking import rank_answers, readings
 from qa.reader import Reader
 from qa.retriever import Passage
-from qa.training.squad import PARTS, Question, best_score, exact_match, f1_score, load_squad, questions_of, sample, squad_articles
+from qa.training.squad import (
+    PARTS,
+    Question,
+    best_score,
+    exact_match,
+    f1_score,
+    load_squad,
+    questions_of,
+    sample,
+    squad_articles,
+)
 
 RECALL_AT = (1, 5, 20)
 

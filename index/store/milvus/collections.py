@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -10,7 +11,7 @@ from pymilvus import DataType, Function, FunctionType, MilvusClient
 
 from index import duplicates
 from index.embedder import Embedder
-from index.store.base import SearchFilter
+from index.store.base import ArticleInfo, SearchFilter
 
 STRING = 65_535  # bytes: Milvus's longest string
 # Milvus wants a vector field in every collection: the collections without vectors carry this constant one.
@@ -101,3 +102,20 @@ def _create(client: MilvusClient, name: str, schema: Any, indexes: Any, properti
     """Create a collection with its indexes (not waiting for them to be built: it is empty)."""
     client.create_collection(name, schema=schema, consistency_level="Strong", properties=properties or {})
     client.create_index(name, indexes, sync=False)
+
+
+def article_info(row: dict) -> ArticleInfo:
+    """An article row as listed."""
+    return ArticleInfo(row["id"], row["title"], row["date"] or None, row["source"], row["sentences"],
+                       row["duplicate_of"] or None)
+
+
+def feed_key(feed: str, link: str) -> str:
+    """The id of a feed's row (``link`` empty) or of one of its items."""
+    return hashlib.blake2b(f"{feed}\n{link}".encode(), digest_size=16).hexdigest()
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a Milvus error's message."""
+    message = getattr(exc, "message", None) or str(exc)
+    return str(message).strip().splitlines()[0] if str(message).strip() else type(exc).__name__

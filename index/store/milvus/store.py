@@ -23,7 +23,6 @@ Lite file, which only one process opens at a time).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -57,7 +56,17 @@ from index.store.base import (
     SentenceRow,
     StoreError,
 )
-from index.store.milvus.collections import PLACEHOLDER, create_plain, create_sentences, filter_expression, fitted, quoted
+from index.store.milvus.collections import (
+    PLACEHOLDER,
+    article_info,
+    create_plain,
+    create_sentences,
+    feed_key,
+    filter_expression,
+    first_line,
+    fitted,
+    quoted,
+)
 from index.store.milvus.journal import POSITIONS, WriteJournal
 from index.store.text_cache import TextCache
 from index.text import WINDOW_RADIUS, content_terms, stemmed
@@ -130,7 +139,7 @@ class MilvusStore(WriteJournal):
             busy = self.lite and "Open local milvus failed" in str(exc)
             raise StoreError(
                 f"the Milvus Lite file {uri} is open in another process; serve it with `milvus-lite server` to share it"
-                if busy else f"cannot reach Milvus at {uri}: {_message(exc)}"
+                if busy else f"cannot reach Milvus at {uri}: {first_line(exc)}"
             ) from None
         with self._milvus():
             self._open(check_model)
@@ -146,7 +155,7 @@ class MilvusStore(WriteJournal):
             try:
                 yield
             except MilvusException as exc:
-                raise StoreError(f"Milvus at {self.uri}: {_message(exc)}") from None
+                raise StoreError(f"Milvus at {self.uri}: {first_line(exc)}") from None
 
     def _open(self, check_model: bool) -> None:
         existing = set(self._client.list_collections())
@@ -273,7 +282,7 @@ class MilvusStore(WriteJournal):
         with self._milvus():
             rows = self._all(self.articles, ["id", "title", "date", "source", "sentences", "duplicate_of", "added"])
         rows.sort(key=lambda row: (row["added"], row["id"]))
-        return [_info(row) for row in rows]
+        return [article_info(row) for row in rows]
 
     def first_copies(self, article_ids: list[str]) -> dict[str, str]:
         """For each of these indexed articles, the first indexed copy of its story (itself when it is no copy)."""
@@ -292,7 +301,7 @@ class MilvusStore(WriteJournal):
             rows = self._client.query(self.articles, filter=f"id == {quoted(first)} or duplicate_of == {quoted(first)}",
                                       output_fields=fields)
         rows.sort(key=lambda r: (r["duplicate_of"] != "", r["added"], r["id"]))
-        return [_info(r) for r in rows]
+        return [article_info(r) for r in rows]
 
     def first_copy(self, article_id: str) -> ArticleInfo | None:
         """The first indexed copy of a near-duplicate's story; ``None`` when the article is no copy."""
@@ -489,7 +498,7 @@ class MilvusStore(WriteJournal):
                 self._texts.forget(article_id)
                 self._delete_uncommitted(entries)
                 self._promote_copy(article_id)
-        return _info(row)
+        return article_info(row)
 
     def _promote_copy(self, removed: str) -> None:
         """The oldest remaining copy of a removed first copy becomes the first; the others its copies."""
@@ -563,7 +572,7 @@ class MilvusStore(WriteJournal):
         now = datetime.now(timezone.utc).isoformat()
         with self._milvus():
             known = self.feed_links(feed) | (set() if feed not in self.feeds() else {""})
-            rows = [{"id": _feed_key(feed, link), "feed": fitted(feed), "link": fitted(link), "added": now,
+            rows = [{"id": feed_key(feed, link), "feed": fitted(feed), "link": fitted(link), "added": now,
                      "placeholder": PLACEHOLDER} for link in dict.fromkeys(["", *links]) if link not in known]
             self._insert(self.feeds_name, rows, upsert=True)
 
@@ -581,17 +590,3 @@ class MilvusStore(WriteJournal):
         with self._lock:
             self._client.close()
 
-
-def _info(row: dict) -> ArticleInfo:
-    return ArticleInfo(row["id"], row["title"], row["date"] or None, row["source"], row["sentences"],
-                       row["duplicate_of"] or None)
-
-
-def _feed_key(feed: str, link: str) -> str:
-    return hashlib.blake2b(f"{feed}\n{link}".encode(), digest_size=16).hexdigest()
-
-
-def _message(exc: BaseException) -> str:
-    """The first line of a Milvus error's message."""
-    message = getattr(exc, "message", None) or str(exc)
-    return str(message).strip().splitlines()[0] if str(message).strip() else type(exc).__name__
