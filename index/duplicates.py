@@ -36,7 +36,7 @@ def shingles(text: str, size: int = SHINGLE) -> set[bytes]:
 
 def signature(text: str, size: int = SHINGLE) -> np.ndarray:
     """The MinHash signature of a text's shingles (``PERMUTATIONS`` unsigned 64-bit values)."""
-    from datasketch import MinHash  # imports scipy (0.4 s): only writes need it, not answering
+    from datasketch import MinHash  # imports scipy, slow to load: only writes need it, not answering
 
     minhash = MinHash(num_perm=PERMUTATIONS, seed=1)
     minhash.update_batch(list(shingles(text, size)))

@@ -19,8 +19,8 @@ import numpy as np
 
 # Exact search while it is fast enough; a graph index once the corpus is large.
 HNSW_FROM = 200_000
-# Candidates the graph search keeps (FAISS's default is 16): at a million vectors recall@10 of the exact
-# neighbours 0.40 at 16, 0.69 at 128, for 0.1 and 0.3 ms a question (bench/scale.py).
+# Candidates the graph search keeps (FAISS's default is 16): at a million vectors far better recall of the
+# exact neighbours for a fraction of a millisecond more (bench/scale.py, docs/benchmarks.md).
 HNSW_EF_SEARCH = 128
 # A full save rebuilds a graph index without its removed vectors once they are this share of it; below
 # that they stay in the file, listed beside it (``*.removed.npy``): rebuilding a million-vector graph
@@ -28,8 +28,7 @@ HNSW_EF_SEARCH = 128
 REBUILD_SHARE = 0.2
 
 # Questions are searched one at a time, where OpenMP's fork-join and spinning threads cost more
-# than they save and take cores from the reader: retrieval p50 15.5 ms against 17.1 with two
-# threads (300 SQuAD dev questions over 10k sentences, alternating in one run).
+# than they save and take cores from the reader (measured: docs/benchmarks.md).
 faiss.omp_set_num_threads(1)
 
 

@@ -22,8 +22,8 @@ from qa.followup import resolve_followup
 from qa.reader import Reader, SpanReader
 from qa.retriever import WINDOWS, Passage, retrieve
 
-# Windows read after the first ``WINDOWS`` when those give no confident answer (news F1 +1.4 for 0.34 windows more
-# a question on average; 10 windows read always: +1.9 for twice the reading).
+# Windows read after the first ``WINDOWS`` when those give no confident answer: most of what reading ten
+# windows always gains, for a third of a window more a question (docs/benchmarks.md).
 FURTHER_WINDOWS = 5
 # Questions answered at once by one pipeline (a server's chat and API together); more callers wait. Three keep
 # the reader's window threads busy on 2 cores (bench/ui_concurrency.py, docs/benchmarks.md).

@@ -237,8 +237,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="share of questions also asked over another article's window")
     parser.add_argument("--news", default=str(NEWS), help="news set in SQuAD format; its training part is trained on")
     parser.add_argument("--news-repeat", type=int, default=4, help="times the news training part is used (0: not at all)")
-    # Dropout off and the two lowest layers frozen: 1.7x the examples a second of runs 1-9 (0.1 and 0), and as
-    # good a reader for the same time (see the model card).
+    # Dropout off and the two lowest layers frozen: more examples a second, and as good a reader for the same
+    # time (the model card, qa/reader_model/README.md, has the runs).
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout in the encoder while training")
     parser.add_argument("--freeze-layers", type=int, default=2, help="lowest encoder layers left as they are")
     parser.add_argument("--threads", type=int, default=2)

@@ -20,8 +20,8 @@ from index.vectors import VectorIndex, factory_for
 # size, or this many change files: loading replays every change file after the base.
 COMPACT_SHARE = 0.1
 MAX_CHANGE_FILES = 64
-# Opening replays the change files, and into a graph index every vector is a graph insertion (about 7,500
-# a second on 2 cores at a million vectors): a write saves the whole graph once they hold this many.
+# Opening replays the change files, and into a graph index every vector is a slow graph insertion: a write
+# saves the whole graph once they hold this many (bench/scale.py).
 MAX_REPLAYED_GRAPH_VECTORS = 20_000
 
 
