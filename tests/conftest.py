@@ -62,12 +62,16 @@ def seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def private_copy(folder: Path, target: Path) -> Path:
+    """A copy of a shared index folder at ``target``, for one test to change."""
+    shutil.copytree(folder, target)
+    return target
+
+
 @pytest.fixture
 def index_dir(seeded_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the seeded index that a test may change."""
-    target = tmp_path / "index"
-    shutil.copytree(seeded_dir, target)
-    return target
+    return private_copy(seeded_dir, tmp_path / "index")
 
 
 @pytest.fixture
@@ -96,9 +100,7 @@ def fake_seeded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def fake_index_dir(fake_seeded_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the fake-embedded seed index, to change."""
-    target = tmp_path / "fake-index"
-    shutil.copytree(fake_seeded_dir, target)
-    return target
+    return private_copy(fake_seeded_dir, tmp_path / "fake-index")
 
 
 @pytest.fixture

@@ -260,3 +260,9 @@ def test_the_cli_indexes_and_answers_in_milvus(tmp_path: Path) -> None:
     bad = subprocess.run(qa + ["index", "stats", "--backend", "faiss", "--uri", "http://x:1"], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.startswith("error: a Milvus URI needs the milvus backend")
+    anew = subprocess.run(qa + ["index", "rebuild", "--from", str(SEED)], cwd=ROOT, env=env, capture_output=True,
+                          text=True)  # the store says why it cannot, in one line, and the index is left alone
+    assert anew.returncode == 1 and anew.stderr.count("\n") == 1
+    assert anew.stderr.startswith("error: an index in Milvus is not set aside")
+    stats = subprocess.run(qa + ["index", "stats", "--json"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert '"articles": 1' in stats.stdout
