@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.articles import make_article, read_file
+from index.articles import make_article
 from index.embedder import Embedder
 from index.indexer import ADDED, add_articles
 from index.store import Backend
 from index.store.base import IndexMismatchError, IndexWriteError, Store
 from index.store.faiss_sqlite import FaissSqliteStore, keywords
 from index.text import content_terms
-from qa import answer
+from qa.pipeline import Pipeline
 from tests.conftest import ROOT
-from tests.fakes import FakeEmbedder
+from tests.fakes import FakeEmbedder, FakeReader
 from tests.store_conformance import QUAKE, STORM, OpenStore, StoreConformance
 
 
@@ -54,7 +54,7 @@ def test_a_process_killed_while_saving_vectors_leaves_the_previous_index(fake_in
         from index import vectors
         from index.indexer import add_articles
         from index.store.faiss_sqlite import FaissSqliteStore, generations
-        from tests.fakes import FakeEmbedder
+        from tests.fakes import FakeEmbedder, FakeReader
         from tests.store_conformance import QUAKE
 
         def crash(self, path):
@@ -101,29 +101,28 @@ def test_vectors_match_sentences(seeded_dir: Path) -> None:
     assert np.isclose(np.linalg.norm(corpus.vectors.index.reconstruct(sid)), 1.0, atol=1e-4)
 
 
-@pytest.mark.slow
-def test_small_changes_to_a_big_index_are_written_alone(index_dir: Path, quake_file: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_changes_to_a_big_index_are_written_alone(fake_index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("index.store.faiss_sqlite.generations.COMPACT_SHARE", 1e9)  # as beside a big index: changes only
-    writer = FaissSqliteStore(index_dir)
+    open_store = lambda: FaissSqliteStore(fake_index_dir, embedder=FakeEmbedder())  # noqa: E731
+    writer = open_store()
     base = writer.base
-    [(quake, _)] = add_articles(writer, read_file(quake_file))
-    quake_ids = {row.id for row in writer.article_sentences(quake.id)}
-    writer.remove(quake.id)
+    add_articles(writer, [QUAKE])
+    quake_ids = {row.id for row in writer.article_sentences(QUAKE.id)}
+    writer.remove(QUAKE.id)
     add_articles(writer, [make_article("Ferry", "The ferry carried 312 passengers on Sunday.", "ferry.txt")])
-    assert writer.base == base and sorted(p.name for p in index_dir.glob("changes.*")) == [
+    assert writer.base == base and sorted(p.name for p in fake_index_dir.glob("changes.*")) == [
         f"changes.{g}.npz" for g in range(base + 1, writer.generation + 1)]
     new_ids = {row.id for row in writer.article_sentences(writer.list_articles()[-1].id)}
     assert min(new_ids) > max(quake_ids)  # a removed sentence's id is never given again
-    reader = FaissSqliteStore(index_dir)  # loads the base and replays the changes
+    reader = open_store()  # loads the base and replays the changes
     assert sorted(reader.vectors.ids()) == sorted(writer.vectors.ids()) and reader.check() == []
-    assert answer("How many passengers did the ferry carry?", corpus=reader).text == "312"
+    assert Pipeline(reader, FakeReader()).answer("How many passengers did the ferry carry?").text == "312"
     monkeypatch.setattr("index.store.faiss_sqlite.generations.MAX_CHANGE_FILES", writer.generation - base)
-    add_articles(writer, read_file(quake_file))  # the changes reach the limit: the whole index is saved again
-    assert writer.base == writer.generation and reader.check() == [] and FaissSqliteStore(index_dir).check() == []
+    add_articles(writer, [QUAKE])  # the changes reach the limit: the whole index is saved again
+    assert writer.base == writer.generation and reader.check() == [] and open_store().check() == []
     monkeypatch.setattr("index.store.faiss_sqlite.generations.MAX_CHANGE_FILES", 64)
-    writer.remove(quake.id)  # old change files go once no reader of the previous generation needs them
-    assert sorted(p.name for p in index_dir.glob("changes.*")) == [f"changes.{writer.generation}.npz"]
+    writer.remove(QUAKE.id)  # old change files go once no reader of the previous generation needs them
+    assert sorted(p.name for p in fake_index_dir.glob("changes.*")) == [f"changes.{writer.generation}.npz"]
 
 
 def test_bm25_over_a_big_index_leaves_out_the_commonest_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
