@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from qa.answer import SHOWN_ANSWERS
-from qa.training.evaluate import latency_summary, open_eval_corpus
 from qa.pipeline import Pipeline
+from qa.training.evaluate import latency_summary, open_eval_corpus
 from qa.training.squad import load_squad, questions_of, sample, shared_data
 
 SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from qa.training.squad import shared_data
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,6 +24,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
 from qa.training.squad import shared_data
 
 ROOT = Path(__file__).resolve().parents[1]

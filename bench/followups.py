@@ -15,10 +15,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from qa.training.evaluate import open_eval_corpus
-from qa.pipeline import Pipeline
-from qa.training.squad import best_score, f1_score, load_squad, questions_of, shared_data
 from qa.followup import resolve_followup
+from qa.pipeline import Pipeline
+from qa.training.evaluate import open_eval_corpus
+from qa.training.squad import best_score, f1_score, load_squad, questions_of, shared_data
 
 NEWS = shared_data("news", "realtimeqa-dev-v1.1.json.gz")
 

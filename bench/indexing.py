@@ -1,7 +1,7 @@
 """Indexing throughput against raw ``SentenceTransformer.encode`` on the same sentences.
 
 Run: .venv/bin/python bench/indexing.py [--articles N]
-Prints JSON: sentences/s for raw encoding and for `Corpus.add` (split, embed,
+Prints JSON: sentences/s for raw encoding and for `index.indexer.add_articles` (split, embed,
 FAISS, SQLite, atomic save), and their ratio (target >= 0.8).
 """
 
@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from index.indexer import add_articles
-from index.store.faiss_sqlite import FaissSqliteStore
 from index.embedder import BATCH_SIZE, load_model
+from index.indexer import add_articles
 from index.sentences import split_sentences
+from index.store.faiss_sqlite import FaissSqliteStore
 from qa.training.squad import load_squad, shared_data, squad_articles
 
 SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")

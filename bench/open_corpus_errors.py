@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from qa.answer import read_passages
-from qa.training.evaluate import open_eval_corpus
 from qa.pipeline import Pipeline
 from qa.ranking import rank_answers, readings
+from qa.training.evaluate import open_eval_corpus
 from qa.training.squad import best_score, f1_score, load_squad, questions_of, sample, shared_data
 
 SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")

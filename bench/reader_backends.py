@@ -13,9 +13,9 @@ import json
 import statistics
 import time
 
+from qa.reader import BACKENDS, Reader
 from qa.training.evaluate import latency_summary, read_own_paragraph
 from qa.training.squad import best_score, exact_match, f1_score, load_squad, questions_of, sample, shared_data
-from qa.reader import BACKENDS, Reader
 
 SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")
 

@@ -22,8 +22,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from qa.training.evaluate import latency_summary, open_eval_corpus
 from qa.retriever import CANDIDATES, scored_sentences, windows
+from qa.training.evaluate import latency_summary, open_eval_corpus
 from qa.training.squad import Question, load_squad, questions_of, sample, shared_data
 
 SQUAD_DEV = shared_data("squad", "dev-v1.1.json.gz")

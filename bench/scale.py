@@ -19,7 +19,7 @@ Stages (all in one run, each printed and written to ``--out``):
 2. ``ann``: FAISS indexes over the vectors of the full corpus: flat (exact), HNSW32 at several efSearch,
    IVF-Flat and IVF-PQ at several nprobe: recall@10 of the exact neighbours of ``--questions`` SQuAD dev
    questions, query time (one thread, as the product searches), size and build time.
-3. ``corpus``: the product's own index (``index.corpus.Corpus``, FAISS chosen by size as shipped) at
+3. ``corpus``: the product's own index (``index.store.faiss_sqlite.FaissSqliteStore``, FAISS chosen by size as shipped) at
    10k and at ``--sentences``: build time, disk, peak memory, retrieval and ``answer()`` p50/p95,
    BM25 (FTS5) query time, recall@5 of the gold answer in the 5 windows, the time to add and to
    remove one article beyond embedding it, and for another reader of the index (the chat) the time to
@@ -47,14 +47,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from index.indexer import add_articles  # noqa: E402
 from index.articles import Article, make_article  # noqa: E402
-from index.store.faiss_sqlite import FaissSqliteStore  # noqa: E402
 from index.embedder import DIMENSION, MODEL_NAME, Embedder  # noqa: E402
+from index.indexer import add_articles  # noqa: E402
 from index.sentences import Sentence, split_sentences  # noqa: E402
+from index.store.faiss_sqlite import FaissSqliteStore  # noqa: E402
+from index.text import normalize_answer  # noqa: E402
 from qa.training.evaluate import percentile  # noqa: E402
 from qa.training.squad import load_squad, shared_data, squad_articles  # noqa: E402
-from index.text import normalize_answer  # noqa: E402
 
 SHARED = shared_data("squad")
 NOISE = 0.015

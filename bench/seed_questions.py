@@ -12,12 +12,12 @@ import json
 import tempfile
 from pathlib import Path
 
-from index.indexer import add_articles
 from index.articles import read_file
+from index.indexer import add_articles
 from index.store.faiss_sqlite import FaissSqliteStore
+from index.text import normalize_answer
 from qa.pipeline import Pipeline
 from qa.reader import Reader
-from index.text import normalize_answer
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "articles" / "000_057363c6d6ccf170.txt"
 ANSWERABLE = {

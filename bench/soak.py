@@ -3,7 +3,7 @@
 Starts ``qa serve`` over a scratch index (the seed article plus SQuAD v1.1 dev
 paragraphs as articles), then for --minutes runs at once:
 
-* a writer process adding a few new articles every few seconds (``Corpus.add``, as ``qa index add`` does);
+* a writer process adding a few new articles every few seconds (``index.indexer.add_articles``, as ``qa index add`` does);
 * a remover process removing one of the writer's articles every few seconds;
 * 16 users asking the seed questions over ``/answer``, one after the other;
 

@@ -80,7 +80,6 @@ class FaissSqliteStore(VectorGenerations):
         self.read_only = read_only if read_only is not None else self.directory.is_dir() and not writable(self.directory)
         self._lock = threading.RLock()
         self._texts = TextCache()
-        self._staging = False  # whether this connection's staging tables exist
         self.damage: str | None = None
         self._db = self._connect()
         with self._sql():
@@ -341,6 +340,10 @@ class FaissSqliteStore(VectorGenerations):
 
     # -- writing -------------------------------------------------------------
 
+    def _writable(self) -> None:
+        if self.read_only:
+            raise IndexReadOnlyError(f"the index in {self.directory} is read-only; it can be searched but not changed")
+
     def _write(self, change: Callable[[], T], replaces_vectors: bool = False) -> T:
         """Run ``change()`` in one transaction and commit it with a new FAISS file.
 
@@ -358,8 +361,7 @@ class FaissSqliteStore(VectorGenerations):
             IndexDamagedError: The vectors on disk are damaged and ``change`` would keep them.
             IndexWriteError: The disk is full or another I/O error; nothing was changed.
         """
-        if self.read_only:
-            raise IndexReadOnlyError(f"the index in {self.directory} is read-only; it can be searched but not changed")
+        self._writable()
         with self._lock:
             new_path: Path | None = None
             try:
@@ -416,8 +418,7 @@ class FaissSqliteStore(VectorGenerations):
 
     def record_feed(self, feed: str, links: list[str]) -> None:
         """Remember ``feed`` and that these of its items were read."""
-        if self.read_only:
-            raise IndexReadOnlyError(f"the index in {self.directory} is read-only; it can be searched but not changed")
+        self._writable()
         with self._sql():
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -533,8 +534,7 @@ class FaissSqliteStore(VectorGenerations):
         damaged, and the full-text index is made anew. Articles other processes
         add or remove meanwhile are taken into account.
         """
-        if self.read_only:
-            raise IndexReadOnlyError(f"the index in {self.directory} is read-only; it can be searched but not changed")
+        self._writable()
         with self._sql():
             articles = self._articles()
         prepared = prepare([(a, split_sentences(a.text)) for a in articles], self.embedder, progress)
