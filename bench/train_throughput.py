@@ -17,7 +17,7 @@ import random
 import statistics
 import time
 
-from qa.reader import build_model
+from qa.span_model import build_model
 from qa.training.examples import article_examples, foreign_examples, tokenize
 from qa.training.squad import load_squad, shared_data
 from qa.training.train_reader import collate, length_batches, span_loss, speed_up

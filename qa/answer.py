@@ -12,8 +12,9 @@ from index.articles import printable, web_address
 from index.sentences import sentence_at
 from index.store.base import Store
 from qa.ranking import Span, rank_answers, readings
-from qa.reader import SpanReader, WindowSpan, passage_header
+from qa.reader import SpanReader, WindowSpan
 from qa.retriever import WINDOWS, Passage
+from qa.span_model import passage_header
 from qa.timeline import changed_figures, other_dates_matter, prefer_named_time
 
 MAX_QUESTION_CHARS = 1000

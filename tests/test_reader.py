@@ -7,21 +7,20 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from qa import answer
 import qa.reader
+from qa import answer
 from qa.ranking import ANSWER_FEATURES, rank_answers, readings
-from qa.reader import (
-    CONFIG_FILE,
+from qa.reader import CONFIG_FILE, Reader
+from qa.retriever import Passage
+from qa.span_model import (
     READER_DIR,
     WEIGHTS_FILE,
-    Reader,
     ReaderError,
     best_spans,
     passage_header,
     reader_graph_key,
     trim_unpaired_marks,
 )
-from qa.retriever import Passage
 
 SEED_WINDOW = (
     "He vowed to boost funding for police equipment, which he said had fallen by 17% in 2007-12. "

@@ -9,8 +9,9 @@ import pytest
 from index.embedder import load_tokenizer
 from index.sentences import split_sentences
 from qa.ranking import Reading
-from qa.reader import Calibration, build_model
+from qa.reader import Calibration
 from qa.retriever import Passage
+from qa.span_model import build_model
 from qa.training.calibrate import (
     CalibrationRead,
     best_answers,

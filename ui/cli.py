@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     from index.articles import IngestError
     from index.store.base import StoreError
     from qa.answer import QuestionError
-    from qa.reader import ReaderError
+    from qa.span_model import ReaderError
 
     args = build_parser().parse_args(argv)
     for name in ("index", "backend", "uri"):

@@ -2,7 +2,7 @@
 
 Examples look like what the reader sees at answer time: a window of up to three sentences around a
 sentence, with the answer sentence at any position of the window, read after the article's title
-and date (``qa.reader.passage_header``); plus no-answer windows from the same article (half of them
+and date (``qa.span_model.passage_header``); plus no-answer windows from the same article (half of them
 the sentences sharing the most words with the question, as retrieval would rank them; or only windows
 that mention every name of the question), and, with ``foreign_examples``, the question over a window of
 another article. Questions with one name or number swapped for another of the article
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from index.sentences import sentence_at, split_sentences
 from index.text import NAME_OR_NUMBER, TOPIC_STOPWORDS, WINDOW_SENTENCES, question_terms, terms
-from qa.reader import context_prefixes, encode, passage_header
+from qa.span_model import context_prefixes, encode, passage_header
 from qa.training.squad import article_date, article_title
 
 # The last training articles, kept out of training for calibration.

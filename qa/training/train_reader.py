@@ -19,7 +19,8 @@ import random
 import time
 from pathlib import Path
 
-from qa.reader import CONFIG_FILE, FROZEN_PREFIX, READER_DIR, WEIGHTS_FILE, build_model
+from qa.reader import CONFIG_FILE
+from qa.span_model import FROZEN_PREFIX, READER_DIR, WEIGHTS_FILE, build_model
 from qa.training.examples import HOLDOUT_ARTICLES, article_examples, foreign_examples, tokenize
 from qa.training.squad import load_squad, part_of, shared_data
 
