@@ -6,6 +6,8 @@ stores what it is handed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from index import duplicates
@@ -16,6 +18,8 @@ from index.store.base import PreparedArticle, Store
 
 ADDED, UNCHANGED, NO_SENTENCES = "added", "unchanged", "no sentences"
 PROGRESS_FROM = 500  # sentences; show a progress bar on longer embedding runs
+# What embeds and signs split articles: ``prepare`` here, or ``index.cluster.ClusterPreparer`` on a Dask cluster.
+Prepare = Callable[[list[tuple[Article, list[Sentence]]], Embedder, bool], list[PreparedArticle]]
 
 
 def plan(articles: list[Article], known: set[str]) -> tuple[list[str], list[tuple[Article, list[Sentence]]]]:
@@ -46,8 +50,10 @@ def prepare(split: list[tuple[Article, list[Sentence]]], embedder: Embedder, pro
             for n, (article, sentences) in enumerate(split)]
 
 
-def add_articles(store: Store, articles: list[Article], progress: bool = False) -> list[tuple[Article, str]]:
-    """Index new articles; ones already indexed (same content hash) are left alone.
+def add_articles(store: Store, articles: list[Article], progress: bool = False,
+                 prepared_by: Prepare = prepare) -> list[tuple[Article, str]]:
+    """Index new articles; ones already indexed (same content hash) are left alone. ``prepared_by`` embeds and
+    signs them (default: here, with the store's embedder).
 
     Returns:
         Each article with its status: ``ADDED``, ``UNCHANGED`` (already indexed, also when another process
@@ -60,6 +66,6 @@ def add_articles(store: Store, articles: list[Article], progress: bool = False) 
     if store.read_only:
         store.write([])  # says, in the store's own words, why it cannot be written
     statuses, split = plan(articles, store.known([a.id for a in articles]))
-    added = store.write(prepare(split, store.embedder, progress)) if split else set()
+    added = store.write(prepared_by(split, store.embedder, progress)) if split else set()
     return [(article, UNCHANGED if status == ADDED and article.id not in added else status)
             for article, status in zip(articles, statuses)]

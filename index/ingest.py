@@ -9,8 +9,9 @@ from typing import TypeVar
 
 from index.articles import Article, IngestError, load_file, printable, read_bytes, valid_text
 from index.feeds import FeedItem, page_article, parse_feed
-from index.indexer import ADDED, UNCHANGED, add_articles
+from index.indexer import ADDED, UNCHANGED, Prepare, add_articles, prepare
 from index.store.base import Store, StoreError
+from index.text import error_line
 from index.web import fetch, is_address
 
 BATCH = 200  # articles embedded and committed together
@@ -58,8 +59,9 @@ class _Batches:
     """Articles waiting to be embedded and committed, with the outcome of each reported as it is known."""
 
     def __init__(self, corpus: Store, progress: Callable[[float, str], None] | None, progress_bar: bool,
-                 on_outcome: Callable[[Outcome], None] | None) -> None:
+                 on_outcome: Callable[[Outcome], None] | None, prepared_by: Prepare = prepare) -> None:
         self.corpus, self.progress, self.progress_bar, self.on_outcome = corpus, progress, progress_bar, on_outcome
+        self.prepared_by = prepared_by
         self.done = 0.0  # the share of the work read so far, for ``progress``
         self.outcomes: list[Outcome] = []
         self.pending: list[tuple[Article, str]] = []
@@ -94,7 +96,7 @@ class _Batches:
 
     def store(self, batch: list[tuple[Article, str]]) -> None:
         """Index a batch now: an outcome for each article, the first copy named for a near-duplicate."""
-        for (article, name), (_, status) in zip(batch, add_articles(self.corpus, [a for a, _ in batch], progress=self.progress_bar)):
+        for (article, name), (_, status) in zip(batch, add_articles(self.corpus, [a for a, _ in batch], self.progress_bar, self.prepared_by)):
             if status in (ADDED, UNCHANGED):
                 original = self.corpus.first_copy(article.id) if status == ADDED else None
                 self.report(Outcome(name, status, article.title, article.id, original and (original.id, original.title)))
@@ -135,6 +137,7 @@ def add_files(
     progress: Callable[[float, str], None] | None = None,
     progress_bar: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
+    prepared_by: Prepare = prepare,
 ) -> list[Outcome]:
     """Read files and index their articles; a bad file or record is reported and the others go on.
 
@@ -150,12 +153,13 @@ def add_files(
         progress: Called with (fraction done, what is happening).
         progress_bar: Show a terminal progress bar while embedding many sentences.
         on_outcome: Called with each outcome as soon as it is known.
+        prepared_by: What embeds and signs the articles (default: this process; ``index.cluster``: a cluster).
 
     When the index cannot be written (read-only, disk full, damaged) the
     articles not yet stored and the files not yet read are reported with the
     reason, and what earlier batches added stays indexed.
     """
-    batches = _Batches(corpus, progress, progress_bar, on_outcome)
+    batches = _Batches(corpus, progress, progress_bar, on_outcome, prepared_by)
     for n, (path, name) in enumerate(files):
         name = printable(name)
         if batches.stopped:
@@ -183,6 +187,7 @@ def add_sources(
     limit: int | None = None,
     progress_bar: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
+    prepared_by: Prepare = prepare,
 ) -> list[Outcome]:
     """Index web pages and the new items of RSS/Atom feeds (addresses or saved feed files).
 
@@ -196,8 +201,9 @@ def add_sources(
         limit: Largest page or feed in bytes (default ``index.articles.max_bytes()``).
         progress_bar: Show a terminal progress bar while embedding many sentences.
         on_outcome: Called with each outcome as soon as it is known.
+        prepared_by: What embeds and signs the articles (default: this process; ``index.cluster``: a cluster).
     """
-    batches = _Batches(corpus, None, progress_bar, on_outcome)
+    batches = _Batches(corpus, None, progress_bar, on_outcome, prepared_by)
     for source in sources:
         name = printable(source)
         if batches.stopped:
@@ -254,5 +260,5 @@ def _chars(batch: list[tuple[Article, str]]) -> int:
 
 def _reason(exc: BaseException) -> str:
     """An unexpected error as a short line."""
-    text = str(exc).strip().splitlines()
-    return printable(f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__)
+    line = error_line(exc, 200)
+    return printable(line if line == type(exc).__name__ else f"{type(exc).__name__}: {line}")

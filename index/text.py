@@ -168,3 +168,10 @@ def parse_date(value: str | None) -> date | None:
         return date.fromisoformat(value) if value else None
     except ValueError:
         return None
+
+
+def error_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an error's message (its type's name when it has none), at most ``limit`` characters."""
+    message = str(getattr(exc, "message", None) or exc).strip()
+    line = message.splitlines()[0] if message else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"

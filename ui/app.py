@@ -34,7 +34,7 @@ from index.articles import SUFFIXES, IngestError, make_article, max_bytes, megab
 from index.indexer import ADDED  # noqa: E402
 from index.ingest import Outcome, add_files, add_read_articles, add_sources  # noqa: E402
 from index.store.base import SearchFilter, Store  # noqa: E402
-from index.text import parse_date  # noqa: E402
+from index.text import error_line, parse_date  # noqa: E402
 from index.web import is_address  # noqa: E402
 from qa.answer import SHOWN_ANSWERS, Answer, QuestionError, Source  # noqa: E402
 from qa.pipeline import ANSWER_CONCURRENCY, Pipeline  # noqa: E402
@@ -64,11 +64,6 @@ _SPACE = re.compile(r"\s+")
 def esc(text: str) -> str:
     """Text safe to put in a Markdown/HTML reply: every special character is a character reference."""
     return _SPACE.sub(" ", str(text)).translate(_ESCAPES)
-
-
-def _first_line(exc: BaseException, limit: int = 300) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- rendering replies ---------------------------------------------------------
@@ -265,7 +260,7 @@ class ChatApp:
             return "Please type a question."
         except Exception as exc:  # noqa: BLE001 - the user gets a readable line, the log gets the traceback
             log.exception("answering %r failed", question)
-            return f"Sorry, something went wrong while answering: {esc(_first_line(exc))}"
+            return f"Sorry, something went wrong while answering: {esc(error_line(exc))}"
 
     def add_user_message(self, message: str, history: list[dict], asked: list[str]) -> tuple[str, list[dict], list[str]]:
         """Show a typed question in the chat (escaped) and keep it as typed in ``asked``, the chat's questions."""
@@ -291,7 +286,7 @@ class ChatApp:
             raise gr.Error(f"Cannot answer: {exc}.") from None
         except Exception as exc:  # noqa: BLE001
             log.exception("answering %r failed", question)
-            raise gr.Error(f"Something went wrong while answering: {_first_line(exc)}") from None
+            raise gr.Error(f"Something went wrong while answering: {error_line(exc)}") from None
 
     def add_article_api(self, path: str | None) -> str:
         """``/add_article``: index one file; a short report."""
@@ -365,7 +360,7 @@ class ChatApp:
             return title, text, date, esc(f"Not added: {exc}."), *self.panel()
         except Exception as exc:  # noqa: BLE001
             log.exception("adding a pasted article failed")
-            return title, text, date, esc(f"Not added: {_first_line(exc)}"), *self.panel()
+            return title, text, date, esc(f"Not added: {error_line(exc)}"), *self.panel()
         kept = (title, text, date) if outcome.status == "error" else ("", "", "")
         return *kept, esc(outcome.line()), *self.panel()
 
@@ -378,7 +373,7 @@ class ChatApp:
             info = self.corpus.remove(article_id)
         except Exception as exc:  # noqa: BLE001
             log.exception("removing %s failed", article_id)
-            return (esc(f"Not removed: {_first_line(exc)}"), *self.panel())
+            return (esc(f"Not removed: {error_line(exc)}"), *self.panel())
         message = "That article is no longer indexed." if info is None else f"Removed “{info.title}” ({info.sentences} sentences)."
         return (esc(message), *self.panel())
 

@@ -76,17 +76,29 @@ def _print_outcome(outcome) -> None:  # noqa: ANN001
     print(outcome.line(), file=sys.stderr if outcome.status == "error" else sys.stdout, flush=True)
 
 
-def _add_paths(corpus, paths: list[str], limit: int | None) -> list:  # noqa: ANN001
-    """Add files, folders, saved feeds and web addresses to ``corpus``, printing one line per outcome."""
+def _add_paths(corpus, paths: list[str], limit: int | None, cluster: str | None = None) -> list:  # noqa: ANN001
+    """Add files, folders, saved feeds and web addresses to ``corpus``, printing one line per outcome; with a
+    Dask scheduler's address (or ``$QA_DASK_SCHEDULER``), the articles are embedded on its workers."""
     from index.articles import expand_paths
     from index.feeds import FEED_SUFFIXES
+    from index.indexer import prepare
     from index.ingest import add_files, add_sources
     from index.web import is_address
 
     sources = [p for p in paths if is_address(p) or Path(p).suffix.lower() in FEED_SUFFIXES]
     files = [(path, str(path)) for path in expand_paths([Path(p) for p in paths if p not in sources])]
-    outcomes = add_files(corpus, files, limit, progress_bar=True, on_outcome=_print_outcome) if files else []
-    return outcomes + add_sources(corpus, sources, limit, progress_bar=True, on_outcome=_print_outcome)
+    prepared_by = prepare
+    if cluster or os.environ.get("QA_DASK_SCHEDULER"):
+        from index.cluster import ClusterPreparer
+
+        prepared_by = ClusterPreparer.from_env(cluster)
+    try:
+        options = {"progress_bar": True, "on_outcome": _print_outcome, "prepared_by": prepared_by}
+        outcomes = add_files(corpus, files, limit, **options) if files else []
+        return outcomes + add_sources(corpus, sources, limit, **options)
+    finally:
+        if prepared_by is not prepare:
+            prepared_by.close()
 
 
 def cmd_index_sync(args: argparse.Namespace) -> int:
@@ -105,7 +117,7 @@ def cmd_index_sync(args: argparse.Namespace) -> int:
 
 def cmd_index_add(args: argparse.Namespace) -> int:
     corpus = _corpus(args)
-    outcomes = _add_paths(corpus, args.paths, _limit(args))
+    outcomes = _add_paths(corpus, args.paths, _limit(args), args.cluster)
     added = sum(o.status == "added" for o in outcomes)
     stats = corpus.stats()
     print(
@@ -348,9 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     size = argparse.ArgumentParser(add_help=False)
     size.add_argument("--max-mb", type=megabytes, metavar="MB",
                       help="largest file or article to read (default: $QA_MAX_MB or 5)")
-    p = isub.add_parser("add", help="index .txt/.md/.html/.json/.jsonl files and folders, web pages and RSS/Atom feeds "
-                        "(addresses or saved .xml/.rss/.atom files)", parents=[common, size])
+    p = isub.add_parser("add", help="index .txt/.md/.html/.json/.jsonl/.pdf/.docx files and folders, web pages and "
+                        "RSS/Atom feeds (addresses or saved .xml/.rss/.atom files)", parents=[common, size])
     p.add_argument("paths", nargs="+", metavar="PATH_OR_URL")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="embed the articles on the workers of this Dask scheduler, tcp://HOST:PORT "
+                   "(default: $QA_DASK_SCHEDULER; none: here)")
     p.set_defaults(func=cmd_index_add)
     p = isub.add_parser("sync", help="add the new items of every feed added before", parents=[common, size])
     p.set_defaults(func=cmd_index_sync)

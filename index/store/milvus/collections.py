@@ -114,8 +114,3 @@ def feed_key(feed: str, link: str) -> str:
     """The id of a feed's row (``link`` empty) or of one of its items."""
     return hashlib.blake2b(f"{feed}\n{link}".encode(), digest_size=16).hexdigest()
 
-
-def first_line(exc: BaseException) -> str:
-    """The first line of a Milvus error's message."""
-    message = getattr(exc, "message", None) or str(exc)
-    return str(message).strip().splitlines()[0] if str(message).strip() else type(exc).__name__

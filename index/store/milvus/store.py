@@ -63,13 +63,12 @@ from index.store.milvus.collections import (
     create_sentences,
     feed_key,
     filter_expression,
-    first_line,
     fitted,
     quoted,
 )
 from index.store.milvus.journal import POSITIONS, WriteJournal
 from index.store.text_cache import TextCache
-from index.text import WINDOW_RADIUS, content_terms, stemmed
+from index.text import WINDOW_RADIUS, content_terms, error_line, stemmed
 
 DEFAULT_PREFIX = "qa"
 MAX_BLOCK = (1 << 63) // POSITIONS - 1
@@ -139,7 +138,7 @@ class MilvusStore(WriteJournal):
             busy = self.lite and "Open local milvus failed" in str(exc)
             raise StoreError(
                 f"the Milvus Lite file {uri} is open in another process; serve it with `milvus-lite server` to share it"
-                if busy else f"cannot reach Milvus at {uri}: {first_line(exc)}"
+                if busy else f"cannot reach Milvus at {uri}: {error_line(exc)}"
             ) from None
         with self._milvus():
             self._open(check_model)
@@ -155,7 +154,7 @@ class MilvusStore(WriteJournal):
             try:
                 yield
             except MilvusException as exc:
-                raise StoreError(f"Milvus at {self.uri}: {first_line(exc)}") from None
+                raise StoreError(f"Milvus at {self.uri}: {error_line(exc)}") from None
 
     def _open(self, check_model: bool) -> None:
         existing = set(self._client.list_collections())
