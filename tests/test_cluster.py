@@ -3,7 +3,6 @@ checked against a local add of the same files."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from index.store.faiss_sqlite import FaissSqliteStore  # noqa: E402
 from qa.pipeline import Pipeline  # noqa: E402
 from tests.conftest import ROOT, SEED, free_port  # noqa: E402
 from tests.fakes import FakeEmbedder, FakeReader  # noqa: E402
+from tests.local_cluster import LocalCluster  # noqa: E402
 from tests.store_conformance import QUAKE, STORM, UNDATED  # noqa: E402
 
 
@@ -35,41 +35,9 @@ class SlowEmbedder(FakeEmbedder):
         return super().embed(texts, progress)
 
 
-class Cluster:
-    """A Dask scheduler and worker processes on 127.0.0.1."""
-
-    def __init__(self, workers: int) -> None:
-        self.address = f"tcp://127.0.0.1:{free_port()}"
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        start = [sys.executable, "-m"]
-        self.scheduler = subprocess.Popen(
-            [*start, "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1],
-             "--no-dashboard"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.workers = [subprocess.Popen(
-            [*start, "distributed.cli.dask_worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
-             "--no-nanny", "--no-dashboard"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(workers)]
-        from distributed import Client
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with Client(self.address, timeout=5) as client:
-                    client.wait_for_workers(workers, timeout=max(1, deadline - time.monotonic()))
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-
-    def stop(self) -> None:
-        for process in [*self.workers, self.scheduler]:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    running = Cluster(workers=2)
+def cluster() -> Iterator[LocalCluster]:
+    running = LocalCluster(workers=2)
     try:
         yield running
     finally:
@@ -93,7 +61,7 @@ def index_contents(store: FaissSqliteStore) -> tuple:
     return [(a.id, a.title, a.date, a.sentences, a.duplicate_of) for a in articles], rows, vectors
 
 
-def test_a_cluster_add_makes_the_same_index_as_a_local_one(cluster: Cluster, tmp_path: Path) -> None:
+def test_a_cluster_add_makes_the_same_index_as_a_local_one(cluster: LocalCluster, tmp_path: Path) -> None:
     files = article_files(tmp_path / "articles")
     with closing(FaissSqliteStore(tmp_path / "local", embedder=FakeEmbedder())) as local:
         add_files(local, files)
@@ -110,7 +78,7 @@ def test_a_cluster_add_makes_the_same_index_as_a_local_one(cluster: Cluster, tmp
     preparer.close()
 
 
-def test_a_worker_killed_mid_run_loses_nothing(cluster: Cluster, tmp_path: Path,
+def test_a_worker_killed_mid_run_loses_nothing(cluster: LocalCluster, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("index.cluster.BATCH_SENTENCES", 3)  # a task per short article: several on each worker
     files = article_files(tmp_path / "articles")
