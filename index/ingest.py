@@ -188,6 +188,7 @@ def add_sources(
     progress_bar: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
     prepared_by: Prepare = prepare,
+    private: bool = True,
 ) -> list[Outcome]:
     """Index web pages and the new items of RSS/Atom feeds (addresses or saved feed files).
 
@@ -202,6 +203,7 @@ def add_sources(
         progress_bar: Show a terminal progress bar while embedding many sentences.
         on_outcome: Called with each outcome as soon as it is known.
         prepared_by: What embeds and signs the articles (default: this process; ``index.cluster``: a cluster).
+        private: Whether addresses that are not public may be read (``index.web.fetch``); a server says no.
     """
     batches = _Batches(corpus, None, progress_bar, on_outcome, prepared_by)
     for source in sources:
@@ -209,7 +211,7 @@ def add_sources(
         if batches.stopped:
             batches.report(Outcome(name, "error", "not read: the index cannot be written"))
             continue
-        read = batches.attempt(name, lambda: _read_source(source, limit))  # noqa: B023 - called at once
+        read = batches.attempt(name, lambda: _read_source(source, limit, private))  # noqa: B023 - called at once
         if read is None:
             continue
         if isinstance(read, Article):
@@ -220,7 +222,7 @@ def add_sources(
         new = [item for item in dict.fromkeys(items) if item.link not in seen]
         batches.report(Outcome(name, FEED, f"{len(items)} items, {len(new)} not read before"))
         for item in new:
-            article = batches.attempt(printable(item.link), lambda: page_article(fetch(item.link, limit), item))  # noqa: B023
+            article = batches.attempt(printable(item.link), lambda: page_article(fetch(item.link, limit, private=private), item))  # noqa: B023
             if article is not None:
                 batches.put([(article, printable(item.link))])
         batches.flush()
@@ -242,14 +244,16 @@ def add_read_articles(store: Store, articles: list[tuple[Article, str]]) -> list
     return batches.outcomes
 
 
-def _read_source(source: str, limit: int | None) -> Article | list[FeedItem]:
-    """A web page's article, or the items of a feed (an address or a saved file)."""
+def _read_source(source: str, limit: int | None, private: bool) -> Article | list[FeedItem]:
+    """A web page's article, or the items of a feed (an address or, where ``private`` allows, a saved file)."""
+    if not is_address(source) and not private:
+        raise IngestError("only http(s) addresses are read here")
     if not is_address(source):
         items = parse_feed(read_bytes(Path(source), limit))
         if items is None:
             raise IngestError("not an RSS or Atom feed")
         return items
-    fetched = fetch(source, limit)
+    fetched = fetch(source, limit, private=private)
     items = parse_feed(fetched.content)
     return page_article(fetched) if items is None else items
 

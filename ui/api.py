@@ -20,12 +20,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from index.articles import IngestError, TooLargeError, make_article, max_bytes, megabytes, printable
 from index.indexer import ADDED, UNCHANGED
-from index.ingest import Outcome, add_files, add_read_articles
+from index.ingest import FEED, Outcome, add_files, add_read_articles, add_sources
 from index.store.base import IndexReadOnlyError, SearchFilter, StoreError
+from index.web import is_address
 from qa.answer import QuestionError
 from qa.pipeline import Pipeline
 from qa.schema import AnswerJSON
@@ -57,12 +58,20 @@ class Question(BaseModel):
 
 
 class ArticleIn(BaseModel):
-    """An article to index."""
+    """An article to index: its text, or the address of a web page (or of a feed, whose new items are read)."""
 
-    text: str = Field(description="The article text")
-    title: str = Field("", description="Headline (default: the start of the text)")
-    date: str | None = Field(None, description="Publication date, YYYY-MM-DD")
-    source: str = Field("api", description="Where the article comes from (a file name or web address)")
+    text: str | None = Field(None, description="The article text")
+    url: str | None = Field(None, max_length=2048, description="Instead of text: an http(s) address of a page or an "
+                            "RSS/Atom feed to read (public addresses only, unless the server allows private ones)")
+    title: str = Field("", description="Headline (default: the start of the text); with text only")
+    date: str | None = Field(None, description="Publication date, YYYY-MM-DD; with text only")
+    source: str = Field("api", description="Where the article comes from (a file name or web address); with text only")
+
+    @model_validator(mode="after")
+    def text_or_url(self) -> "ArticleIn":
+        if (self.text is None) == (self.url is None):
+            raise ValueError("give the article's text or its url, one of them")
+        return self
 
 
 class ArticleJSON(BaseModel):
@@ -91,7 +100,7 @@ class OutcomeJSON(BaseModel):
     """What became of one article of a request."""
 
     name: str
-    status: Literal["added", "already indexed", "error"]
+    status: Literal["added", "already indexed", "feed", "error"]
     detail: str = Field(description="The article's title, or why it was not indexed")
     article_id: str | None
     duplicate_of: str | None = Field(description="For an added near-duplicate: the first indexed copy of its story")
@@ -128,7 +137,7 @@ ALREADY_INDEXED = {200: {"model": AddReport, "description": "Nothing new: every 
 
 
 def _outcome(outcome: Outcome) -> OutcomeJSON:
-    status = {ADDED: "added", UNCHANGED: "already indexed"}.get(outcome.status, "error")
+    status = {ADDED: "added", UNCHANGED: "already indexed", FEED: "feed"}.get(outcome.status, "error")
     return OutcomeJSON(name=printable(outcome.name), status=status, detail=printable(outcome.detail),
                        article_id=outcome.article_id, duplicate_of=outcome.duplicate_of and outcome.duplicate_of[0])
 
@@ -161,6 +170,7 @@ def api_router(
     limit: int | None = None,
     min_confidence: float | None = None,
     auth: tuple[str, str] | None = None,
+    private_urls: bool = False,
 ) -> APIRouter:
     """The ``/api/v1`` routes over ``pipeline`` and its index.
 
@@ -170,6 +180,7 @@ def api_router(
         limit: Largest article or file in bytes (default ``index.articles.max_bytes()``).
         min_confidence: The default strictness of answers.
         auth: User name and password every request must give (HTTP Basic).
+        private_urls: Let ``POST /articles`` read addresses that are not public (``index.web.fetch``).
     """
     corpus = pipeline.corpus
     limit = max_bytes() if limit is None else limit
@@ -223,8 +234,13 @@ def api_router(
                  responses={**ALREADY_INDEXED, **{k: ERRORS[k] for k in (400, 403, 413, 503)}},
                  summary="Index one article given as JSON")
     def post_article(article: ArticleIn, response: Response) -> AddReport:
-        """201 when it was added (a near-duplicate names its first copy), 200 when it was already indexed."""
+        """201 when it was added (a near-duplicate names its first copy), 200 when it was already indexed; a
+        feed's address adds its new items, each with its outcome."""
         with _http_errors():
+            if article.url is not None:
+                if not is_address(article.url):
+                    raise IngestError(f"only http(s) addresses are read, not {printable(article.url)[:80]}")
+                return report(add_sources(corpus, [article.url], limit, private=private_urls), response)
             made = make_article(article.title, article.text, article.source, article.date, limit)
             return report(add_read_articles(corpus, [(made, made.source)]), response)
 

@@ -217,7 +217,8 @@ class ChatApp:
     """The handlers of the app, bound to one pipeline and its corpus."""
 
     def __init__(
-        self, pipeline: Pipeline, min_confidence: float | None = None, read_only: bool = False, limit: int | None = None
+        self, pipeline: Pipeline, min_confidence: float | None = None, read_only: bool = False, limit: int | None = None,
+        private_urls: bool = False,
     ) -> None:
         """Handlers over ``pipeline``.
 
@@ -226,12 +227,14 @@ class ChatApp:
             min_confidence: The default strictness (None: the reader's threshold).
             read_only: Refuse to add or remove articles.
             limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
+            private_urls: Let "Add from the web" read addresses that are not public (``index.web.fetch``).
         """
         self.pipeline = pipeline
         self.corpus: Store = pipeline.corpus
         self.min_confidence = min_confidence
         self.read_only = read_only
         self.limit = max_bytes() if limit is None else limit
+        self.private_urls = private_urls
         self.examples = ExampleQuestions(self.corpus, lambda q: pipeline.answer(q, min_confidence=min_confidence).found)
 
     # chat
@@ -348,7 +351,7 @@ class ChatApp:
             return address, esc(READ_ONLY), *self.panel()
         if not is_address(address):
             return address, esc("Give the http:// or https:// address of a page or feed."), *self.panel()
-        return "", self._report(add_sources(self.corpus, [address], self.limit)), *self.panel()
+        return "", self._report(add_sources(self.corpus, [address], self.limit, private=self.private_urls)), *self.panel()
 
     def paste(self, title: str, text: str, date: str) -> tuple:
         if self.read_only:
@@ -389,6 +392,7 @@ def build_app(
     min_confidence: float | None = None,
     read_only: bool = False,
     limit: int | None = None,
+    private_urls: bool = False,
 ) -> gr.Blocks:
     """The Gradio app over ``pipeline`` and its index.
 
@@ -397,8 +401,9 @@ def build_app(
         min_confidence: Where the chat's strictness slider starts (default: the reader's threshold).
         read_only: Show the articles but offer no way to add or remove them (no ``/add_article``).
         limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
+        private_urls: Let "Add from the web" read addresses that are not public.
     """
-    chat = ChatApp(pipeline, min_confidence, read_only, limit)
+    chat = ChatApp(pipeline, min_confidence, read_only, limit, private_urls)
     questions = chat.examples.get()
     write = {"concurrency_id": "index", "concurrency_limit": 1}
     reading = {"concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}

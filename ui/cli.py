@@ -76,7 +76,8 @@ def _print_outcome(outcome) -> None:  # noqa: ANN001
     print(outcome.line(), file=sys.stderr if outcome.status == "error" else sys.stdout, flush=True)
 
 
-def _add_paths(corpus, paths: list[str], limit: int | None, cluster: str | None = None) -> list:  # noqa: ANN001
+def _add_paths(corpus, paths: list[str], limit: int | None, cluster: str | None = None,  # noqa: ANN001
+               private: bool = True) -> list:
     """Add files, folders, saved feeds and web addresses to ``corpus``, printing one line per outcome; with a
     Dask scheduler's address (or ``$QA_DASK_SCHEDULER``), the articles are embedded on its workers."""
     from index.articles import expand_paths
@@ -95,7 +96,7 @@ def _add_paths(corpus, paths: list[str], limit: int | None, cluster: str | None 
     try:
         options = {"progress_bar": True, "on_outcome": _print_outcome, "prepared_by": prepared_by}
         outcomes = add_files(corpus, files, limit, **options) if files else []
-        return outcomes + add_sources(corpus, sources, limit, **options)
+        return outcomes + add_sources(corpus, sources, limit, **options, private=private)
     finally:
         if prepared_by is not prepare:
             prepared_by.close()
@@ -108,7 +109,8 @@ def cmd_index_sync(args: argparse.Namespace) -> int:
     feeds = corpus.feeds()
     if not feeds:
         raise CliError("no feeds to sync: `qa index add URL` adds a feed's articles and remembers it")
-    outcomes = add_sources(corpus, feeds, _limit(args), progress_bar=True, on_outcome=_print_outcome)
+    outcomes = add_sources(corpus, feeds, _limit(args), progress_bar=True, on_outcome=_print_outcome,
+                           private=args.private_urls)
     added = sum(o.status == "added" for o in outcomes)
     stats = corpus.stats()
     print(f"{added} added from {len(feeds)} feeds; index has {stats['articles']} articles, {stats['sentences']} sentences")
@@ -117,7 +119,7 @@ def cmd_index_sync(args: argparse.Namespace) -> int:
 
 def cmd_index_add(args: argparse.Namespace) -> int:
     corpus = _corpus(args)
-    outcomes = _add_paths(corpus, args.paths, _limit(args), args.cluster)
+    outcomes = _add_paths(corpus, args.paths, _limit(args), args.cluster, args.private_urls)
     added = sum(o.status == "added" for o in outcomes)
     stats = corpus.stats()
     print(
@@ -141,7 +143,7 @@ def cmd_index_rebuild(args: argparse.Namespace) -> int:
         corpus, old = _backend(args).open_anew(args.index)
         if old:
             print(f"the old index is kept in {old}")
-        outcomes = _add_paths(corpus, args.sources, _limit(args))
+        outcomes = _add_paths(corpus, args.sources, _limit(args), private=args.private_urls)
         stats = corpus.stats()
         print(f"rebuilt from files: {stats['articles']} articles, {stats['sentences']} sentences")
         return 1 if any(o.status == "error" for o in outcomes) else 0
@@ -314,7 +316,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.watch is not None:
         _watch_in_background(args)
     serve(host=args.host, port=args.port, index_dir=args.index, min_confidence=args.min_confidence, auth=auth,
-          read_only=args.read_only, extra_hosts=args.allowed_host, limit=_limit(args), backend=_backend(args))
+          read_only=args.read_only, extra_hosts=args.allowed_host, limit=_limit(args), backend=_backend(args),
+          private_urls=args.allow_private_urls)
     return 0
 
 
@@ -360,20 +363,23 @@ def build_parser() -> argparse.ArgumentParser:
     size = argparse.ArgumentParser(add_help=False)
     size.add_argument("--max-mb", type=megabytes, metavar="MB",
                       help="largest file or article to read (default: $QA_MAX_MB or 5)")
+    fetching = argparse.ArgumentParser(add_help=False)
+    fetching.add_argument("--no-private-urls", dest="private_urls", action="store_false",
+                          help="read only public web addresses: not loopback, private or link-local ones")
     p = isub.add_parser("add", help="index .txt/.md/.html/.json/.jsonl/.pdf/.docx files and folders, web pages and "
-                        "RSS/Atom feeds (addresses or saved .xml/.rss/.atom files)", parents=[common, size])
+                        "RSS/Atom feeds (addresses or saved .xml/.rss/.atom files)", parents=[common, size, fetching])
     p.add_argument("paths", nargs="+", metavar="PATH_OR_URL")
     p.add_argument("--cluster", metavar="ADDRESS",
                    help="embed the articles on the workers of this Dask scheduler, tcp://HOST:PORT "
                    "(default: $QA_DASK_SCHEDULER; none: here)")
     p.set_defaults(func=cmd_index_add)
-    p = isub.add_parser("sync", help="add the new items of every feed added before", parents=[common, size])
+    p = isub.add_parser("sync", help="add the new items of every feed added before", parents=[common, size, fetching])
     p.set_defaults(func=cmd_index_sync)
     p = isub.add_parser("remove", help="remove an article by id", parents=[common])
     p.add_argument("id")
     p.set_defaults(func=cmd_index_remove)
     p = isub.add_parser("rebuild", help="re-embed every stored article, or index files anew with --from",
-                        parents=[common, size])
+                        parents=[common, size, fetching])
     p.add_argument("--from", dest="sources", nargs="+", metavar="PATH",
                    help="set the index folder aside (kept, renamed) and build a new index from these files and folders")
     p.set_defaults(func=cmd_index_rebuild)
@@ -419,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (default: $QA_AUTH; needed beyond 127.0.0.1)")
     p.add_argument("--insecure-no-auth", action="store_true", help="serve beyond 127.0.0.1 without a login")
     p.add_argument("--read-only", action="store_true", help="no adding or removing articles from the web")
+    p.add_argument("--allow-private-urls", action="store_true",
+                   help="let the chat and the API read loopback, private and link-local addresses (default: refused)")
     p.add_argument("--allowed-host", action="append", metavar="NAME",
                    help="another name clients reach the server under (checked against the Host header); repeatable")
     p.add_argument("--watch", metavar="DIR", help="also index article files as they appear in this folder")

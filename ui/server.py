@@ -197,6 +197,7 @@ def serve(
     extra_hosts: list[str] | None = None,
     limit: int | None = None,
     backend: Backend | None = None,
+    private_urls: bool = False,
 ) -> None:
     """Start the web chat; builds the index from ``data/articles/`` first when it is empty (and writable).
 
@@ -210,6 +211,7 @@ def serve(
         extra_hosts: More ``Host`` names to accept.
         limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
         backend: Where the index is kept (default: ``$QA_BACKEND``, else FAISS and SQLite files).
+        private_urls: Let the chat and the API read addresses that are not public (default: public ones only).
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     limit = max_bytes() if limit is None else limit
@@ -220,8 +222,8 @@ def serve(
     print("Loading the models and preparing example questions ...", flush=True)
     pipeline.warm_up()
     read_only = read_only or corpus.read_only
-    blocks = build_app(pipeline, min_confidence, read_only=read_only, limit=limit)
-    api = api_router(pipeline, read_only, limit, min_confidence, auth)
+    blocks = build_app(pipeline, min_confidence, read_only=read_only, limit=limit, private_urls=private_urls)
+    api = api_router(pipeline, read_only, limit, min_confidence, auth, private_urls)
     app = web_app(blocks, host, auth, extra_hosts, limit, api)
     shown = f"[{host}]" if ":" in host else host
     print(f"Serving on http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)
