@@ -170,10 +170,14 @@ def test_only_http_is_fetched() -> None:
 
 @pytest.mark.slow
 def test_the_chat_adds_a_feed_by_its_address(site: tuple[str, Site], index_dir: Path) -> None:
+    from html import unescape
+
     from ui.app import ChatApp
 
     base, _ = site
-    chat = ChatApp(Pipeline(FaissSqliteStore(index_dir), default_reader()))
+    pipeline = Pipeline(FaissSqliteStore(index_dir), default_reader())
+    assert "refused: 127.0.0.1 is not a public address" in unescape(ChatApp(pipeline).add_address(f"{base}/feed.xml")[1])
+    chat = ChatApp(pipeline, private_urls=True)  # qa serve --allow-private-urls: this test's site is on loopback
     cleared, report, *_ = chat.add_address(f"  {base}/feed.xml ")
     assert cleared == "" and report.startswith("3 added, 1 failed")
     assert "gone&#46;html" in report and "HTTP 404" in report
