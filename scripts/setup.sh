@@ -16,3 +16,4 @@ if [[ "${1:-}" == "--test" ]]; then
 else
     .venv/bin/pip install -q -e .
 fi
+.venv/bin/pip check  # every installed package has what it declares
