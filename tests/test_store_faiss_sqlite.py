@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from index.articles import make_article
 from index.embedder import Embedder
 from index.indexer import ADDED, add_articles
 from index.store import Backend
-from index.store.base import IndexMismatchError, IndexWriteError, Store
+from index.store.base import FORMAT, IndexFormatError, IndexMismatchError, IndexWriteError, Store
 from index.store.faiss_sqlite import FaissSqliteStore, keywords
 from index.text import content_terms
 from qa.pipeline import Pipeline
@@ -193,3 +194,40 @@ def test_a_graph_index_is_saved_whole_before_its_change_files_take_long_to_repla
     add_articles(corpus, _council_story(5))  # 6 to replay: saved whole instead
     assert corpus.base == corpus.generation
     assert FaissSqliteStore(tmp_path, embedder=FakeEmbedder()).check() == []
+
+
+def test_an_index_of_the_previous_format_is_upgraded_and_a_newer_one_refused(fake_index_dir: Path,
+                                                                            capsys: pytest.CaptureFixture) -> None:
+    def recorded() -> str | None:
+        with sqlite3.connect(fake_index_dir / "index.sqlite") as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        return row and row[0]
+
+    before = Pipeline(FaissSqliteStore(fake_index_dir, embedder=FakeEmbedder()), FakeReader()).answer("How many raids?")
+    assert recorded() == str(FORMAT)
+    with sqlite3.connect(fake_index_dir / "index.sqlite") as db:  # as every release before the format was recorded
+        db.execute("DELETE FROM meta WHERE key = 'format'")
+    _checkpoint(fake_index_dir)
+    reader = FaissSqliteStore(fake_index_dir, embedder=FakeEmbedder(), read_only=True)  # read as it is
+    assert recorded() is None and Pipeline(reader, FakeReader()).answer("How many raids?").text == before.text == "128"
+    upgraded = FaissSqliteStore(fake_index_dir, embedder=FakeEmbedder())
+    assert recorded() == str(FORMAT) and upgraded.check() == []
+    assert Pipeline(upgraded, FakeReader()).answer("How many raids?").sentence == before.sentence
+    with sqlite3.connect(fake_index_dir / "index.sqlite") as db:  # as a later release will write it
+        db.execute("UPDATE meta SET value = ? WHERE key = 'format'", (str(FORMAT + 1),))
+    _checkpoint(fake_index_dir)
+    for read_only in (False, True):
+        with pytest.raises(IndexFormatError, match=f"made by a newer release of news-qa .index format {FORMAT + 1}"):
+            FaissSqliteStore(fake_index_dir, embedder=FakeEmbedder(), read_only=read_only)
+    assert recorded() == str(FORMAT + 1)  # refused before anything changed
+    from ui.cli import main
+
+    assert main(["index", "stats", "--index", str(fake_index_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the index in ") and err.count("\n") == 1
+
+
+def _checkpoint(index_dir: Path) -> None:
+    """Move committed changes into the database file, where a read-only (immutable) open reads them."""
+    with closing(sqlite3.connect(index_dir / "index.sqlite")) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -22,7 +22,7 @@ pytest.importorskip("pymilvus")
 from pymilvus.exceptions import MilvusException  # noqa: E402
 
 from index.indexer import add_articles  # noqa: E402
-from index.store.base import IndexMismatchError, IndexReadOnlyError, Store, StoreError  # noqa: E402
+from index.store.base import FORMAT, IndexFormatError, IndexMismatchError, IndexReadOnlyError, Store, StoreError  # noqa: E402
 from index.store.milvus import MilvusStore  # noqa: E402
 from qa.pipeline import Pipeline  # noqa: E402
 from tests.conftest import SEED  # noqa: E402
@@ -266,3 +266,13 @@ def test_the_cli_indexes_and_answers_in_milvus(tmp_path: Path) -> None:
     assert anew.stderr.startswith("error: an index in Milvus is not set aside")
     stats = subprocess.run(qa + ["index", "stats", "--json"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert '"articles": 1' in stats.stdout
+
+
+def test_an_index_of_a_newer_format_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    uri = str(tmp_path / "milvus.db")
+    with monkeypatch.context() as later:  # as a later release will make it
+        later.setattr("index.store.milvus.collections.FORMAT", FORMAT + 1)
+        MilvusStore(uri, embedder=FakeEmbedder()).close()
+    for read_only in (False, True):
+        with pytest.raises(IndexFormatError, match=f"in Milvus at {uri} was made by a newer release"):
+            MilvusStore(uri, embedder=FakeEmbedder(), read_only=read_only)

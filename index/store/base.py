@@ -19,6 +19,18 @@ from index.sentences import Sentence
 if TYPE_CHECKING:
     from index.embedder import Embedder
 
+# The index layout this release reads and writes, recorded in every index it makes or upgrades: an index
+# without one is format 1 (every release before the number was recorded) and is upgraded when opened for
+# writing; an index of a higher format is refused.
+FORMAT = 2
+
+
+def check_format(recorded: str | None, where: str) -> None:
+    """Refuse an index whose recorded format is newer than ``FORMAT``, in one line."""
+    if recorded is not None and (not recorded.isdigit() or int(recorded) > FORMAT):
+        raise IndexFormatError(f"the index {where} was made by a newer release of news-qa (index format {recorded}; "
+                               f"this one reads up to {FORMAT}): upgrade news-qa to open it")
+
 
 class StoreError(RuntimeError):
     """The index cannot be used as asked; the message is one line that says what to do."""
@@ -26,6 +38,10 @@ class StoreError(RuntimeError):
 
 class IndexMismatchError(StoreError):
     """The index was built with another embedding model or dimension."""
+
+
+class IndexFormatError(StoreError):
+    """The index was made by a newer release, in a format this one cannot read."""
 
 
 class IndexDamagedError(StoreError):

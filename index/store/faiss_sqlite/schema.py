@@ -6,12 +6,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 
 from index import duplicates
-from index.store.base import IndexDamagedError, IndexReadOnlyError, IndexWriteError, SearchFilter, StoreError
+from index.store.base import (
+    FORMAT,
+    IndexDamagedError,
+    IndexReadOnlyError,
+    IndexWriteError,
+    SearchFilter,
+    StoreError,
+    check_format,
+)
 
 DB_FILE = "index.sqlite"
 BUSY_TIMEOUT_S = 120  # how long a write waits for another process's write to commit
@@ -42,26 +49,55 @@ CREATE TABLE IF NOT EXISTS term_windows(term TEXT PRIMARY KEY, windows INTEGER N
 """
 
 
-def create(db: sqlite3.Connection) -> None:
-    """Switch to WAL and create the tables, retrying while another process does the same.
+def recorded_format(db: sqlite3.Connection) -> str | None:
+    """The format the index records (``None``: none recorded, format 1, or a new index)."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
+        return None
+    row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+    return row[0] if row else None
+
+
+def create(db: sqlite3.Connection, where: str) -> None:
+    """Switch to WAL, create the tables and bring an older index up to ``FORMAT``, retrying while another process
+    does the same; an index of a newer format is refused before anything changes.
 
     Two processes creating one new index at once can get "database is locked" at
     once from these statements: SQLite does not wait for a lock here as it does in a transaction.
     """
+    check_format(recorded_format(db), where)
     for attempt in range(40):
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            columns = {row[1] for row in db.execute("PRAGMA table_info(articles)")}
-            if columns and "duplicate_of" not in columns:  # an index made before near-duplicate detection
-                with suppress(sqlite3.OperationalError):  # "duplicate column": another process added it first
-                    db.execute("ALTER TABLE articles ADD COLUMN duplicate_of TEXT")
-                    db.execute("INSERT OR REPLACE INTO meta VALUES ('unsigned_articles', '1')")  # signed on the next add
-            db.executescript(SCHEMA)
-            return
+            break
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or attempt == 39:
                 raise
             time.sleep(min(0.01 * 2**attempt, 0.5))
+    db.execute("BEGIN IMMEDIATE")  # waits for another process's write; the upgrade is all or nothing
+    try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(articles)")}
+        if columns and "duplicate_of" not in columns:  # an index made before near-duplicate detection
+            db.execute("ALTER TABLE articles ADD COLUMN duplicate_of TEXT")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('unsigned_articles', '1')")  # signed on the next add
+        for statement in statements(SCHEMA):
+            db.execute(statement)
+        if db.execute("SELECT 1 FROM meta WHERE key = 'model'").fetchone():  # an index, not a new folder
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (str(FORMAT),))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def statements(script: str) -> list[str]:
+    """The SQL statements of a script, one by one (``executescript`` would commit an open transaction)."""
+    found, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            found.append(pending.strip())
+            pending = ""
+    return [s for s in found if s.strip(" ;\n")]
 
 
 def set_aside(directory: Path) -> Path | None:

@@ -24,6 +24,7 @@ from index.indexer import prepare
 from index.sentences import split_sentences, windows
 from index.store import default_dir
 from index.store.base import (
+    FORMAT,
     ArticleInfo,
     IndexDamagedError,
     IndexMismatchError,
@@ -33,6 +34,7 @@ from index.store.base import (
     SearchFilter,
     SentenceRow,
     StoreError,
+    check_format,
 )
 from index.store.faiss_sqlite import keywords
 from index.store.faiss_sqlite.generations import VectorGenerations
@@ -89,10 +91,11 @@ class FaissSqliteStore(VectorGenerations):
                 self._db.executemany(
                     "INSERT OR IGNORE INTO meta VALUES (?, ?)",
                     [("model", self.embedder.name), ("dimension", str(self.embedder.dimension)), ("generation", "0"),
-                     ("term_windows", "1")],
+                     ("term_windows", "1"), ("format", str(FORMAT))],
                 )
                 self._db.execute("COMMIT")
                 meta = self._meta()
+        check_format(meta.get("format"), f"in {self.directory}")  # a read-only open made no check yet
         if len(meta) < 3:
             raise IndexDamagedError(f"the index database in {self.directory} has no model or generation recorded")
         if check_model and self._model_mismatch(meta):
@@ -123,7 +126,7 @@ class FaissSqliteStore(VectorGenerations):
             else:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-                create(db)
+                create(db, f"in {self.directory}")
             db.execute("PRAGMA foreign_keys=ON")
             return db
         except OSError as exc:

@@ -11,7 +11,7 @@ from pymilvus import DataType, Function, FunctionType, MilvusClient
 
 from index import duplicates
 from index.embedder import Embedder
-from index.store.base import ArticleInfo, SearchFilter
+from index.store.base import FORMAT, ArticleInfo, SearchFilter
 
 STRING = 65_535  # bytes: Milvus's longest string
 # Milvus wants a vector field in every collection: the collections without vectors carry this constant one.
@@ -63,7 +63,8 @@ def create_sentences(client: MilvusClient, alias: str, embedder: Embedder) -> st
     indexes.add_index(field_name="vector", **VECTOR_INDEX)
     indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     indexes.add_index(field_name="article_id", index_type="INVERTED")
-    _create(client, name, schema, indexes, {"qa.model": embedder.name, "qa.dimension": str(embedder.dimension)})
+    _create(client, name, schema, indexes, {"qa.model": embedder.name, "qa.dimension": str(embedder.dimension),
+                                            "qa.format": str(FORMAT)})
     return name
 
 def create_plain(client: MilvusClient, name: str, kind: str) -> None:

@@ -55,6 +55,7 @@ from index.store.base import (
     SearchFilter,
     SentenceRow,
     StoreError,
+    check_format,
 )
 from index.store.milvus.collections import (
     PLACEHOLDER,
@@ -164,6 +165,8 @@ class MilvusStore(WriteJournal):
             missing.append(self.sentences)
         if missing and self.read_only:
             raise StoreError(f"there is no index in Milvus at {self.uri} (collections {self.prefix}_*)")
+        if self.sentences in aliases:  # one made before the format was recorded is format 1, read as it is
+            check_format(self._properties().get("qa.format"), f"in Milvus at {self.uri}")
         for name in missing:
             if name == self.sentences:
                 physical = create_sentences(self._client, self.sentences, self.embedder)
@@ -180,9 +183,13 @@ class MilvusStore(WriteJournal):
                     f"embeds with {self.embedder.name} ({self.embedder.dimension}); run `qa index rebuild`"
                 )
 
+    def _properties(self) -> dict[str, str]:
+        """What the sentence collection records: the embedding model, its dimension, the index format."""
+        return self._client.describe_collection(self.sentences).get("properties") or {}
+
     def _model(self) -> tuple[str, int]:
         """The embedding model and dimension the sentence vectors were made with."""
-        properties = self._client.describe_collection(self.sentences).get("properties") or {}
+        properties = self._properties()
         return properties.get("qa.model", "?"), int(properties.get("qa.dimension", 0))
 
     # -- small helpers ----------------------------------------------------------------------------------------
