@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from index.articles import make_article
 from index.embedder import Embedder
 from index.indexer import ADDED, add_articles
 from index.store import Backend
-from index.store.base import FORMAT, IndexFormatError, IndexMismatchError, IndexWriteError, Store
+from index.store.base import FORMAT, IndexFormatError, IndexMismatchError, IndexWriteError, Store, StoreError
 from index.store.faiss_sqlite import FaissSqliteStore, keywords
 from index.text import content_terms
 from qa.pipeline import Pipeline
@@ -231,3 +232,47 @@ def _checkpoint(index_dir: Path) -> None:
     """Move committed changes into the database file, where a read-only (immutable) open reads them."""
     with closing(sqlite3.connect(index_dir / "index.sqlite")) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def test_a_backup_while_writers_add_is_whole_and_holds_every_committed_article(fake_index_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    stop, written = threading.Event(), []
+
+    def write() -> None:  # another writer of the same index, adding while the backups run
+        with closing(FaissSqliteStore(fake_index_dir, embedder=FakeEmbedder())) as writer:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                add_articles(writer, [make_article(f"Ferry {n}", f"The ferry {n} carried {n + 300} passengers.", f"{n}.txt")])
+                written.append(n)
+
+    writing = threading.Thread(target=write)
+    writing.start()
+    store = FaissSqliteStore(fake_index_dir, embedder=FakeEmbedder())
+    try:
+        for round_ in range(10):
+            store.refresh()
+            committed = {a.id for a in store.list_articles()}
+            store.backup(tmp_path / f"copy{round_}")
+            with closing(FaissSqliteStore(tmp_path / f"copy{round_}", embedder=FakeEmbedder())) as copy:
+                assert copy.check() == [] and committed <= {a.id for a in copy.list_articles()}
+                assert Pipeline(copy, FakeReader()).answer("How many raids?").text == "128"
+    finally:
+        stop.set()
+        writing.join()
+    assert len(written) >= 10  # the writer kept adding between the copies
+    with pytest.raises(StoreError, match="already exists"):
+        store.backup(tmp_path / "copy0")
+
+
+def test_qa_index_backup_copies_an_index_that_opens_as_it_is(fake_index_dir: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    from ui.cli import main
+
+    assert main(["index", "backup", "--index", str(fake_index_dir), str(tmp_path / "copy")]) == 0
+    assert f"open it with --index {tmp_path / 'copy'}" in capsys.readouterr().out
+    copy = FaissSqliteStore(tmp_path / "copy", embedder=FakeEmbedder())
+    assert copy.check() == [] and [a.id for a in copy.list_articles()] == [
+        a.id for a in FaissSqliteStore(fake_index_dir, embedder=FakeEmbedder()).list_articles()]
+    assert main(["index", "backup", "--index", str(fake_index_dir), str(tmp_path / "copy")]) == 1
+    assert "already exists: back up into a new folder" in capsys.readouterr().err

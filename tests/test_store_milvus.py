@@ -276,3 +276,9 @@ def test_an_index_of_a_newer_format_is_refused(tmp_path: Path, monkeypatch: pyte
     for read_only in (False, True):
         with pytest.raises(IndexFormatError, match=f"in Milvus at {uri} was made by a newer release"):
             MilvusStore(uri, embedder=FakeEmbedder(), read_only=read_only)
+
+
+def test_a_backup_of_milvus_names_the_tool_that_does_it(lite: MilvusStore, tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="milvus-backup"):
+        lite.backup(tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()

@@ -138,6 +138,15 @@ def cmd_index_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index_backup(args: argparse.Namespace) -> int:
+    corpus = _corpus(args, check_model=False)
+    corpus.backup(Path(args.destination))
+    stats = corpus.stats()
+    print(f"backed up the index ({stats['articles']} articles at most, as committed when the copy began) into "
+          f"{args.destination}; to restore, open it with --index {args.destination} or move it into place")
+    return 0
+
+
 def cmd_index_rebuild(args: argparse.Namespace) -> int:
     if args.sources:
         corpus, old = _backend(args).open_anew(args.index)
@@ -383,6 +392,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="sources", nargs="+", metavar="PATH",
                    help="set the index folder aside (kept, renamed) and build a new index from these files and folders")
     p.set_defaults(func=cmd_index_rebuild)
+    p = isub.add_parser("backup", help="copy the index, as committed, into a new folder while writers run",
+                        parents=[common])
+    p.add_argument("destination", metavar="DEST")
+    p.set_defaults(func=cmd_index_backup)
     p = isub.add_parser("watch", help="index article files as they appear or change in a folder", parents=[common])
     p.add_argument("folder")
     p.add_argument("--interval", type=seconds, default=2.0, metavar="S", help="seconds between looks (default 2)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -187,6 +188,10 @@ class Store(Protocol):
 
     def rebuild(self, progress: bool = False) -> dict:
         """Re-split and re-embed every stored article with ``embedder``; the new ``stats()``."""
+
+    def backup(self, destination: Path) -> None:
+        """Copy the index as committed when the copy starts into the new folder ``destination`` while other
+        processes write (an index that opens as it is), or raise ``StoreError`` saying which tool does it."""
 
     def feeds(self) -> list[str]:
         """The feeds (addresses or files) articles were added from, oldest first."""

@@ -47,6 +47,11 @@ class VectorGenerations:
     def _changes_path(self, generation: int) -> Path:
         return self.directory / f"changes.{generation}.npz"
 
+    def _generation_files(self, generation: int, base: int) -> list[Path]:
+        """The files that hold a generation's vectors: its base (with its list of removed vectors, when there is
+        one) and the change files after it."""
+        return [*self.directory.glob(f"vectors.{base}.faiss*"), *map(self._changes_path, range(base + 1, generation + 1))]
+
     def _generations(self) -> tuple[int, int]:
         """The committed generation and its base (an index older than change files has its base at the generation)."""
         meta = self._meta()

@@ -49,6 +49,36 @@ CREATE TABLE IF NOT EXISTS term_windows(term TEXT PRIMARY KEY, windows INTEGER N
 """
 
 
+def connect(directory: Path, read_only: bool) -> sqlite3.Connection:
+    """The index database of ``directory``: created or upgraded (``create``), or opened read-only as it is.
+
+    Raises:
+        StoreError: It cannot be opened (one line).
+    """
+    path = directory / DB_FILE
+    try:
+        if read_only:
+            if not path.is_file():
+                raise StoreError(f"there is no index in {directory}, and the folder is read-only")
+            # immutable: no -shm/-wal file is written or needed, so a read-only file system can be searched
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False,
+                                 isolation_level=None)
+            if "duplicate_of" not in {row[1] for row in db.execute("PRAGMA table_info(articles)")}:
+                # made before near-duplicates, and it cannot be upgraded here: a view in this connection's
+                # temporary schema (searched before the file's) shows it as one without copies
+                db.execute("CREATE TEMP VIEW articles AS SELECT *, NULL AS duplicate_of FROM main.articles")
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
+            create(db, f"in {directory}")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+    except OSError as exc:
+        raise StoreError(f"cannot open the index folder {directory}: {exc.strerror or exc}") from None
+    except sqlite3.Error as exc:
+        raise sql_error(exc, path) from None
+
+
 def recorded_format(db: sqlite3.Connection) -> str | None:
     """The format the index records (``None``: none recorded, format 1, or a new index)."""
     if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():

@@ -7,10 +7,11 @@ commit leaves the previous generation's files and the rolled-back database, whic
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -38,7 +39,7 @@ from index.store.base import (
 )
 from index.store.faiss_sqlite import keywords
 from index.store.faiss_sqlite.generations import VectorGenerations
-from index.store.faiss_sqlite.schema import BUSY_TIMEOUT_S, DB_FILE, FTS_TABLE, create, filter_sql, sql_error, writable
+from index.store.faiss_sqlite.schema import DB_FILE, FTS_TABLE, connect, filter_sql, sql_error, writable
 from index.store.text_cache import TextCache
 from index.text import WINDOW_RADIUS
 from index.vectors import VectorIndex
@@ -83,7 +84,7 @@ class FaissSqliteStore(VectorGenerations):
         self._lock = threading.RLock()
         self._texts = TextCache()
         self.damage: str | None = None
-        self._db = self._connect()
+        self._db = connect(self.directory, self.read_only)
         with self._sql():
             meta = self._meta()
             if len(meta) < 3 and not self.read_only:  # a new index; another process may be creating it too
@@ -109,30 +110,6 @@ class FaissSqliteStore(VectorGenerations):
     def _model_mismatch(self, meta: dict[str, str]) -> bool:
         """Whether the index was built with another embedding model than this corpus's embedder."""
         return meta["model"] != self.embedder.name or int(meta["dimension"]) != self.embedder.dimension
-
-    def _connect(self) -> sqlite3.Connection:
-        path = self.directory / DB_FILE
-        try:
-            if self.read_only:
-                if not path.is_file():
-                    raise StoreError(f"there is no index in {self.directory}, and the folder is read-only")
-                # immutable: no -shm/-wal file is written or needed, so a read-only file system can be searched
-                db = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False,
-                                     isolation_level=None)
-                if "duplicate_of" not in {row[1] for row in db.execute("PRAGMA table_info(articles)")}:
-                    # made before near-duplicates, and it cannot be upgraded here: a view in this connection's
-                    # temporary schema (searched before the file's) shows it as one without copies
-                    db.execute("CREATE TEMP VIEW articles AS SELECT *, NULL AS duplicate_of FROM main.articles")
-            else:
-                self.directory.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-                create(db, f"in {self.directory}")
-            db.execute("PRAGMA foreign_keys=ON")
-            return db
-        except OSError as exc:
-            raise StoreError(f"cannot open the index folder {self.directory}: {exc.strerror or exc}") from None
-        except sqlite3.Error as exc:
-            raise sql_error(exc, path) from None
 
     @contextmanager
     def _sql(self) -> Iterator[None]:
@@ -408,6 +385,28 @@ class FaissSqliteStore(VectorGenerations):
             self.damage = None
             self._remove_old_files()
             return result
+
+    def backup(self, destination: Path) -> None:
+        """Copy the committed index into the new folder ``destination``: SQLite's online backup of the database
+        and the vector files of its generation, while a second connection holds the write lock, so that writers
+        wait for the copy instead of changing the index under it."""
+        destination = Path(destination)
+        if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+            raise StoreError(f"{destination} already exists: back up into a new folder")
+        with self._sql(), closing(connect(self.directory, self.read_only)) as lock:
+            if not self.read_only:
+                lock.execute("BEGIN IMMEDIATE")
+            try:
+                destination.mkdir(parents=True, exist_ok=True)
+                with closing(sqlite3.connect(destination / DB_FILE)) as copy:
+                    self._db.backup(copy)
+                for path in self._generation_files(*self._generations()):
+                    shutil.copy2(path, destination / path.name)
+            except OSError as exc:
+                raise IndexWriteError(f"cannot back up into {destination}: {exc.strerror or exc}") from None
+            finally:
+                if lock.in_transaction:
+                    lock.execute("ROLLBACK")
 
     def feeds(self) -> list[str]:
         """The feeds (addresses or files) articles were added from, oldest first."""

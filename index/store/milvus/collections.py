@@ -16,6 +16,7 @@ from index.store.base import FORMAT, ArticleInfo, SearchFilter
 STRING = 65_535  # bytes: Milvus's longest string
 # Milvus wants a vector field in every collection: the collections without vectors carry this constant one.
 PLACEHOLDER = [1.0, 0.0]
+ROWS_PER_CALL = 500  # rows per insert, ids per get
 # Server and Lite alike: exact search under a million rows, a graph index beyond (the server's choice).
 VECTOR_INDEX = {"index_type": "AUTOINDEX", "metric_type": "IP"}
 
@@ -115,3 +116,29 @@ def feed_key(feed: str, link: str) -> str:
     """The id of a feed's row (``link`` empty) or of one of its items."""
     return hashlib.blake2b(f"{feed}\n{link}".encode(), digest_size=16).hexdigest()
 
+
+def rows_by_id(client: MilvusClient, collection: str, ids: list, fields: list[str]) -> list[dict]:
+    """The rows with these ids (those there are), ``ROWS_PER_CALL`` ids a call."""
+    rows: list[dict] = []
+    for at in range(0, len(ids), ROWS_PER_CALL):
+        rows += client.get(collection, ids=ids[at : at + ROWS_PER_CALL], output_fields=fields)
+    return rows
+
+
+def all_rows(client: MilvusClient, collection: str, fields: list[str], expression: str = "") -> list[dict]:
+    """Every row that matches, however many (a query returns at most 16,384)."""
+    rows: list[dict] = []
+    iterator = client.query_iterator(collection, batch_size=1000, filter=expression, output_fields=fields)
+    try:
+        while batch := iterator.next():
+            rows += batch
+    finally:
+        iterator.close()
+    return rows
+
+
+def insert_rows(client: MilvusClient, collection: str, rows: list[dict], upsert: bool = False) -> None:
+    """Insert (or upsert) rows, ``ROWS_PER_CALL`` a call."""
+    write = client.upsert if upsert else client.insert
+    for at in range(0, len(rows), ROWS_PER_CALL):
+        write(collection, rows[at : at + ROWS_PER_CALL])

@@ -59,13 +59,16 @@ from index.store.base import (
 )
 from index.store.milvus.collections import (
     PLACEHOLDER,
+    all_rows,
     article_info,
     create_plain,
     create_sentences,
     feed_key,
     filter_expression,
     fitted,
+    insert_rows,
     quoted,
+    rows_by_id,
 )
 from index.store.milvus.journal import POSITIONS, WriteJournal
 from index.store.text_cache import TextCache
@@ -74,7 +77,6 @@ from index.text import WINDOW_RADIUS, content_terms, error_line, stemmed
 DEFAULT_PREFIX = "qa"
 MAX_BLOCK = (1 << 63) // POSITIONS - 1
 TEXT_PART = 16_000  # characters of article text per row: at most 64,000 bytes in UTF-8
-ROWS_PER_CALL = 500  # rows per insert, ids per get
 ARTICLES_PER_WRITE = 200  # articles committed together (each write journals its articles)
 FLUSH_FROM = 1_000  # sentences: an add of this many seals them into an indexed segment
 TIMEOUT_S = 10.0
@@ -197,30 +199,8 @@ class MilvusStore(WriteJournal):
     def _count(self, collection: str, expression: str = "") -> int:
         return int(self._client.query(collection, filter=expression, output_fields=["count(*)"])[0]["count(*)"])
 
-    def _get(self, collection: str, ids: list, fields: list[str]) -> list[dict]:
-        rows: list[dict] = []
-        for at in range(0, len(ids), ROWS_PER_CALL):
-            rows += self._client.get(collection, ids=ids[at : at + ROWS_PER_CALL], output_fields=fields)
-        return rows
-
-    def _all(self, collection: str, fields: list[str], expression: str = "") -> list[dict]:
-        """Every row that matches, however many (a query returns at most 16,384)."""
-        rows: list[dict] = []
-        iterator = self._client.query_iterator(collection, batch_size=1000, filter=expression, output_fields=fields)
-        try:
-            while batch := iterator.next():
-                rows += batch
-        finally:
-            iterator.close()
-        return rows
-
-    def _insert(self, collection: str, rows: list[dict], upsert: bool = False) -> None:
-        write = self._client.upsert if upsert else self._client.insert
-        for at in range(0, len(rows), ROWS_PER_CALL):
-            write(collection, rows[at : at + ROWS_PER_CALL])
-
     def _article_rows(self, ids: list[str], fields: list[str]) -> dict[str, dict]:
-        return {row["id"]: row for row in self._get(self.articles, list(ids), fields)}
+        return {row["id"]: row for row in rows_by_id(self._client, self.articles, list(ids), fields)}
 
     # -- reading ----------------------------------------------------------------------------------------------
 
@@ -264,13 +244,13 @@ class MilvusStore(WriteJournal):
             stopped = {entry["id"] for entry in self._stopped_writes()}
             if stopped:
                 problems.append(f"{len(stopped)} writes stopped before they finished (the next write clears them)")
-            under_way = {block for entry in self._all(self.writes, ["id", "entries"]) if entry["id"] not in stopped
+            under_way = {block for entry in all_rows(self._client, self.writes, ["id", "entries"]) if entry["id"] not in stopped
                          for _, block, _ in json.loads(entry["entries"])}
-            articles = {row["id"]: row for row in self._all(self.articles, ["id", "block", "sentences", "parts"])}
+            articles = {row["id"]: row for row in all_rows(self._client, self.articles, ["id", "block", "sentences", "parts"])}
             held: dict[int, int] = {}
-            for row in self._all(self.sentences, ["id"]):
+            for row in all_rows(self._client, self.sentences, ["id"]):
                 held[row["id"] // POSITIONS] = held.get(row["id"] // POSITIONS, 0) + 1
-            texts = {row["id"] for row in self._all(self.texts, ["id"])}
+            texts = {row["id"] for row in all_rows(self._client, self.texts, ["id"])}
         committed = {row["block"]: row for row in articles.values()}
         short = sum(held.get(block, 0) != row["sentences"] for block, row in committed.items())
         unseen = sum(count for block, count in held.items() if block not in committed and block not in under_way)
@@ -286,7 +266,7 @@ class MilvusStore(WriteJournal):
     def list_articles(self) -> list[ArticleInfo]:
         """All indexed articles, oldest first."""
         with self._milvus():
-            rows = self._all(self.articles, ["id", "title", "date", "source", "sentences", "duplicate_of", "added"])
+            rows = all_rows(self._client, self.articles, ["id", "title", "date", "source", "sentences", "duplicate_of", "added"])
         rows.sort(key=lambda row: (row["added"], row["id"]))
         return [article_info(row) for row in rows]
 
@@ -338,12 +318,12 @@ class MilvusStore(WriteJournal):
     def _load_text(self, article_id: str, row: dict) -> str:
         """The text of an article row, from its parts."""
         keys = [f"{article_id}:{row['block']}:{n}" for n in range(row["parts"])]
-        parts = {part["id"]: part["text"] for part in self._get(self.texts, keys, ["text"])}
+        parts = {part["id"]: part["text"] for part in rows_by_id(self._client, self.texts, keys, ["text"])}
         return "".join(parts.get(key, "") for key in keys)
 
     def _stored_rows(self, ids: list[int]) -> list[BlockRow]:
         """The sentence rows stored under these ids, committed or not."""
-        found = self._get(self.sentences, ids, ["article_id", "position", "start", "end"])
+        found = rows_by_id(self._client, self.sentences, ids, ["article_id", "position", "start", "end"])
         return [BlockRow(r["id"], r["article_id"], r["position"], r["start"], r["end"]) for r in found]
 
     def _block_rows(self, article_id: str, block: int, positions: range) -> list[SentenceRow]:
@@ -387,7 +367,7 @@ class MilvusStore(WriteJournal):
         """Which of these stemmed terms each sentence's window holds (as keyword search matches them), by sentence id."""
         with self._milvus():
             return {int(row["id"]): terms.intersection(row["terms"].split())
-                    for row in self._get(self.sentences, [int(i) for i in ids], ["terms"])}
+                    for row in rows_by_id(self._client, self.sentences, [int(i) for i in ids], ["terms"])}
 
     def term_windows(self, terms: list[str]) -> tuple[dict[str, int], int]:
         """How many windows hold each of these stemmed terms, and how many windows there are (committed or not:
@@ -417,7 +397,7 @@ class MilvusStore(WriteJournal):
         blocks: list[int] = []
         while len(blocks) < count:
             drawn = [random.randint(1, MAX_BLOCK) for _ in range(count - len(blocks))]
-            used = {row["id"] // POSITIONS for row in self._get(self.sentences, [b * POSITIONS for b in drawn], ["id"])}
+            used = {row["id"] // POSITIONS for row in rows_by_id(self._client, self.sentences, [b * POSITIONS for b in drawn], ["id"])}
             blocks += [b for b in drawn if b not in used and b not in blocks]
         return blocks
 
@@ -460,9 +440,9 @@ class MilvusStore(WriteJournal):
                  for p in prepared]
         entries = [(p.article.id, block, len(texts)) for p, block, texts in zip(prepared, blocks, parts)]
         with self._journal(entries):
-            self._insert(self.texts, [{"id": f"{p.article.id}:{block}:{n}", "text": text, "placeholder": PLACEHOLDER}
+            insert_rows(self._client, self.texts, [{"id": f"{p.article.id}:{block}:{n}", "text": text, "placeholder": PLACEHOLDER}
                                       for p, block, texts in zip(prepared, blocks, parts) for n, text in enumerate(texts)])
-            self._insert(self.sentences, [row for p, block in zip(prepared, blocks) for row in self._sentence_rows(p, block)])
+            insert_rows(self._client, self.sentences, [row for p, block in zip(prepared, blocks) for row in self._sentence_rows(p, block)])
             now = datetime.now(timezone.utc).isoformat()
             articles, pending = [], []
             for p, block, texts in zip(prepared, blocks, parts):
@@ -476,7 +456,7 @@ class MilvusStore(WriteJournal):
                     "placeholder": PLACEHOLDER,
                 })
             late = self._known([a["id"] for a in articles])  # committed by another writer since the first look
-            self._insert(self.articles, [a for a in articles if a["id"] not in late], upsert=True)
+            insert_rows(self._client, self.articles, [a for a in articles if a["id"] not in late], upsert=True)
             self._delete_uncommitted([e for e in entries if e[0] in late])
         return {a["id"] for a in articles if a["id"] not in late}
 
@@ -515,7 +495,7 @@ class MilvusStore(WriteJournal):
         copies.sort(key=lambda r: (r["added"], r["id"]))
         for n, copy in enumerate(copies):
             copy.update(duplicate_of=copies[0]["id"] if n else "", placeholder=PLACEHOLDER)
-        self._insert(self.articles, copies, upsert=True)
+        insert_rows(self._client, self.articles, copies, upsert=True)
 
     def rebuild(self, progress: bool = False) -> dict:
         """Re-split and re-embed every stored article with the current model into a new sentence collection,
@@ -534,7 +514,7 @@ class MilvusStore(WriteJournal):
         stored: set[tuple[str, int]] = set()  # (article id, block) of the sentences put in the new collection
         while True:  # every article, then those other processes add (or add again) while these are embedded
             with self._milvus():
-                current = {row["id"]: row["block"] for row in self._all(self.articles, ["id", "block"])}
+                current = {row["id"]: row["block"] for row in all_rows(self._client, self.articles, ["id", "block"])}
             todo = [i for i, block in current.items() if (i, block) not in stored]
             articles = [a for a in map(self.article, todo) if a is not None]
             if not articles:
@@ -543,7 +523,7 @@ class MilvusStore(WriteJournal):
             with self._milvus():
                 for p in prepared:
                     block = current[p.article.id]
-                    self._insert(new, self._sentence_rows(p, block))
+                    insert_rows(self._client, new, self._sentence_rows(p, block))
                     counts[p.article.id] = len(p.sentences)
                     stored.add((p.article.id, block))
         with self._milvus():
@@ -555,7 +535,7 @@ class MilvusStore(WriteJournal):
             self._client.drop_collection(old)
             recount = [dict(row, sentences=counts[i], placeholder=PLACEHOLDER)
                        for i, row in self._article_rows(list(counts), ["*"]).items() if row["sentences"] != counts[i]]
-            self._insert(self.articles, recount, upsert=True)
+            insert_rows(self._client, self.articles, recount, upsert=True)
             self._texts.clear()
         return self.stats()
 
@@ -564,13 +544,13 @@ class MilvusStore(WriteJournal):
     def feeds(self) -> list[str]:
         """The feeds (addresses or files) articles were added from, oldest first."""
         with self._milvus():
-            rows = self._all(self.feeds_name, ["feed", "added"], 'link == ""')
+            rows = all_rows(self._client, self.feeds_name, ["feed", "added"], 'link == ""')
         return [row["feed"] for row in sorted(rows, key=lambda r: r["added"])]
 
     def feed_links(self, feed: str) -> set[str]:
         """The item links of ``feed`` read so far."""
         with self._milvus():
-            return {row["link"] for row in self._all(self.feeds_name, ["link"], f'feed == {quoted(feed)} and link != ""')}
+            return {row["link"] for row in all_rows(self._client, self.feeds_name, ["link"], f'feed == {quoted(feed)} and link != ""')}
 
     def record_feed(self, feed: str, links: list[str]) -> None:
         """Remember ``feed`` and that these of its items were read."""
@@ -580,7 +560,12 @@ class MilvusStore(WriteJournal):
             known = self.feed_links(feed) | (set() if feed not in self.feeds() else {""})
             rows = [{"id": feed_key(feed, link), "feed": fitted(feed), "link": fitted(link), "added": now,
                      "placeholder": PLACEHOLDER} for link in dict.fromkeys(["", *links]) if link not in known]
-            self._insert(self.feeds_name, rows, upsert=True)
+            insert_rows(self._client, self.feeds_name, rows, upsert=True)
+
+    def backup(self, destination: Path) -> None:
+        """Not this command's job in Milvus: one line naming the tool that backs up a Milvus deployment."""
+        raise StoreError("an index in Milvus is backed up with Milvus's own backup tool (milvus-backup, or copying "
+                         "a stopped Milvus Lite file); `qa index backup` copies FAISS and SQLite index folders")
 
     def drop(self) -> None:
         """Delete the index: drop its collections (the sentences' behind the alias too)."""
