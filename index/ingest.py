@@ -233,13 +233,15 @@ def add_sources(
     return batches.outcomes
 
 
-def add_read_articles(store: Store, articles: list[tuple[Article, str]]) -> list[Outcome]:
-    """Index articles already read (a pasted text, an API request's body), with one outcome each.
+def add_read_articles(store: Store, articles: list[tuple[Article, str]],
+                      on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Index articles already read (a pasted text, an API request's body), with one outcome each (also given to
+    ``on_outcome``).
 
     Raises:
         StoreError: The index cannot be written; nothing was added.
     """
-    batches = _Batches(store, None, False, None)
+    batches = _Batches(store, None, False, on_outcome)
     batches.store(articles)
     return batches.outcomes
 

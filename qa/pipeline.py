@@ -8,7 +8,8 @@ question; ``answer()`` is the one-line default for scripts (``from qa import ans
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -51,6 +52,8 @@ class Pipeline:
         self.reader: SpanReader = reader if reader is not None else Reader()
         self.embedder = embedder if embedder is not None else corpus.embedder
         self._answering = threading.BoundedSemaphore(concurrency)
+        # Told of every question: its answer (or the error it raised) and the seconds it took (a server's metrics).
+        self.on_answer: Callable[[Answer | None, float, BaseException | None], None] | None = None
 
     @classmethod
     def open(
@@ -85,6 +88,7 @@ class Pipeline:
         as_of: date | None = None,
         where: SearchFilter | None = None,
         history: Sequence[str] = (),
+        observed: bool = True,
     ) -> Answer:
         """Answer a question from the indexed articles.
 
@@ -105,6 +109,7 @@ class Pipeline:
             history: The conversation's earlier questions, oldest first: a follow-up ("And how many were
                 arrested?") is answered with their topic (``qa.followup``); ``question`` on the answer is the
                 question answered.
+            observed: Tell ``on_answer`` about it (not for a server's own checks, such as example questions).
 
         Returns:
             The answer; when the articles don't say, its ``text`` is empty,
@@ -117,10 +122,19 @@ class Pipeline:
         """
         if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be between 0 and 1, not {min_confidence}")
-        question, notice = clean_question(question)
-        with self._answering:
-            return self._answer(resolve_followup(question, history, self.corpus), top_k, min_confidence, as_of,
-                                where, notice)
+        start = time.perf_counter()
+        try:
+            question, notice = clean_question(question)
+            with self._answering:
+                result = self._answer(resolve_followup(question, history, self.corpus), top_k, min_confidence, as_of,
+                                      where, notice)
+        except Exception as exc:
+            if self.on_answer and observed:
+                self.on_answer(None, time.perf_counter() - start, exc)
+            raise
+        if self.on_answer and observed:
+            self.on_answer(result, time.perf_counter() - start, None)
+        return result
 
     def _answer(self, question: str, top_k: int, min_confidence: float | None, as_of: date | None,
                 where: SearchFilter | None, notice: str) -> Answer:

@@ -130,21 +130,17 @@ def free_port() -> int:
 def running_app(pipeline: "Pipeline", **options) -> Iterator[str]:  # noqa: ANN003
     """The web chat over ``pipeline`` on a free local port, served as ``qa serve`` serves it; yields its URL.
 
-    ``options`` go to ``ui.app.build_app`` (``read_only``) and ``ui.server.web_app`` (``auth``).
+    ``options`` go to ``ui.server.server_app`` (``read_only``, ``auth``).
     """
     import threading
     import time
 
     import uvicorn
 
-    from ui.api import api_router
-    from ui.app import build_app
-    from ui.server import web_app
+    from ui.server import server_app
 
-    auth = options.pop("auth", None)
     port = free_port()
-    api = api_router(pipeline, options.get("read_only", False), auth=auth)
-    server = uvicorn.Server(uvicorn.Config(web_app(build_app(pipeline, **options), auth=auth, api=api), host="127.0.0.1",
+    server = uvicorn.Server(uvicorn.Config(server_app(pipeline, **options), host="127.0.0.1",
                                            port=port, log_level="warning", timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

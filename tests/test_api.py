@@ -126,6 +126,10 @@ def test_served_api_is_behind_the_same_guards(fake_pipeline: Pipeline) -> None:
     with running_app(fake_pipeline, auth=("desk", "s3cret")) as url:
         assert httpx.get(url + "api/v1/health").status_code == 401
         assert httpx.get(url + "api/v1/health", auth=("desk", "s3cret")).json()["articles"] == 1
+        assert httpx.get(url + "metrics").status_code == 401
+        answered = httpx.post(url + "api/v1/answer", json={"question": "How many raids?"}, auth=("desk", "s3cret"))
+        metrics = httpx.get(url + "metrics", auth=("desk", "s3cret")).text
+        assert answered.status_code == 200 and 'qa_answers_total{outcome="answered"} 1.0' in metrics
         wrong_host = httpx.get(url + "api/v1/health", headers={"Host": "evil.example"}, auth=("desk", "s3cret"))
         assert wrong_host.status_code == 400 and wrong_host.json() == {"detail": "Invalid Host header"}
         cross_site = httpx.post(url + "api/v1/articles", json={"text": "x"}, auth=("desk", "s3cret"),

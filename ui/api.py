@@ -12,7 +12,7 @@ limit, 422 a request that does not fit the schema, 503 an index that cannot be u
 import logging
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -30,6 +30,7 @@ from index.web import is_address
 from qa.answer import QuestionError
 from qa.pipeline import Pipeline
 from qa.schema import AnswerJSON
+from ui.metrics import CONTENT_TYPE, ServiceMetrics
 
 PREFIX = "/api/v1"
 MAX_PAGE = 500  # articles per page at most
@@ -164,26 +165,8 @@ def _http_errors() -> Iterator[None]:
         raise HTTPException(500, f"internal error: {type(exc).__name__}") from None
 
 
-def api_router(
-    pipeline: Pipeline,
-    read_only: bool = False,
-    limit: int | None = None,
-    min_confidence: float | None = None,
-    auth: tuple[str, str] | None = None,
-    private_urls: bool = False,
-) -> APIRouter:
-    """The ``/api/v1`` routes over ``pipeline`` and its index.
-
-    Args:
-        pipeline: What answers, with the index it answers from and writes to.
-        read_only: Refuse to add or remove articles (403).
-        limit: Largest article or file in bytes (default ``index.articles.max_bytes()``).
-        min_confidence: The default strictness of answers.
-        auth: User name and password every request must give (HTTP Basic).
-        private_urls: Let ``POST /articles`` read addresses that are not public (``index.web.fetch``).
-    """
-    corpus = pipeline.corpus
-    limit = max_bytes() if limit is None else limit
+def basic_login(auth: tuple[str, str] | None) -> Callable[..., None]:
+    """A dependency that asks for this user name and password (HTTP Basic); with no ``auth``, for nothing."""
     basic = HTTPBasic(auto_error=False)
 
     def login(credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)]) -> None:
@@ -195,6 +178,44 @@ def api_router(
         if not all(right):
             raise HTTPException(401, "log in with the user name and password `qa serve --auth` was given",
                                 headers={"WWW-Authenticate": 'Basic realm="news-qa"'})
+
+    return login
+
+
+def metrics_router(metrics: ServiceMetrics, auth: tuple[str, str] | None = None) -> APIRouter:
+    """``GET /metrics``: the server's metrics in the Prometheus text format, behind the same login as the API."""
+    router = APIRouter(dependencies=[Depends(basic_login(auth))], responses={401: ERRORS[401]})
+
+    @router.get("/metrics", response_class=Response, summary="The server's metrics (Prometheus text format)")
+    def get_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    return router
+
+
+def api_router(
+    pipeline: Pipeline,
+    read_only: bool = False,
+    limit: int | None = None,
+    min_confidence: float | None = None,
+    auth: tuple[str, str] | None = None,
+    private_urls: bool = False,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> APIRouter:
+    """The ``/api/v1`` routes over ``pipeline`` and its index.
+
+    Args:
+        pipeline: What answers, with the index it answers from and writes to.
+        read_only: Refuse to add or remove articles (403).
+        limit: Largest article or file in bytes (default ``index.articles.max_bytes()``).
+        min_confidence: The default strictness of answers.
+        auth: User name and password every request must give (HTTP Basic).
+        private_urls: Let ``POST /articles`` read addresses that are not public (``index.web.fetch``).
+        on_outcome: Told what became of every article or file added (a server's metrics).
+    """
+    corpus = pipeline.corpus
+    limit = max_bytes() if limit is None else limit
+    login = basic_login(auth)
 
     def writable() -> None:
         if read_only or corpus.read_only:
@@ -240,9 +261,10 @@ def api_router(
             if article.url is not None:
                 if not is_address(article.url):
                     raise IngestError(f"only http(s) addresses are read, not {printable(article.url)[:80]}")
-                return report(add_sources(corpus, [article.url], limit, private=private_urls), response)
+                return report(add_sources(corpus, [article.url], limit, on_outcome=on_outcome, private=private_urls),
+                              response)
             made = make_article(article.title, article.text, article.source, article.date, limit)
-            return report(add_read_articles(corpus, [(made, made.source)]), response)
+            return report(add_read_articles(corpus, [(made, made.source)], on_outcome), response)
 
     @router.post("/articles/file", response_model=AddReport, status_code=201, dependencies=[Depends(writable)],
                  responses={**ALREADY_INDEXED, **{k: ERRORS[k] for k in (400, 403, 413, 503)}},
@@ -256,7 +278,7 @@ def api_router(
                 raise TooLargeError(f"{name} is over the {megabytes(limit)} limit")
             path = Path(folder) / f"upload{Path(name).suffix[:16]}"
             path.write_bytes(data)
-            return report(add_files(corpus, [(path, name)], limit), response)
+            return report(add_files(corpus, [(path, name)], limit, on_outcome=on_outcome), response)
 
     @router.delete("/articles/{article_id}", response_model=ArticleJSON, dependencies=[Depends(writable)],
                    responses={k: ERRORS[k] for k in (403, 404, 503)}, summary="Remove an article")

@@ -218,7 +218,7 @@ class ChatApp:
 
     def __init__(
         self, pipeline: Pipeline, min_confidence: float | None = None, read_only: bool = False, limit: int | None = None,
-        private_urls: bool = False,
+        private_urls: bool = False, on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
         """Handlers over ``pipeline``.
 
@@ -228,6 +228,7 @@ class ChatApp:
             read_only: Refuse to add or remove articles.
             limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
             private_urls: Let "Add from the web" read addresses that are not public (``index.web.fetch``).
+            on_outcome: Told what became of every article or file added here (a server's metrics).
         """
         self.pipeline = pipeline
         self.corpus: Store = pipeline.corpus
@@ -235,7 +236,8 @@ class ChatApp:
         self.read_only = read_only
         self.limit = max_bytes() if limit is None else limit
         self.private_urls = private_urls
-        self.examples = ExampleQuestions(self.corpus, lambda q: pipeline.answer(q, min_confidence=min_confidence).found)
+        self.on_outcome = on_outcome
+        self.examples = ExampleQuestions(self.corpus, lambda q: pipeline.answer(q, min_confidence=min_confidence, observed=False).found)
 
     # chat
 
@@ -298,7 +300,7 @@ class ChatApp:
         if not path:
             raise gr.Error("No file was given.")
         try:
-            outcomes = add_files(self.corpus, [(Path(path), Path(path).name)], self.limit)
+            outcomes = add_files(self.corpus, [(Path(path), Path(path).name)], self.limit, on_outcome=self.on_outcome)
         finally:
             _remove_uploads([path])
         return "\n".join([o.line() for o in outcomes] + [self.stats_line()])
@@ -339,7 +341,8 @@ class ChatApp:
                 return (None, esc(f"Not added: {len(paths)} files at once; upload at most {MAX_UPLOAD_FILES}."),
                         *self.panel())
             files = [(Path(p), Path(p).name) for p in paths]
-            outcomes = add_files(self.corpus, files, self.limit, progress=lambda f, what: progress(f, desc=what))
+            outcomes = add_files(self.corpus, files, self.limit, progress=lambda f, what: progress(f, desc=what),
+                                 on_outcome=self.on_outcome)
         finally:
             _remove_uploads(paths)
         return (None, self._report(outcomes), *self.panel())
@@ -351,14 +354,15 @@ class ChatApp:
             return address, esc(READ_ONLY), *self.panel()
         if not is_address(address):
             return address, esc("Give the http:// or https:// address of a page or feed."), *self.panel()
-        return "", self._report(add_sources(self.corpus, [address], self.limit, private=self.private_urls)), *self.panel()
+        outcomes = add_sources(self.corpus, [address], self.limit, on_outcome=self.on_outcome, private=self.private_urls)
+        return "", self._report(outcomes), *self.panel()
 
     def paste(self, title: str, text: str, date: str) -> tuple:
         if self.read_only:
             return title, text, date, esc(READ_ONLY), *self.panel()
         try:
             article = make_article(title or "", text or "", "pasted", (date or "").strip() or None, self.limit)
-            [outcome] = add_read_articles(self.corpus, [(article, "pasted")])
+            [outcome] = add_read_articles(self.corpus, [(article, "pasted")], self.on_outcome)
         except IngestError as exc:
             return title, text, date, esc(f"Not added: {exc}."), *self.panel()
         except Exception as exc:  # noqa: BLE001
@@ -393,6 +397,7 @@ def build_app(
     read_only: bool = False,
     limit: int | None = None,
     private_urls: bool = False,
+    on_outcome: Callable[[Outcome], None] | None = None,
 ) -> gr.Blocks:
     """The Gradio app over ``pipeline`` and its index.
 
@@ -402,8 +407,9 @@ def build_app(
         read_only: Show the articles but offer no way to add or remove them (no ``/add_article``).
         limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
         private_urls: Let "Add from the web" read addresses that are not public.
+        on_outcome: Told what became of every article or file added (a server's metrics).
     """
-    chat = ChatApp(pipeline, min_confidence, read_only, limit, private_urls)
+    chat = ChatApp(pipeline, min_confidence, read_only, limit, private_urls, on_outcome)
     questions = chat.examples.get()
     write = {"concurrency_id": "index", "concurrency_limit": 1}
     reading = {"concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}

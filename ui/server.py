@@ -31,8 +31,9 @@ from swagger_ui_bundle import swagger_ui_path
 from index.articles import max_bytes
 from index.store import Backend
 from qa.pipeline import Pipeline
-from ui.api import api_router
+from ui.api import api_router, metrics_router
 from ui.app import CSS, build_app, seed_index
+from ui.metrics import ServiceMetrics
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -154,6 +155,7 @@ def web_app(
     extra_hosts: list[str] | None = None,
     max_file_bytes: int = 5 * 2**20,
     api: APIRouter | None = None,
+    metrics: APIRouter | None = None,
 ) -> FastAPI:
     """The ASGI app serving ``blocks`` and the JSON ``api`` behind a :class:`RequestGuard`.
 
@@ -165,9 +167,12 @@ def web_app(
         max_file_bytes: The largest upload.
         api: The JSON API (``ui.api.api_router``), described at ``/openapi.json`` with its docs page at
             ``/api/docs`` (served from this machine: nothing is loaded from outside).
+        metrics: ``/metrics`` (``ui.api.metrics_router``).
     """
     app = FastAPI(title="news-qa", version="1", summary="Answers copied from news articles, with their sentence and article",
                   docs_url=None, redoc_url=None, openapi_url="/openapi.json" if api else None)
+    if metrics is not None:
+        app.include_router(metrics)
     if api is not None:
         app.include_router(api)
         app.mount("/api/docs/assets", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
@@ -185,6 +190,27 @@ def web_app(
     )
     app.add_middleware(RequestGuard, hosts=allowed_hosts(host, extra_hosts), max_body=max_file_bytes + BODY_OVERHEAD)
     return app
+
+
+def server_app(
+    pipeline: Pipeline,
+    host: str = "127.0.0.1",
+    auth: tuple[str, str] | None = None,
+    extra_hosts: list[str] | None = None,
+    limit: int | None = None,
+    read_only: bool = False,
+    min_confidence: float | None = None,
+    private_urls: bool = False,
+) -> FastAPI:
+    """Everything ``qa serve`` serves over ``pipeline``: the chat, the JSON API and ``/metrics``, counted by one
+    ``ServiceMetrics``, behind ``web_app``'s checks (the arguments are ``serve``'s)."""
+    limit = max_bytes() if limit is None else limit
+    metrics = ServiceMetrics(pipeline.corpus)
+    pipeline.on_answer = metrics.observe_answer
+    blocks = build_app(pipeline, min_confidence, read_only=read_only, limit=limit, private_urls=private_urls,
+                       on_outcome=metrics.observe_outcome)
+    api = api_router(pipeline, read_only, limit, min_confidence, auth, private_urls, metrics.observe_outcome)
+    return web_app(blocks, host, auth, extra_hosts, limit, api, metrics_router(metrics, auth))
 
 
 def serve(
@@ -222,9 +248,7 @@ def serve(
     print("Loading the models and preparing example questions ...", flush=True)
     pipeline.warm_up()
     read_only = read_only or corpus.read_only
-    blocks = build_app(pipeline, min_confidence, read_only=read_only, limit=limit, private_urls=private_urls)
-    api = api_router(pipeline, read_only, limit, min_confidence, auth, private_urls)
-    app = web_app(blocks, host, auth, extra_hosts, limit, api)
+    app = server_app(pipeline, host, auth, extra_hosts, limit, read_only, min_confidence, private_urls)
     shown = f"[{host}]" if ":" in host else host
     print(f"Serving on http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
