@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -31,6 +31,7 @@ from qa.answer import QuestionError
 from qa.pipeline import Pipeline
 from qa.schema import AnswerJSON
 from ui.metrics import CONTENT_TYPE, ServiceMetrics
+from ui.rate_limits import RateLimits
 
 PREFIX = "/api/v1"
 MAX_PAGE = 500  # articles per page at most
@@ -133,7 +134,7 @@ class ErrorJSON(BaseModel):
     detail: str
 
 
-ERRORS = {code: {"model": ErrorJSON} for code in (400, 401, 403, 404, 413, 503)}
+ERRORS = {code: {"model": ErrorJSON} for code in (400, 401, 403, 404, 413, 429, 503)}
 ALREADY_INDEXED = {200: {"model": AddReport, "description": "Nothing new: every article was already indexed"}}
 
 
@@ -201,6 +202,7 @@ def api_router(
     auth: tuple[str, str] | None = None,
     private_urls: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> APIRouter:
     """The ``/api/v1`` routes over ``pipeline`` and its index.
 
@@ -212,10 +214,23 @@ def api_router(
         auth: User name and password every request must give (HTTP Basic).
         private_urls: Let ``POST /articles`` read addresses that are not public (``index.web.fetch``).
         on_outcome: Told what became of every article or file added (a server's metrics).
+        rate_limits: Questions and writes a minute for each client (429 with ``Retry-After`` past them).
     """
     corpus = pipeline.corpus
     limit = max_bytes() if limit is None else limit
     login = basic_login(auth)
+    basic = HTTPBasic(auto_error=False)
+
+    def limited(kind: str) -> Callable[..., None]:
+        def within_limit(request: Request, credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)]) -> None:
+            if rate_limits is None:
+                return
+            client = credentials.username if auth and credentials else request.client.host if request.client else ""
+            seconds = rate_limits.wait(kind, client)
+            if seconds is not None:
+                raise HTTPException(429, rate_limits.message(kind, seconds), headers={"Retry-After": str(seconds)})
+
+        return within_limit
 
     def writable() -> None:
         if read_only or corpus.read_only:
@@ -230,8 +245,8 @@ def api_router(
         stats = corpus.stats()
         return AddReport(outcomes=[_outcome(o) for o in outcomes], articles=stats["articles"], sentences=stats["sentences"])
 
-    @router.post("/answer", response_model=AnswerJSON, responses={k: ERRORS[k] for k in (400, 503)},
-                 summary="Answer a question from the indexed articles")
+    @router.post("/answer", response_model=AnswerJSON, responses={k: ERRORS[k] for k in (400, 429, 503)},
+                 dependencies=[Depends(limited("answers"))], summary="Answer a question from the indexed articles")
     def post_answer(request: Question) -> AnswerJSON:
         """The ``qa ask --json`` object: the answer copied from an article with its sentence and article, or an
         empty answer with the closest sentences when the articles don't say."""
@@ -251,7 +266,7 @@ def api_router(
         page = [ArticleJSON.model_validate(a) for a in articles[offset : offset + limit]]
         return ArticlePage(total=len(articles), offset=offset, limit=limit, articles=page)
 
-    @router.post("/articles", response_model=AddReport, status_code=201, dependencies=[Depends(writable)],
+    @router.post("/articles", response_model=AddReport, status_code=201, dependencies=[Depends(writable), Depends(limited("writes"))],
                  responses={**ALREADY_INDEXED, **{k: ERRORS[k] for k in (400, 403, 413, 503)}},
                  summary="Index one article given as JSON")
     def post_article(article: ArticleIn, response: Response) -> AddReport:
@@ -266,7 +281,7 @@ def api_router(
             made = make_article(article.title, article.text, article.source, article.date, limit)
             return report(add_read_articles(corpus, [(made, made.source)], on_outcome), response)
 
-    @router.post("/articles/file", response_model=AddReport, status_code=201, dependencies=[Depends(writable)],
+    @router.post("/articles/file", response_model=AddReport, status_code=201, dependencies=[Depends(writable), Depends(limited("writes"))],
                  responses={**ALREADY_INDEXED, **{k: ERRORS[k] for k in (400, 403, 413, 503)}},
                  summary="Index the articles of an uploaded file (.txt .md .html .json .jsonl .pdf .docx)")
     def post_article_file(file: Annotated[UploadFile, File(description="An article file")], response: Response) -> AddReport:
@@ -280,7 +295,7 @@ def api_router(
             path.write_bytes(data)
             return report(add_files(corpus, [(path, name)], limit, on_outcome=on_outcome), response)
 
-    @router.delete("/articles/{article_id}", response_model=ArticleJSON, dependencies=[Depends(writable)],
+    @router.delete("/articles/{article_id}", response_model=ArticleJSON, dependencies=[Depends(writable), Depends(limited("writes"))],
                    responses={k: ERRORS[k] for k in (403, 404, 503)}, summary="Remove an article")
     def delete_article(article_id: str) -> ArticleJSON:
         """The article removed, with its sentences and vectors."""

@@ -39,6 +39,7 @@ from index.web import is_address  # noqa: E402
 from qa.answer import SHOWN_ANSWERS, Answer, QuestionError, Source  # noqa: E402
 from qa.pipeline import ANSWER_CONCURRENCY, Pipeline  # noqa: E402
 from ui.examples import ExampleQuestions  # noqa: E402
+from ui.rate_limits import RateLimits  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +220,7 @@ class ChatApp:
     def __init__(
         self, pipeline: Pipeline, min_confidence: float | None = None, read_only: bool = False, limit: int | None = None,
         private_urls: bool = False, on_outcome: Callable[[Outcome], None] | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         """Handlers over ``pipeline``.
 
@@ -229,6 +231,7 @@ class ChatApp:
             limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
             private_urls: Let "Add from the web" read addresses that are not public (``index.web.fetch``).
             on_outcome: Told what became of every article or file added here (a server's metrics).
+            rate_limits: Questions and writes a minute for each client (its login, else its address).
         """
         self.pipeline = pipeline
         self.corpus: Store = pipeline.corpus
@@ -237,6 +240,7 @@ class ChatApp:
         self.limit = max_bytes() if limit is None else limit
         self.private_urls = private_urls
         self.on_outcome = on_outcome
+        self.rate_limits = rate_limits
         self.examples = ExampleQuestions(self.corpus, lambda q: pipeline.answer(q, min_confidence=min_confidence, observed=False).found)
 
     # chat
@@ -274,17 +278,29 @@ class ChatApp:
         return "", history + [{"role": "user", "content": esc(message.strip())}], asked + [message.strip()]
 
     def add_bot_message(self, history: list[dict], asked: list[str], min_confidence: float | None = None,
-                        since: str = "", until: str = "", source: str = "") -> list[dict]:
+                        since: str = "", until: str = "", source: str = "",
+                        request: gr.Request | None = None) -> list[dict]:
         """Reply to the last question of ``asked`` when the chat waits for a reply."""
         if not history or history[-1].get("role") != "user" or not asked:
             return history
-        reply = self.ask(asked[-1], asked[:-1], min_confidence, since, until, source)
+        reply = esc(refusal) if (refusal := self._refused("answers", request)) else self.ask(
+            asked[-1], asked[:-1], min_confidence, since, until, source)
         return history + [{"role": "assistant", "content": reply}]
+
+    def _refused(self, kind: str, request: gr.Request | None) -> str | None:
+        """Why this client must wait before another request of ``kind`` (``ui.rate_limits``), or ``None``."""
+        if self.rate_limits is None or request is None:
+            return None
+        client = request.username or (request.client.host if request.client else "")
+        seconds = self.rate_limits.wait(kind, client)
+        return None if seconds is None else self.rate_limits.message(kind, seconds).capitalize() + "."
 
     # API
 
-    def answer_api(self, question: str) -> dict:
+    def answer_api(self, question: str, request: gr.Request | None = None) -> dict:
         """``/answer``: the ``qa ask --json`` object for a question."""
+        if refusal := self._refused("answers", request):
+            raise gr.Error(refusal)
         try:
             return self.pipeline.answer(question, top_k=SHOWN_ANSWERS, min_confidence=self.min_confidence).to_dict()
         except QuestionError as exc:
@@ -293,12 +309,15 @@ class ChatApp:
             log.exception("answering %r failed", question)
             raise gr.Error(f"Something went wrong while answering: {error_line(exc)}") from None
 
-    def add_article_api(self, path: str | None) -> str:
+    def add_article_api(self, path: str | None, request: gr.Request | None = None) -> str:
         """``/add_article``: index one file; a short report."""
         if self.read_only:
             raise gr.Error(READ_ONLY)
         if not path:
             raise gr.Error("No file was given.")
+        if refusal := self._refused("writes", request):
+            _remove_uploads([path])
+            raise gr.Error(refusal)
         try:
             outcomes = add_files(self.corpus, [(Path(path), Path(path).name)], self.limit, on_outcome=self.on_outcome)
         finally:
@@ -331,12 +350,15 @@ class ChatApp:
         questions = self.examples.get()
         return gr.Dataset(samples=[[q] for q in questions], visible=bool(questions))
 
-    def upload(self, paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
+    def upload(self, paths: list[str] | None, progress: gr.Progress = gr.Progress(),  # noqa: B008
+               request: gr.Request | None = None) -> tuple:
         if not paths:
             return (None, "No files chosen.", *self.panel())
         try:
             if self.read_only:
                 return (None, esc(READ_ONLY), *self.panel())
+            if refusal := self._refused("writes", request):
+                return (None, esc(refusal), *self.panel())
             if len(paths) > MAX_UPLOAD_FILES:
                 return (None, esc(f"Not added: {len(paths)} files at once; upload at most {MAX_UPLOAD_FILES}."),
                         *self.panel())
@@ -347,19 +369,23 @@ class ChatApp:
             _remove_uploads(paths)
         return (None, self._report(outcomes), *self.panel())
 
-    def add_address(self, address: str) -> tuple:
+    def add_address(self, address: str, request: gr.Request | None = None) -> tuple:
         """Index a web page, or the new items of a feed, by its address."""
         address = (address or "").strip()
         if self.read_only:
             return address, esc(READ_ONLY), *self.panel()
+        if refusal := self._refused("writes", request):
+            return address, esc(refusal), *self.panel()
         if not is_address(address):
             return address, esc("Give the http:// or https:// address of a page or feed."), *self.panel()
         outcomes = add_sources(self.corpus, [address], self.limit, on_outcome=self.on_outcome, private=self.private_urls)
         return "", self._report(outcomes), *self.panel()
 
-    def paste(self, title: str, text: str, date: str) -> tuple:
+    def paste(self, title: str, text: str, date: str, request: gr.Request | None = None) -> tuple:
         if self.read_only:
             return title, text, date, esc(READ_ONLY), *self.panel()
+        if refusal := self._refused("writes", request):
+            return title, text, date, esc(refusal), *self.panel()
         try:
             article = make_article(title or "", text or "", "pasted", (date or "").strip() or None, self.limit)
             [outcome] = add_read_articles(self.corpus, [(article, "pasted")], self.on_outcome)
@@ -371,9 +397,11 @@ class ChatApp:
         kept = (title, text, date) if outcome.status == "error" else ("", "", "")
         return *kept, esc(outcome.line()), *self.panel()
 
-    def remove(self, article_id: str | None) -> tuple:
+    def remove(self, article_id: str | None, request: gr.Request | None = None) -> tuple:
         if self.read_only:
             return (esc(READ_ONLY), *self.panel())
+        if refusal := self._refused("writes", request):
+            return (esc(refusal), *self.panel())
         if not article_id:
             return ("Choose an article to remove.", *self.panel())
         try:
@@ -398,6 +426,7 @@ def build_app(
     limit: int | None = None,
     private_urls: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> gr.Blocks:
     """The Gradio app over ``pipeline`` and its index.
 
@@ -408,8 +437,9 @@ def build_app(
         limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
         private_urls: Let "Add from the web" read addresses that are not public.
         on_outcome: Told what became of every article or file added (a server's metrics).
+        rate_limits: Questions and writes a minute for each client.
     """
-    chat = ChatApp(pipeline, min_confidence, read_only, limit, private_urls, on_outcome)
+    chat = ChatApp(pipeline, min_confidence, read_only, limit, private_urls, on_outcome, rate_limits)
     questions = chat.examples.get()
     write = {"concurrency_id": "index", "concurrency_limit": 1}
     reading = {"concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}

@@ -322,11 +322,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and auth is None and not args.insecure_no_auth:
         raise CliError(f"refusing to serve on {args.host} without a login: anyone who can reach it could change the "
                        "index; pass --auth USER:PASSWORD (or set $QA_AUTH), or --insecure-no-auth")
+    from ui.rate_limits import DEFAULT_ANSWERS_PER_MINUTE, DEFAULT_WRITES_PER_MINUTE
+
+    beyond = not is_loopback(args.host)  # limits are on by default only where other machines can reach it
+    answers = args.rate_limit if args.rate_limit is not None else DEFAULT_ANSWERS_PER_MINUTE if beyond else None
+    writes = args.write_rate_limit if args.write_rate_limit is not None else DEFAULT_WRITES_PER_MINUTE if beyond else None
     if args.watch is not None:
         _watch_in_background(args)
     serve(host=args.host, port=args.port, index_dir=args.index, min_confidence=args.min_confidence, auth=auth,
           read_only=args.read_only, extra_hosts=args.allowed_host, limit=_limit(args), backend=_backend(args),
-          private_urls=args.allow_private_urls)
+          private_urls=args.allow_private_urls, answers_per_minute=answers or None, writes_per_minute=writes or None)
     return 0
 
 
@@ -438,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (default: $QA_AUTH; needed beyond 127.0.0.1)")
     p.add_argument("--insecure-no-auth", action="store_true", help="serve beyond 127.0.0.1 without a login")
     p.add_argument("--read-only", action="store_true", help="no adding or removing articles from the web")
+    p.add_argument("--rate-limit", type=int, metavar="ANSWERS_PER_MINUTE",
+                   help="questions one client (its login, else its address) may ask a minute; 0: no limit "
+                   "(default: none on 127.0.0.1, 60 beyond it)")
+    p.add_argument("--write-rate-limit", type=int, metavar="WRITES_PER_MINUTE",
+                   help="articles, files, addresses and removals one client may send a minute; 0: no limit "
+                   "(default: none on 127.0.0.1, 20 beyond it)")
     p.add_argument("--allow-private-urls", action="store_true",
                    help="let the chat and the API read loopback, private and link-local addresses (default: refused)")
     p.add_argument("--allowed-host", action="append", metavar="NAME",

@@ -42,6 +42,8 @@ class ServiceMetrics:
         self.errors = Counter("qa_errors", "Questions that failed, by kind", ["kind"], registry=self.registry)
         self.writes = Counter("qa_articles_written", "Articles and files given to the index, by outcome: added, "
                               "unchanged (already indexed), error, feed", ["outcome"], registry=self.registry)
+        self.limited = Counter("qa_rate_limited", "Requests refused for coming too often from one client, by kind: "
+                               "answers or writes", ["kind"], registry=self.registry)
         self.registry.register(IndexSize(store))
 
     def observe_answer(self, answer: Answer | None, seconds: float, error: BaseException | None) -> None:
@@ -56,6 +58,10 @@ class ServiceMetrics:
     def observe_outcome(self, outcome: Outcome) -> None:
         """Count what became of one article or file (``index.ingest``'s ``on_outcome``)."""
         self.writes.labels(outcome.status).inc()
+
+    def observe_limited(self, kind: str) -> None:
+        """Count a request refused by ``ui.rate_limits``."""
+        self.limited.labels(kind).inc()
 
     def exposition(self) -> bytes:
         """The metrics in the Prometheus text format."""

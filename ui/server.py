@@ -34,6 +34,7 @@ from qa.pipeline import Pipeline
 from ui.api import api_router, metrics_router
 from ui.app import CSS, build_app, seed_index
 from ui.metrics import ServiceMetrics
+from ui.rate_limits import RateLimits
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -201,15 +202,18 @@ def server_app(
     read_only: bool = False,
     min_confidence: float | None = None,
     private_urls: bool = False,
+    answers_per_minute: int | None = None,
+    writes_per_minute: int | None = None,
 ) -> FastAPI:
     """Everything ``qa serve`` serves over ``pipeline``: the chat, the JSON API and ``/metrics``, counted by one
     ``ServiceMetrics``, behind ``web_app``'s checks (the arguments are ``serve``'s)."""
     limit = max_bytes() if limit is None else limit
     metrics = ServiceMetrics(pipeline.corpus)
     pipeline.on_answer = metrics.observe_answer
+    limits = RateLimits(answers_per_minute, writes_per_minute, metrics.observe_limited)  # one count for chat and API
     blocks = build_app(pipeline, min_confidence, read_only=read_only, limit=limit, private_urls=private_urls,
-                       on_outcome=metrics.observe_outcome)
-    api = api_router(pipeline, read_only, limit, min_confidence, auth, private_urls, metrics.observe_outcome)
+                       on_outcome=metrics.observe_outcome, rate_limits=limits)
+    api = api_router(pipeline, read_only, limit, min_confidence, auth, private_urls, metrics.observe_outcome, limits)
     return web_app(blocks, host, auth, extra_hosts, limit, api, metrics_router(metrics, auth))
 
 
@@ -224,6 +228,8 @@ def serve(
     limit: int | None = None,
     backend: Backend | None = None,
     private_urls: bool = False,
+    answers_per_minute: int | None = None,
+    writes_per_minute: int | None = None,
 ) -> None:
     """Start the web chat; builds the index from ``data/articles/`` first when it is empty (and writable).
 
@@ -238,6 +244,7 @@ def serve(
         limit: Largest file or article in bytes (default ``index.articles.max_bytes()``).
         backend: Where the index is kept (default: ``$QA_BACKEND``, else FAISS and SQLite files).
         private_urls: Let the chat and the API read addresses that are not public (default: public ones only).
+        answers_per_minute, writes_per_minute: Per-client limits (``ui.rate_limits``; ``None``: none).
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     limit = max_bytes() if limit is None else limit
@@ -248,7 +255,8 @@ def serve(
     print("Loading the models and preparing example questions ...", flush=True)
     pipeline.warm_up()
     read_only = read_only or corpus.read_only
-    app = server_app(pipeline, host, auth, extra_hosts, limit, read_only, min_confidence, private_urls)
+    app = server_app(pipeline, host, auth, extra_hosts, limit, read_only, min_confidence, private_urls,
+                     answers_per_minute, writes_per_minute)
     shown = f"[{host}]" if ":" in host else host
     print(f"Serving on http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
