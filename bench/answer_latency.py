@@ -1,6 +1,6 @@
 """Warm ``answer()`` latency on the SQuAD dev corpus, beside retrieval alone.
 
-Run: .venv/bin/python bench/answer_latency.py [--questions N] [--index DIR]
+Run: .venv/bin/python bench/answer_latency.py [--questions N] [--index DIR] [--backend milvus]
 Indexes every dev article (or reuses --index DIR if it is already built), then
 times N questions, in the same run, through retrieval alone, through
 ``answer()`` for the best answer only (it stops reading at a confident first
@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from index.store import BACKENDS, Backend
 from qa.answer import SHOWN_ANSWERS
 from qa.pipeline import Pipeline
 from qa.training.evaluate import latency_summary, open_eval_corpus
@@ -29,10 +30,11 @@ def main() -> None:
     parser.add_argument("--file", default=str(SQUAD_DEV))
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--index", help="reuse (or build once into) this index folder")
+    parser.add_argument("--backend", choices=BACKENDS, default="faiss", help="the store (Milvus: Lite in the folder)")
     args = parser.parse_args()
     data = load_squad(args.file)
     with tempfile.TemporaryDirectory() as tmp:
-        pipeline = Pipeline(open_eval_corpus(data, Path(args.index or tmp)))
+        pipeline = Pipeline(open_eval_corpus(data, Path(args.index or tmp), Backend(args.backend)))
         questions = [q.text for q in sample(questions_of(data), args.questions)]
         pipeline.warm_up()
         runs = {
