@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from index.articles import printable, web_address
@@ -87,6 +88,8 @@ class Answer:
         timeline: When the answer is a figure that articles of different dates
             give differently: the answer of each date, newest first. The answer
             itself is then the newest (``timeline[0]``).
+        id: Names this answer in feedback (``qa.readers``); set by ``Pipeline.answer``.
+        features: What the answer (the candidate, when abstaining) was scored on (``qa.ranking.ANSWER_FEATURES``).
     """
 
     question: str
@@ -106,6 +109,8 @@ class Answer:
     message: str = ""
     sources: tuple[Source, ...] = ()
     timeline: tuple["Answer", ...] = ()
+    id: str = ""
+    features: Mapping[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def found(self) -> bool:
@@ -218,6 +223,7 @@ def _make_answer(question: str, span: Span, corpus: Store, notice: str = "") -> 
         sentence_offset=start - s_start,
         message=notice,
         sources=_sources(corpus, passage, sentence),
+        features=span.features,
     )
 
 
@@ -234,6 +240,7 @@ def _abstain(question: str, passages: list[Passage], best: Span | None, notice: 
         closest=closest,
         candidate=candidate,
         message=" ".join(filter(None, [UNSURE if candidate else NOT_FOUND, notice])),
+        features=best.features if best is not None else {},
     )
 
 

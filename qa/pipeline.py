@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -132,6 +134,7 @@ class Pipeline:
             if self.on_answer and observed:
                 self.on_answer(None, time.perf_counter() - start, exc)
             raise
+        result = replace(result, id=uuid.uuid4().hex)
         if self.on_answer and observed:
             self.on_answer(result, time.perf_counter() - start, None)
         return result

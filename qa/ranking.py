@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Mapping, Protocol
 
@@ -98,6 +98,7 @@ class Span:
         end: Answer end in ``passage.text``.
         score: Probability in [0, 1] that the answer is right.
         places: How many places of the articles give this answer.
+        features: The ``ANSWER_FEATURES`` it was scored on.
     """
 
     passage: Passage
@@ -105,6 +106,7 @@ class Span:
     end: int
     score: float
     places: int = 1
+    features: Mapping[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def text(self) -> str:
@@ -256,7 +258,7 @@ def rank_answers(question: str, found: list[Reading], scorer: Scorer, as_of: dat
         as_of: The day the question is asked (default: today).
     """
     spans = [
-        Span(group[0].passage, group[0].start, group[0].end, scorer.probability(features), len(group))
+        Span(group[0].passage, group[0].start, group[0].end, scorer.probability(features), len(group), features)
         for group, features in featured_answers(question, found, as_of)
     ]
     return sorted(spans, key=lambda s: -s.score)

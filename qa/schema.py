@@ -56,6 +56,7 @@ class SpanJSON(BaseModel):
 class AnswerJSON(SpanJSON):
     """An extracted answer, or an abstention."""
 
+    id: str = Field(description="Names this answer in feedback (POST /api/v1/feedback)")
     alternatives: list[SpanJSON] = Field(description="The next best distinct answers")
     closest: list[EvidenceJSON] = Field(description="When the articles don't say: the sentences closest to the question")
     candidate: SpanJSON | None = Field(description="When the articles don't say for sure: the best answer found, shown as unsure")

@@ -140,8 +140,9 @@ def running_app(pipeline: "Pipeline", **options) -> Iterator[str]:  # noqa: ANN0
     from ui.server import server_app
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(server_app(pipeline, **options), host="127.0.0.1",
-                                           port=port, log_level="warning", timeout_graceful_shutdown=1))
+    app = server_app(pipeline, **options)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -152,3 +153,4 @@ def running_app(pipeline: "Pipeline", **options) -> Iterator[str]:  # noqa: ANN0
     finally:
         server.should_exit = True
         thread.join(10)
+        app.state.readers.close()  # as ``qa serve`` does: the questions still waiting are written

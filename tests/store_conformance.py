@@ -15,7 +15,7 @@ import pytest
 
 from index.articles import make_article, read_file
 from index.indexer import ADDED, NO_SENTENCES, UNCHANGED, add_articles
-from index.store.base import IndexReadOnlyError, SearchFilter, Store, StoreError
+from index.store.base import AskedQuestion, Feedback, IndexReadOnlyError, SearchFilter, Store, StoreError
 from index.text import stemmed_terms
 from qa.pipeline import Pipeline
 from tests.conftest import SEED
@@ -152,6 +152,24 @@ class StoreConformance:
         assert store.feed_links("https://news.example/rss") == {f"https://news.example/{x}" for x in "abc"}
         assert store.feed_links("feeds/local.xml") == set()
 
+    def test_questions_and_feedback_are_kept_and_outlive_their_article(self, store: Store, open_store: OpenStore) -> None:
+        add_articles(store, [QUAKE, STORM])
+        asked = [AskedQuestion("a1", "How many homes were destroyed in Lerida?", "212", QUAKE.id, 0.8,
+                               "2024-03-05T10:00:00+00:00", {"margin": 3.5, "coverage": 1.0}),
+                 AskedQuestion("a2", "Who won the cup?", "", None, 0.05, "2024-03-06T09:30:00+00:00", {})]
+        store.log_questions(asked)
+        judged = [Feedback("a1", asked[0].question, "212", QUAKE.id, False, "it was 214 homes", "2024-03-05T10:01:00+00:00",
+                           0.8, {"margin": 3.5, "coverage": 1.0}),
+                  Feedback(None, "How many survivors in Brindle?", "9", STORM.id, True, "", "2024-05-11T08:00:00+00:00")]
+        for feedback in judged:
+            store.add_feedback(feedback)
+        store.remove(QUAKE.id)  # judgements name their article by id: they stay
+        store.close()
+        with closing(open_store()) as again:
+            assert again.asked_questions() == asked and again.feedback() == judged
+            assert again.asked_questions(since="2024-03-06") == asked[1:]
+            assert again.feedback(since="2024-05-01") == judged[1:] and again.check() == []
+
     def test_a_rebuild_keeps_every_article_and_answer(self, store: Store) -> None:
         add_articles(store, [QUAKE, STORM, UNDATED])
         store.remove(UNDATED.id)
@@ -188,8 +206,11 @@ class StoreConformance:
         with closing(open_store(read_only=True)) as reader:
             assert reader.read_only and answer(reader, "How many homes were destroyed in Lerida?")[0] == "212"
             for change in (lambda: add_articles(reader, [STORM]), lambda: reader.remove(QUAKE.id),
-                           lambda: reader.record_feed("f.xml", [])):
+                           lambda: reader.record_feed("f.xml", []),
+                           lambda: reader.add_feedback(Feedback(None, "q", "a", QUAKE.id, True, "", "2024-01-01")),
+                           lambda: reader.log_questions([AskedQuestion("a", "q", "", None, 0.0, "2024-01-01", {})])):
                 with pytest.raises(IndexReadOnlyError, match="read-only"):
                     change()
             assert reader.known([QUAKE.id, STORM.id]) == {QUAKE.id}
+            assert reader.feedback() == [] and reader.asked_questions() == []
 

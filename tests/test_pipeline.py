@@ -68,7 +68,7 @@ def test_an_index_is_searched_only_with_the_embedder_that_built_it(fake_seeded_d
 def test_the_chat_answers_through_its_pipeline_and_makes_examples_after_a_write(fake_pipeline: Pipeline) -> None:
     chat = ChatApp(fake_pipeline)
     _, history, asked = chat.add_user_message("How many raids?", [], [])
-    reply = chat.add_bot_message(history, asked)[-1]["content"]
+    reply = chat.add_bot_message(history, asked, {})[0][-1]["content"]
     assert f"<strong>{fake_pipeline.answer('How many raids?').text}</strong>" in reply
     add_articles(fake_pipeline.corpus, [make_article("Storm", "The storm destroyed 300 homes.", "storm.txt")])
     assert ["How many homes?"] in chat.example_questions().raw_samples

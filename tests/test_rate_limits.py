@@ -39,10 +39,10 @@ def test_a_client_over_its_limit_waits_while_another_is_answered(fake_pipeline: 
     assert scraped[("qa_rate_limited_total", (("kind", "writes"),))] == 1
     chat = ChatApp(fake_pipeline, rate_limits=limits)  # the chat counts against the same limit
     from_first = SimpleNamespace(username=None, client=SimpleNamespace(host="10.1.1.1"))
-    reply = chat.add_bot_message([{"role": "user", "content": "How many raids?"}], ["How many raids?"], request=from_first)
+    reply = chat.add_bot_message([{"role": "user", "content": "How many raids?"}], ["How many raids?"], {}, request=from_first)[0]
     assert unescape(reply[-1]["content"]).startswith("Too many questions from this client")
     from_third = SimpleNamespace(username=None, client=SimpleNamespace(host="10.3.3.3"))
-    reply = chat.add_bot_message([{"role": "user", "content": "How many raids?"}], ["How many raids?"], request=from_third)
+    reply = chat.add_bot_message([{"role": "user", "content": "How many raids?"}], ["How many raids?"], {}, request=from_third)[0]
     assert "<strong>128</strong>" in reply[-1]["content"]
     assert "Too many changes" in unescape(chat.paste("T", "Some text.", "", request=from_first)[3])
 

@@ -66,7 +66,7 @@ def test_the_chat_pastes_lists_answers_and_removes_on_milvus(lite: MilvusStore) 
     assert "added&#58; pasted&#58; “Storm &#60;b&#62;”" in report and "1 articles, 3 sentences" in unescape(stats)
     assert table["data"][0][:3] == ["Storm <b>", "2024-05-10", 3]
     history, asked = chat.add_user_message("How many homes did the storm destroy?", [], [])[1:]
-    assert "<strong>57</strong>" in chat.add_bot_message(history, asked)[-1]["content"]
+    assert "<strong>57</strong>" in chat.add_bot_message(history, asked, {})[0][-1]["content"]
     article_id = lite.list_articles()[0].id
     assert unescape(chat.remove(article_id)[0]) == "Removed “Storm <b>” (3 sentences)."
     assert lite.stats()["articles"] == 0

@@ -193,13 +193,15 @@ def test_chat_follows_up_and_says_how_it_read_the_question(app_dir: Path) -> Non
     assert "<strong>23</strong>" in followup
     assert chat.ask("  ", []) == "Please type a question."
     _, history, asked = chat.add_user_message("How many raids?", [], [])
-    history = chat.add_bot_message(history, asked)
+    history, answers = chat.add_bot_message(history, asked, {})
     assert history[0] == {"role": "user", "content": esc("How many raids?")}
     assert "<strong>128</strong>" in history[1]["content"]
     # The chat keeps each question as typed beside the escaped one it shows, and answers that one.
     _, history, asked = chat.add_user_message("And how many were <b>arrested</b>?", history, asked)
     assert asked == ["How many raids?", "And how many were <b>arrested</b>?"] and "<b>" not in history[-1]["content"]
-    assert "<strong>23</strong>" in chat.add_bot_message(history, asked)[-1]["content"]
+    history, answers = chat.add_bot_message(history, asked, answers)
+    assert "<strong>23</strong>" in history[-1]["content"]
+    assert [answers[i].text for i in sorted(answers)] == ["128", "23"] and sorted(answers) == [1, 3]  # what thumbs judge
     assert chat.add_user_message("  ", history, asked) == ("  ", history, asked)
 
 

@@ -3,7 +3,7 @@
 ``qa serve`` serves it on the chat's port, behind the same checks (``ui.server.RequestGuard``: Host,
 cross-site writes, body size) and the same login, given here as HTTP Basic credentials. Every error is
 JSON ``{"detail": "..."}`` with its status: 400 a blank question or an article that cannot be read,
-401 no or a wrong login, 403 a write to a read-only index, 404 an unknown article, 413 over the size
+401 no or a wrong login, 403 a write (feedback too) to a read-only index, 404 an unknown article, 413 over the size
 limit, 422 a request that does not fit the schema, 503 an index that cannot be used now.
 """
 
@@ -29,6 +29,8 @@ from index.store.base import IndexReadOnlyError, SearchFilter, StoreError
 from index.web import is_address
 from qa.answer import QuestionError
 from qa.pipeline import Pipeline
+from qa.readers import MAX_COMMENT_CHARS, ReaderLog, UnknownAnswerError, UnknownArticleError
+from qa.report import build_report
 from qa.schema import AnswerJSON
 from ui.metrics import CONTENT_TYPE, ServiceMetrics
 from ui.rate_limits import RateLimits
@@ -128,6 +130,33 @@ class Health(BaseModel):
     warning: str | None = Field(description="What is wrong, and what to run")
 
 
+class FeedbackIn(BaseModel):
+    """A reader's judgement of an answer: what was asked and answered, from which article, and whether it helped."""
+
+    question: str = Field(max_length=MAX_QUESTION, description="The question asked")
+    answer: str = Field("", max_length=MAX_QUESTION, description="The answer judged (empty: the articles didn't say)")
+    article_id: str | None = Field(None, max_length=64, description="The answer's article (its `article.id`)")
+    helpful: bool = Field(description="Whether the answer helped")
+    comment: str = Field("", max_length=MAX_COMMENT_CHARS, description="What was right, in the reader's words")
+    answer_id: str | None = Field(None, max_length=64, description="The answer's `id`: the judgement then keeps the "
+                                  "answer's confidence, while the server remembers it")
+
+
+class FeedbackJSON(BaseModel):
+    """A judgement as kept."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    answer_id: str | None
+    question: str
+    answer: str
+    article_id: str | None
+    helpful: bool
+    comment: str
+    time: str = Field(description="When it was given (ISO 8601, UTC)")
+    score: float | None = Field(description="The answer's confidence, when the server still knew the answer")
+
+
 class ErrorJSON(BaseModel):
     """An error."""
 
@@ -159,6 +188,10 @@ def _http_errors() -> Iterator[None]:
         raise HTTPException(400, f"not added: {exc}") from None
     except IndexReadOnlyError as exc:
         raise HTTPException(403, str(exc)) from None
+    except UnknownArticleError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except UnknownAnswerError as exc:
+        raise HTTPException(400, str(exc)) from None
     except StoreError as exc:
         raise HTTPException(503, str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - a JSON 500 with one line; the traceback goes to the log
@@ -203,6 +236,7 @@ def api_router(
     private_urls: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
     rate_limits: RateLimits | None = None,
+    readers: ReaderLog | None = None,
 ) -> APIRouter:
     """The ``/api/v1`` routes over ``pipeline`` and its index.
 
@@ -215,8 +249,10 @@ def api_router(
         private_urls: Let ``POST /articles`` read addresses that are not public (``index.web.fetch``).
         on_outcome: Told what became of every article or file added (a server's metrics).
         rate_limits: Questions and writes a minute for each client (429 with ``Retry-After`` past them).
+        readers: Keeps the readers' judgements (default: one over the pipeline's index).
     """
     corpus = pipeline.corpus
+    readers = readers or ReaderLog(corpus)
     limit = max_bytes() if limit is None else limit
     login = basic_login(auth)
     basic = HTTPBasic(auto_error=False)
@@ -304,6 +340,30 @@ def api_router(
         if removed is None:
             raise HTTPException(404, f"no article {printable(article_id)[:80]!r} is indexed")
         return ArticleJSON.model_validate(removed)
+
+    @router.post("/feedback", response_model=FeedbackJSON, status_code=201, dependencies=[Depends(limited("answers"))],
+                 responses={k: ERRORS[k] for k in (400, 403, 404, 429, 503)}, summary="Judge an answer")
+    def post_feedback(judgement: FeedbackIn) -> FeedbackJSON:
+        """Keep a reader's thumbs up or down on an answer, with what was right; 404 when ``article_id`` names no
+        indexed article, 403 on a read-only server."""
+        if read_only or corpus.read_only:
+            raise HTTPException(403, "this index is served read-only: it keeps no feedback")
+        question = " ".join(printable(judgement.question).split())
+        if not question:
+            raise HTTPException(400, "the question is empty")
+        with _http_errors():
+            kept = readers.judge(judgement.helpful, judgement.answer_id, question, printable(judgement.answer).strip(),
+                                 judgement.article_id, printable(judgement.comment))
+        return FeedbackJSON.model_validate(kept)
+
+    @router.get("/report", response_model=dict, responses={400: ERRORS[400], 503: ERRORS[503]},
+                summary="What readers asked and thought")
+    def get_report(since: Annotated[date | None, Query(description="From this day (YYYY-MM-DD)")] = None) -> dict:
+        """The ``qa report --json`` object: the most asked questions, unanswered questions by topic, helpful
+        answers by confidence, answers judged wrong and articles never used (questions are kept by
+        ``qa serve --log-questions``)."""
+        with _http_errors():
+            return build_report(corpus, corpus.embedder, since.isoformat() if since else None)
 
     @router.get("/health", response_model=Health, summary="Whether the index can be used")
     def get_health() -> Health:

@@ -38,7 +38,9 @@ from index.text import error_line, parse_date  # noqa: E402
 from index.web import is_address  # noqa: E402
 from qa.answer import SHOWN_ANSWERS, Answer, QuestionError, Source  # noqa: E402
 from qa.pipeline import ANSWER_CONCURRENCY, Pipeline  # noqa: E402
+from qa.readers import ReaderLog  # noqa: E402
 from ui.examples import ExampleQuestions  # noqa: E402
+from ui.feedback import ChatFeedback, feedback_controls, report_tab  # noqa: E402
 from ui.rate_limits import RateLimits  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -256,20 +258,25 @@ class ChatApp:
             since, until: Answer from articles dated in this range (YYYY-MM-DD; blank: no bound).
             source: Answer from articles whose source (address or file path) starts with this (blank: any).
         """
+        return self._reply(question, previous, min_confidence, since, until, source)[0]
+
+    def _reply(self, question: str, previous: list[str], min_confidence: float | None = None,
+               since: str = "", until: str = "", source: str = "") -> tuple[str, Answer | None]:
+        """``ask``'s reply, with the answer it shows (``None`` when there is none to judge)."""
         strictness = self.min_confidence if min_confidence is None else min_confidence
         try:
             where = search_filter(since, until, source)
         except ValueError as exc:
-            return esc(str(exc))
+            return esc(str(exc)), None
         try:
             result = self.pipeline.answer(question, top_k=SHOWN_ANSWERS, min_confidence=strictness, where=where,
                                           history=previous)
-            return render_answer(result, asked=question)
+            return render_answer(result, asked=question), result
         except QuestionError:
-            return "Please type a question."
+            return "Please type a question.", None
         except Exception as exc:  # noqa: BLE001 - the user gets a readable line, the log gets the traceback
             log.exception("answering %r failed", question)
-            return f"Sorry, something went wrong while answering: {esc(error_line(exc))}"
+            return f"Sorry, something went wrong while answering: {esc(error_line(exc))}", None
 
     def add_user_message(self, message: str, history: list[dict], asked: list[str]) -> tuple[str, list[dict], list[str]]:
         """Show a typed question in the chat (escaped) and keep it as typed in ``asked``, the chat's questions."""
@@ -277,15 +284,16 @@ class ChatApp:
             return message, history, asked
         return "", history + [{"role": "user", "content": esc(message.strip())}], asked + [message.strip()]
 
-    def add_bot_message(self, history: list[dict], asked: list[str], min_confidence: float | None = None,
-                        since: str = "", until: str = "", source: str = "",
-                        request: gr.Request | None = None) -> list[dict]:
-        """Reply to the last question of ``asked`` when the chat waits for a reply."""
+    def add_bot_message(self, history: list[dict], asked: list[str], answers: dict[int, Answer],
+                        min_confidence: float | None = None, since: str = "", until: str = "", source: str = "",
+                        request: gr.Request | None = None) -> tuple[list[dict], dict[int, Answer]]:
+        """Reply to the last question of ``asked`` when the chat waits for a reply; ``answers`` gains the answer
+        shown, by its message's place in the chat (what a thumbs up or down judges)."""
         if not history or history[-1].get("role") != "user" or not asked:
-            return history
-        reply = esc(refusal) if (refusal := self._refused("answers", request)) else self.ask(
+            return history, answers
+        reply, result = (esc(refusal), None) if (refusal := self._refused("answers", request)) else self._reply(
             asked[-1], asked[:-1], min_confidence, since, until, source)
-        return history + [{"role": "assistant", "content": reply}]
+        return history + [{"role": "assistant", "content": reply}], answers | ({len(history): result} if result else {})
 
     def _refused(self, kind: str, request: gr.Request | None) -> str | None:
         """Why this client must wait before another request of ``kind`` (``ui.rate_limits``), or ``None``."""
@@ -427,6 +435,7 @@ def build_app(
     private_urls: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
     rate_limits: RateLimits | None = None,
+    readers: ReaderLog | None = None,
 ) -> gr.Blocks:
     """The Gradio app over ``pipeline`` and its index.
 
@@ -438,8 +447,10 @@ def build_app(
         private_urls: Let "Add from the web" read addresses that are not public.
         on_outcome: Told what became of every article or file added (a server's metrics).
         rate_limits: Questions and writes a minute for each client.
+        readers: Keeps the readers' judgements of answers (default: one over the pipeline's index).
     """
     chat = ChatApp(pipeline, min_confidence, read_only, limit, private_urls, on_outcome, rate_limits)
+    feedback = ChatFeedback(readers or ReaderLog(pipeline.corpus), read_only or pipeline.corpus.read_only)
     questions = chat.examples.get()
     write = {"concurrency_id": "index", "concurrency_limit": 1}
     reading = {"concurrency_id": "answer", "concurrency_limit": ANSWER_CONCURRENCY}
@@ -456,7 +467,6 @@ def build_app(
                 allow_tags=False,
                 render_markdown=True,
                 latex_delimiters=[],
-                feedback_options=None,
                 buttons=["copy"],
                 elem_id="chat",
                 elem_classes=["qa-reply"],
@@ -468,6 +478,8 @@ def build_app(
                     max_length=2000, autofocus=True,
                 )
                 send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+            answers = gr.State({})  # the answers shown, by their message's place: what a thumbs judges
+            feedback_controls(feedback, chatbot, answers)
             examples = gr.Dataset(
                 components=[question], samples=[[q] for q in questions], label="Try asking", visible=bool(questions),
                 elem_id="examples",
@@ -512,6 +524,7 @@ def build_app(
             with gr.Row(visible=not read_only):
                 remove_choice = gr.Dropdown(label="Article to remove", choices=chat.choices(), value=None, scale=4, elem_id="remove-choice")
                 remove_button = gr.Button("Remove", variant="stop", scale=1, elem_id="remove")
+        report_tab(feedback)
         with gr.Column(visible=False):
             api_question = gr.Textbox(label="question")
             api_answer = gr.JSON(label="answer")
@@ -522,17 +535,17 @@ def build_app(
 
         panel = [table, remove_choice, stats]
         asked = gr.State([])  # the chat's questions as typed (the chat shows them escaped)
-        chatbot.clear(lambda: [], None, asked, queue=False, **private)  # a cleared chat starts a new topic
+        chatbot.clear(lambda: ([], {}), None, [asked, answers], queue=False, **private)  # a cleared chat starts a new topic
         for trigger in (question.submit, send.click):
             trigger(chat.add_user_message, [question, chatbot, asked], [question, chatbot, asked], queue=False,
                     **private).then(
-                chat.add_bot_message, [chatbot, asked, strictness, since, until, source], chatbot, show_progress="minimal",
-                **reading, **private
+                chat.add_bot_message, [chatbot, asked, answers, strictness, since, until, source], [chatbot, answers],
+                show_progress="minimal", **reading, **private
             )
         examples.click(lambda sample, history, questions: chat.add_user_message(sample[0], history, questions),
                        [examples, chatbot, asked], [question, chatbot, asked], queue=False, **private).then(
-            chat.add_bot_message, [chatbot, asked, strictness, since, until, source], chatbot, show_progress="minimal",
-            **reading, **private
+            chat.add_bot_message, [chatbot, asked, answers, strictness, since, until, source], [chatbot, answers],
+            show_progress="minimal", **reading, **private
         )
         app.load(chat.panel, None, panel, **private).then(chat.example_questions, None, examples, **reading, **private)
         api_answer_button.click(chat.answer_api, api_question, api_answer, api_name="answer", **reading,

@@ -329,9 +329,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     writes = args.write_rate_limit if args.write_rate_limit is not None else DEFAULT_WRITES_PER_MINUTE if beyond else None
     if args.watch is not None:
         _watch_in_background(args)
+    if args.log_questions and args.read_only:
+        raise CliError("--log-questions writes each question to the index; it cannot be used with --read-only")
     serve(host=args.host, port=args.port, index_dir=args.index, min_confidence=args.min_confidence, auth=auth,
           read_only=args.read_only, extra_hosts=args.allowed_host, limit=_limit(args), backend=_backend(args),
-          private_urls=args.allow_private_urls, answers_per_minute=answers or None, writes_per_minute=writes or None)
+          private_urls=args.allow_private_urls, answers_per_minute=answers or None, writes_per_minute=writes or None,
+          log_questions=args.log_questions)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from qa.report import build_report, report_text
+
+    corpus = _corpus(args)
+    report = build_report(corpus, corpus.embedder, args.since.isoformat() if args.since else None)
+    print(json.dumps(report, ensure_ascii=False) if args.json else report_text(report))
     return 0
 
 
@@ -455,7 +467,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another name clients reach the server under (checked against the Host header); repeatable")
     p.add_argument("--watch", metavar="DIR", help="also index article files as they appear in this folder")
     p.add_argument("--interval", type=seconds, default=2.0, metavar="S", help="how often --watch looks (default 2 s)")
+    p.add_argument("--log-questions", action="store_true",
+                   help="keep every question asked, with its answer, score and time, in the index (for `qa report`)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("report", help="what readers asked and how they judged the answers", parents=[common])
+    p.add_argument("--since", type=day, metavar="YYYY-MM-DD", help="only what was asked or judged from this day")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("train-reader", help="train, export or calibrate the reader", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -30,7 +30,9 @@ from swagger_ui_bundle import swagger_ui_path
 
 from index.articles import max_bytes
 from index.store import Backend
+from qa.answer import Answer
 from qa.pipeline import Pipeline
+from qa.readers import ReaderLog
 from ui.api import api_router, metrics_router
 from ui.app import CSS, build_app, seed_index
 from ui.metrics import ServiceMetrics
@@ -204,17 +206,29 @@ def server_app(
     private_urls: bool = False,
     answers_per_minute: int | None = None,
     writes_per_minute: int | None = None,
+    log_questions: bool = False,
 ) -> FastAPI:
     """Everything ``qa serve`` serves over ``pipeline``: the chat, the JSON API and ``/metrics``, counted by one
-    ``ServiceMetrics``, behind ``web_app``'s checks (the arguments are ``serve``'s)."""
+    ``ServiceMetrics`` and judged through one ``qa.readers.ReaderLog`` (``app.state.readers``: close it when the
+    server stops), behind ``web_app``'s checks (the arguments are ``serve``'s)."""
     limit = max_bytes() if limit is None else limit
     metrics = ServiceMetrics(pipeline.corpus)
-    pipeline.on_answer = metrics.observe_answer
+    readers = ReaderLog(pipeline.corpus, keep_questions=log_questions)
+
+    def answered(result: Answer | None, seconds: float, error: BaseException | None) -> None:
+        metrics.observe_answer(result, seconds, error)
+        if result is not None:
+            readers.observe(result)
+
+    pipeline.on_answer = answered
     limits = RateLimits(answers_per_minute, writes_per_minute, metrics.observe_limited)  # one count for chat and API
     blocks = build_app(pipeline, min_confidence, read_only=read_only, limit=limit, private_urls=private_urls,
-                       on_outcome=metrics.observe_outcome, rate_limits=limits)
-    api = api_router(pipeline, read_only, limit, min_confidence, auth, private_urls, metrics.observe_outcome, limits)
-    return web_app(blocks, host, auth, extra_hosts, limit, api, metrics_router(metrics, auth))
+                       on_outcome=metrics.observe_outcome, rate_limits=limits, readers=readers)
+    api = api_router(pipeline, read_only, limit, min_confidence, auth, private_urls, metrics.observe_outcome, limits,
+                     readers)
+    app = web_app(blocks, host, auth, extra_hosts, limit, api, metrics_router(metrics, auth))
+    app.state.readers = readers
+    return app
 
 
 def serve(
@@ -230,6 +244,7 @@ def serve(
     private_urls: bool = False,
     answers_per_minute: int | None = None,
     writes_per_minute: int | None = None,
+    log_questions: bool = False,
 ) -> None:
     """Start the web chat; builds the index from ``data/articles/`` first when it is empty (and writable).
 
@@ -245,6 +260,7 @@ def serve(
         backend: Where the index is kept (default: ``$QA_BACKEND``, else FAISS and SQLite files).
         private_urls: Let the chat and the API read addresses that are not public (default: public ones only).
         answers_per_minute, writes_per_minute: Per-client limits (``ui.rate_limits``; ``None``: none).
+        log_questions: Keep every question asked, with its answer, score and time, in the index (``qa.readers``).
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     limit = max_bytes() if limit is None else limit
@@ -256,7 +272,10 @@ def serve(
     pipeline.warm_up()
     read_only = read_only or corpus.read_only
     app = server_app(pipeline, host, auth, extra_hosts, limit, read_only, min_confidence, private_urls,
-                     answers_per_minute, writes_per_minute)
+                     answers_per_minute, writes_per_minute, log_questions)
     shown = f"[{host}]" if ":" in host else host
     print(f"Serving on http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    finally:
+        app.state.readers.close()

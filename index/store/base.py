@@ -7,7 +7,7 @@ inherits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -110,6 +110,56 @@ class PreparedArticle:
     signature: np.ndarray
 
 
+@dataclass(frozen=True)
+class AskedQuestion:
+    """A question a reader asked, as a server that logs questions keeps it (``qa serve --log-questions``).
+
+    Attributes:
+        answer_id: The answer's id (``qa.answer.Answer.id``), which feedback on it names.
+        question: The question as answered.
+        answer: The answer given; empty when the articles did not say.
+        article_id: The answer's article (the closest sentence's when there was no answer), or ``None``.
+        score: The answer's calibrated confidence (the best candidate's when there was no answer).
+        time: When it was asked: ISO 8601, UTC.
+        features: The answer's scoring features (``qa.ranking.ANSWER_FEATURES``), what calibration is fitted on;
+            empty when nothing was read.
+    """
+
+    answer_id: str
+    question: str
+    answer: str
+    article_id: str | None
+    score: float
+    time: str
+    features: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A reader's judgement of an answer. It names its article by id and holds no article text, so it outlives
+    the article's removal; the latest judgement of an answer id stands.
+
+    Attributes:
+        answer_id: The judged answer's id, or ``None`` when the reader did not give one.
+        question, answer, article_id: What was asked and answered, and from which article (``None``: none).
+        helpful: Thumbs up (``True``) or down.
+        comment: What was right, in the reader's words (may be empty).
+        time: When it was given: ISO 8601, UTC.
+        score, features: The answer's confidence and scoring features when the server that gave it still knew
+            them (``None`` and empty otherwise).
+    """
+
+    answer_id: str | None
+    question: str
+    answer: str
+    article_id: str | None
+    helpful: bool
+    comment: str
+    time: str
+    score: float | None = None
+    features: dict[str, float] = field(default_factory=dict)
+
+
 class Store(Protocol):
     """An index of articles, their sentences, sentence vectors and keyword windows.
 
@@ -201,6 +251,19 @@ class Store(Protocol):
 
     def record_feed(self, feed: str, links: list[str]) -> None:
         """Remember ``feed`` and that these of its items were read."""
+
+    # -- what readers said and asked (``qa.readers``)
+    def log_questions(self, asked: list[AskedQuestion]) -> None:
+        """Keep these questions asked, with their answers."""
+
+    def asked_questions(self, since: str | None = None) -> list[AskedQuestion]:
+        """The questions kept, asked at or after ``since`` (ISO 8601, UTC; a day is its start), oldest first."""
+
+    def add_feedback(self, feedback: Feedback) -> None:
+        """Keep a reader's judgement of an answer."""
+
+    def feedback(self, since: str | None = None) -> list[Feedback]:
+        """The judgements kept, given at or after ``since`` (ISO 8601, UTC), oldest first."""
 
     def close(self) -> None:
         """Let go of the index's files or connection."""

@@ -46,6 +46,16 @@ SCHEMA += FTS_TABLE + ";" + duplicates.SCHEMA + """
 -- every write when meta 'term_windows' is set (new and rebuilt indexes): a question's commonest words
 -- are left out of BM25 over a big index, where matching them costs most of a search.
 CREATE TABLE IF NOT EXISTS term_windows(term TEXT PRIMARY KEY, windows INTEGER NOT NULL) WITHOUT ROWID;
+-- What readers asked (qa serve --log-questions) and how they judged answers (index/store/faiss_sqlite/readers.py).
+-- They name articles by id and hold no article text: they outlive an article's removal. Features: JSON.
+CREATE TABLE IF NOT EXISTS asked_questions(
+    answer_id TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, article_id TEXT, score REAL NOT NULL,
+    time TEXT NOT NULL, features TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS asked_questions_by_time ON asked_questions(time);
+CREATE TABLE IF NOT EXISTS feedback(
+    answer_id TEXT, question TEXT NOT NULL, answer TEXT NOT NULL, article_id TEXT, helpful INTEGER NOT NULL,
+    comment TEXT NOT NULL, time TEXT NOT NULL, score REAL, features TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS feedback_by_time ON feedback(time);
 """
 
 

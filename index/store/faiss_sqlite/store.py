@@ -39,6 +39,7 @@ from index.store.base import (
 )
 from index.store.faiss_sqlite import keywords
 from index.store.faiss_sqlite.generations import VectorGenerations
+from index.store.faiss_sqlite.readers import ReaderTables
 from index.store.faiss_sqlite.schema import DB_FILE, FTS_TABLE, connect, filter_sql, sql_error, writable
 from index.store.text_cache import TextCache
 from index.text import WINDOW_RADIUS
@@ -47,7 +48,7 @@ from index.vectors import VectorIndex
 T = TypeVar("T")
 
 
-class FaissSqliteStore(VectorGenerations):
+class FaissSqliteStore(VectorGenerations, ReaderTables):
     """The articles of one index folder, their sentences and sentence vectors.
 
     Several processes may open one folder. SQLite's write lock serialises their

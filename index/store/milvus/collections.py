@@ -69,7 +69,8 @@ def create_sentences(client: MilvusClient, alias: str, embedder: Embedder) -> st
     return name
 
 def create_plain(client: MilvusClient, name: str, kind: str) -> None:
-    """Create one of the collections without real vectors: ``kind`` is ``articles``, ``texts``, ``feeds`` or ``writes``."""
+    """Create one of the collections without real vectors: ``kind`` is ``articles``, ``texts``, ``feeds``, ``writes``,
+    ``questions`` or ``feedback``."""
     schema = MilvusClient.create_schema(auto_id=False)
     if kind == "articles":
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
@@ -90,6 +91,15 @@ def create_plain(client: MilvusClient, name: str, kind: str) -> None:
         for field in ("feed", "link"):
             schema.add_field(field, DataType.VARCHAR, max_length=STRING)
         schema.add_field("added", DataType.VARCHAR, max_length=40)
+    elif kind in ("questions", "feedback"):  # index/store/milvus/readers.py
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        for field in ("answer_id", "article_id"):
+            schema.add_field(field, DataType.VARCHAR, max_length=64)
+        for field in ("question", "answer", "comment", "features"):
+            schema.add_field(field, DataType.VARCHAR, max_length=STRING)
+        schema.add_field("time", DataType.VARCHAR, max_length=40)
+        schema.add_field("score", DataType.DOUBLE)  # -1: unknown
+        schema.add_field("helpful", DataType.BOOL)
     else:
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
         schema.add_field("started", DataType.DOUBLE)

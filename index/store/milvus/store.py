@@ -1,7 +1,7 @@
 """The index in Milvus (``pymilvus``, the optional ``[milvus]`` extra): a Milvus server, so that an archive can
 live on a cluster of many machines, or a Milvus Lite file. It keeps the ``index.store.base.Store`` contract.
 
-Five collections, named ``PREFIX_*`` (``qa`` by default):
+Seven collections, named ``PREFIX_*`` (``qa`` by default):
 
 * ``sentences``: a row per sentence: its article, position and offsets, its vector, its window's words stemmed
   as the SQLite index stems them (``terms``: stemmed here, so that Milvus Lite, which has no stemmer, and a
@@ -10,7 +10,8 @@ Five collections, named ``PREFIX_*`` (``qa`` by default):
 * ``articles``: titles, dates, sources, near-duplicate links, MinHash signatures and their LSH band keys;
 * ``texts``: article texts in parts (a Milvus string holds at most 64 KiB);
 * ``feeds``: the feeds added and the items read from each;
-* ``writes``: the journal of writes under way.
+* ``writes``: the journal of writes under way;
+* ``questions`` and ``feedback``: what readers asked and how they judged answers (``readers.py``).
 
 Milvus has no transaction across rows, so an article's row is the commit of its write. The sentences of an
 article have the ids ``block * POSITIONS + position`` for a *block* drawn at random for each write of it, and
@@ -71,6 +72,7 @@ from index.store.milvus.collections import (
     rows_by_id,
 )
 from index.store.milvus.journal import POSITIONS, WriteJournal
+from index.store.milvus.readers import ReaderCollections
 from index.store.text_cache import TextCache
 from index.text import WINDOW_RADIUS, content_terms, error_line, stemmed
 
@@ -95,7 +97,7 @@ class BlockRow(SentenceRow):
         return self.id // POSITIONS
 
 
-class MilvusStore(WriteJournal):
+class MilvusStore(WriteJournal, ReaderCollections):
     """The articles of one index in Milvus, their sentences, sentence vectors and BM25 terms.
 
     Several processes may use one Milvus server: each write commits its articles whole, and readers see
@@ -131,8 +133,9 @@ class MilvusStore(WriteJournal):
         self.lite = "://" not in uri
         self._lock = threading.RLock()
         self._texts = TextCache()
-        self.sentences, self.articles, self.texts, self.feeds_name, self.writes = (
-            f"{self.prefix}_{name}" for name in ("sentences", "articles", "texts", "feeds", "writes"))
+        self._term_counts: tuple[tuple[int, int] | None, dict[str, int]] = (None, {})  # (generation, windows by term)
+        self.sentences, self.articles, self.texts, self.feeds_name, self.writes, self.questions_name, self.feedback_name = (
+            f"{self.prefix}_{name}" for name in ("sentences", "articles", "texts", "feeds", "writes", "questions", "feedback"))
         try:
             if self.lite:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
@@ -167,6 +170,8 @@ class MilvusStore(WriteJournal):
             missing.append(self.sentences)
         if missing and self.read_only:
             raise StoreError(f"there is no index in Milvus at {self.uri} (collections {self.prefix}_*)")
+        if not self.read_only:  # added since the first release: an older index gets them when opened for writing
+            missing += [name for name in (self.questions_name, self.feedback_name) if name not in existing]
         if self.sentences in aliases:  # one made before the format was recorded is format 1, read as it is
             check_format(self._properties().get("qa.format"), f"in Milvus at {self.uri}")
         for name in missing:
@@ -175,7 +180,8 @@ class MilvusStore(WriteJournal):
                 self._client.create_alias(physical, self.sentences)
             else:
                 create_plain(self._client, name, name.removeprefix(f"{self.prefix}_"))
-        for name in (self.articles, self.texts, self.feeds_name, self.writes, self.sentences):
+        readers = [name for name in (self.questions_name, self.feedback_name) if name in existing or name in missing]
+        for name in (self.articles, self.texts, self.feeds_name, self.writes, self.sentences, *readers):
             self._client.load_collection(name)  # after a restart Milvus holds them released
         if check_model:
             model, dimension = self._model()
@@ -373,10 +379,16 @@ class MilvusStore(WriteJournal):
         """How many windows hold each of these stemmed terms, and how many windows there are (committed or not:
         a share, for weighting words)."""
         with self._milvus():
-            counts = {term: self._count(self.sentences, " or ".join(
-                f"terms like {quoted(pattern)}" for pattern in (term, f"{term} %", f"% {term} %", f"% {term}")))
-                for term in terms}
-            return counts, self._count(self.sentences)
+            # Each count is a scan of every window (``like``): kept until the index changes (its article and window
+            # counts), so a question pays only for words no question asked since the last write.
+            generation = self.generation
+            if self._term_counts[0] != generation:
+                self._term_counts = (generation, {})
+            counts = self._term_counts[1]
+            for term in set(terms) - counts.keys():
+                counts[term] = self._count(self.sentences, " or ".join(
+                    f"terms like {quoted(pattern)}" for pattern in (term, f"{term} %", f"% {term} %", f"% {term}")))
+            return {term: counts[term] for term in terms}, generation[1]
 
     def _search(self, query: Any, field: str, k: int, where: SearchFilter | None) -> list[tuple[int, float]]:
         with self._milvus():
@@ -573,7 +585,8 @@ class MilvusStore(WriteJournal):
         with self._milvus():
             sentences = self._client.describe_alias(self.sentences)["collection_name"]
             self._client.drop_alias(self.sentences)
-            for name in (sentences, self.articles, self.texts, self.feeds_name, self.writes):
+            for name in (sentences, self.articles, self.texts, self.feeds_name, self.writes, self.questions_name,
+                         self.feedback_name):
                 self._client.drop_collection(name)
 
     def close(self) -> None:
