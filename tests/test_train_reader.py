@@ -1,20 +1,25 @@
 """Training examples (qa.reader_examples), calibration (qa.calibrate) and the training step's setup, on small hand-made data: no training here."""
 
+import json
 import math
+import pickle
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from index.embedder import load_tokenizer
 from index.sentences import split_sentences
-from qa.ranking import Reading
-from qa.reader import Calibration
+from index.store.base import Feedback
+from qa.ranking import ANSWER_FEATURES, Reading
+from qa.reader import CONFIG_FILE, Calibration
 from qa.retriever import Passage
 from qa.span_model import build_model
 from qa.training.calibrate import (
     CalibrationRead,
     best_answers,
+    calibrate_with_feedback,
     domain_weights,
     fit_calibration,
     lowest_safe_stop,
@@ -223,3 +228,44 @@ def test_learning_rate_warms_up_then_reaches_zero_at_the_budget_or_the_last_batc
     # The data runs out first: an epoch shorter than the budget still ends at zero, not part-way down.
     assert learning_rate(1e-4, 5_000, 10_000, 100.0, 600.0) == pytest.approx(0.5e-4)
     assert learning_rate(1e-4, 10_000, 10_000, 200.0, 600.0) == 0.0
+
+
+def _synthetic_reads(n: int = 300) -> list[CalibrationRead]:
+    rng = random.Random(0)
+    reads = []
+    for i in range(n):
+        margin = rng.uniform(-6, 6)
+        right = rng.random() < 1 / (1 + math.exp(-margin))
+        reads.append(_read(f"What is {i}?", ["gold"], "news" if i % 3 == 0 else "squad",
+                           [("gold" if right else "other", margin), ("third", -8.0)]))
+    return reads
+
+
+def _judgement(n: int, margin: float, reported: float, helpful: bool) -> Feedback:
+    features = dict.fromkeys(ANSWER_FEATURES, 0.0) | {"margin": margin, "reported": reported}
+    return Feedback(f"a{n}", f"What is {n}?", "gold", None, helpful, "", f"2024-01-01T00:00:{n % 60:02d}", 0.5, features)
+
+
+def test_a_refit_with_feedback_is_kept_only_when_it_scores_held_out_judgements_better(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "reads.pkl"
+    cache.write_bytes(pickle.dumps(_synthetic_reads()))
+    config = tmp_path / CONFIG_FILE
+    config.write_text(json.dumps({"calibration": {"weights": {"margin": 1.0}, "intercept": 0.0}, "threshold": 0.5}))
+    # The readers' answers are right when they come from the week asked about, whatever the margin says.
+    rng = random.Random(1)
+    feedback = [_judgement(n, rng.uniform(-6, 6), float(n % 2), n % 2 == 1) for n in range(400)]
+    with pytest.raises(ValueError, match="at least 300"):
+        calibrate_with_feedback(tmp_path, tmp_path, tmp_path, 10, 0, cache, feedback[:200])
+    outcome = calibrate_with_feedback(tmp_path, tmp_path, tmp_path, 10, 0, cache, feedback)
+    assert outcome["kept"] == "new" and (outcome["fitted"], outcome["checked"]) == (266, 134)
+    assert outcome["after"]["ece"] < outcome["before"]["ece"] / 2
+    written = json.loads(config.read_text())
+    assert written["calibration"]["weights"]["reported"] > 1 and written["heldout"]["judged"]["after"] == outcome["after"]
+    # A refit that scores them worse leaves the calibration in use as it is.
+    worse = {"calibration": {"weights": {"margin": -1.0}, "intercept": 0.0, "answers": 1, "judged": 1},
+             "threshold": 0.9, "stop_probability": 1.0, "heldout": {}}
+    monkeypatch.setattr("qa.training.calibrate.calibrate", lambda *args, **kwargs: worse)
+    assert calibrate_with_feedback(tmp_path, tmp_path, tmp_path, 10, 0, cache, feedback)["kept"] == "old"
+    assert json.loads(config.read_text()) == written

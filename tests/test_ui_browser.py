@@ -6,15 +6,19 @@ chat screenshots used by the README.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from index.store.faiss_sqlite import FaissSqliteStore
 from qa.pipeline import Pipeline, default_reader
-from tests.conftest import QUAKE, running_app
+from tests.conftest import QUAKE, ROOT, running_app
 from tests.dated_pairs import PAIRS
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,10 +46,16 @@ The mayor said the parks would open in June.
 
 
 @pytest.fixture(scope="module")
-def server(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+def served_index(seeded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     index = tmp_path_factory.mktemp("browser") / "index"
     shutil.copytree(seeded_dir, index)
-    with Pipeline(FaissSqliteStore(index), default_reader()) as pipeline, running_app(pipeline) as url:
+    return index
+
+
+@pytest.fixture(scope="module")
+def server(served_index: Path):
+    with (Pipeline(FaissSqliteStore(served_index), default_reader()) as pipeline,
+          running_app(pipeline, log_questions=True) as url):
         yield url
 
 
@@ -166,3 +176,32 @@ def test_a_cleared_chat_forgets_its_questions(browser_page) -> None:
     page.locator("#chat").get_by_role("button", name="Clear").click()
     page.wait_for_function(f"document.querySelectorAll(\"{BOT}\").length == 0", timeout=ANSWER_MS)
     assert "Read as" not in ask(page, "And how many in Belgium?").inner_text()  # nothing earlier to read it with
+
+
+def test_a_thumbs_down_with_a_comment_and_an_unanswered_question_reach_the_report(browser_page, served_index: Path) -> None:
+    page = browser_page
+    ask(page, "How many raids?")
+    page.locator("#chat").get_by_label("Dislike").last.click()
+    page.wait_for_function("document.querySelector('#feedback-note').innerText.includes('not helpful')", timeout=ANSWER_MS)
+    page.locator("#feedback-comment textarea").fill("129, the minister said later")
+    page.locator("#feedback-send").click()
+    page.wait_for_function("document.querySelector('#feedback-note').innerText.includes('note was kept')", timeout=ANSWER_MS)
+    shown = ask(page, "What is the capital of Peru?").inner_text()
+    assert "could not find the answer" in shown or "don't say for sure" in shown
+    deadline = time.monotonic() + 20  # the server writes the questions asked on a thread of its own
+    while True:
+        done = subprocess.run([sys.executable, "-m", "ui.cli", "report", "--json", "--index", str(served_index)],
+                              cwd=ROOT, capture_output=True, text=True, check=True)
+        report = json.loads(done.stdout)
+        unanswered = [q for topic in report["unanswered_topics"] for q in topic["questions"]]
+        if "What is the capital of Peru?" in unanswered or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert "What is the capital of Peru?" in unanswered
+    assert [(w["question"], w["answer"], w["comment"]) for w in report["judged_wrong"]][0] == (
+        "How many raids?", "128", "129, the minister said later")
+    page.get_by_role("tab", name="Report").click()
+    page.locator("#report-show").click()
+    page.wait_for_function("document.querySelector('#report-html').innerText.includes('129, the minister said later')",
+                           timeout=ANSWER_MS)
+    assert "What is the capital of Peru?" in page.locator("#report-html").inner_text()

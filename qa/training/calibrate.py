@@ -20,15 +20,18 @@ import json
 import pickle
 import random
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
+from index.store.base import Feedback
 from qa.answer import read_passages
 from qa.ranking import ANSWER_FEATURES, Reading, Scorer, featured_answers, rank_answers, readings
 from qa.reader import CONFIG_FILE, Calibration, Reader
+from qa.report import latest_judgements
 from qa.retriever import WINDOWS, retrieve
 from qa.training.evaluate import build_corpus, expected_calibration_error, reliability
 from qa.training.examples import HOLDOUT_ARTICLES, article_terms, swapped_question
@@ -42,6 +45,9 @@ DOMAINS = ("squad", "news")
 STOP_F1_TOLERANCE = 0.5
 RIGHT = 0.5  # F1 at which an answer counts as right
 THRESHOLD_TOLERANCE = 0.25  # F1 points of the calibration mix: about 3 of its 1,300 questions
+# Judged answers a refit needs at least: a third of them checks it, and ECE over ten bands of fewer than about
+# 30 answers each is mostly noise.
+MIN_JUDGED = 300
 
 
 @dataclass(frozen=True)
@@ -126,16 +132,21 @@ def _logistic(rows: list[tuple[list[float], bool, float]]) -> Calibration:
     return Calibration(dict(zip(ANSWER_FEATURES, map(float, fit.coef_[0]))), float(fit.intercept_[0]))
 
 
-def fit_calibration(reads: list[CalibrationRead]) -> dict:
+def fit_calibration(reads: list[CalibrationRead], judged: Sequence[tuple[list[float], bool]] = ()) -> dict:
     """A logistic model of P(answer right) over ``ANSWER_FEATURES``, in two steps: fitted on every distinct
     answer of every read (which ranks answers), then again on the best answer of each read by that first
-    model, so that the score of the answer shown is what is calibrated."""
+    model, so that the score of the answer shown is what is calibrated. ``judged`` answers (features, judged
+    helpful) join the second step, weighing together as much as one domain of the reads."""
     answers = [(_answers(read), weight) for read, weight in zip(reads, domain_weights(reads))]
     ranker = _logistic([(x, right, weight) for rows, weight in answers for x, right in rows])
     best = [(max(rows, key=lambda row: ranker.probability(dict(zip(ANSWER_FEATURES, row[0])))), weight)
             for rows, weight in answers if rows]
-    shown = _logistic([(x, right, weight) for (x, right), weight in best])
-    return {"weights": shown.weights, "intercept": shown.intercept, "answers": len(best)}
+    rows = [(x, right, weight) for (x, right), weight in best]
+    if judged:
+        share = sum(weight for _, _, weight in rows) / len({r.domain for r in reads}) / len(judged)
+        rows += [(x, helpful, share) for x, helpful in judged]
+    shown = _logistic(rows)
+    return {"weights": shown.weights, "intercept": shown.intercept, "answers": len(best), "judged": len(judged)}
 
 
 def best_answers(reads: list[CalibrationRead], scorer: Scorer, stop_at: float | None = None) -> list[tuple[str, float]]:
@@ -168,12 +179,14 @@ def lowest_safe_stop(by_stop: dict[float, dict[str, float]], whole: dict[str, fl
 
 
 def calibrate(
-    squad_path: Path, news_path: Path, reader_dir: Path, limit: int, seed: int, reads_cache: Path | None = None
+    squad_path: Path, news_path: Path, reader_dir: Path, limit: int, seed: int, reads_cache: Path | None = None,
+    judged: Sequence[tuple[list[float], bool]] = (), write: bool = True,
 ) -> dict:
     """Fit and write the reader's calibration, threshold and stop probability (``reader.json``).
 
     ``reads_cache`` keeps the reads (the slow part) in a pickle: read from it when it exists, else
     written there, so that the fit can be changed and run again in seconds for the same reader.
+    ``judged`` answers (features, helpful) join the fit (``fit_calibration``); ``write=False`` only returns it.
 
     Returns:
         What was written, with held-out figures: F1 by threshold and stop probability, and per domain the
@@ -185,7 +198,7 @@ def calibrate(
         reads = calibration_reads(squad_path, news_path, Reader(reader_dir), limit, seed)
         if reads_cache is not None:
             reads_cache.write_bytes(pickle.dumps(reads))
-    fit = fit_calibration(reads)
+    fit = fit_calibration(reads, judged)
     scorer = Calibration(fit["weights"], fit["intercept"])
     best = best_answers(reads, scorer)
     by_threshold = {round(t, 2): mixed_f1(reads, best, t) for t in np.arange(0.05, 0.96, 0.01)}
@@ -216,6 +229,51 @@ def calibrate(
         heldout[f"{domain}_ece"] = round(expected_calibration_error(scores, right), 4)
     data = {"calibration": fit, "threshold": threshold, "stop_probability": stop,
             "heldout": heldout}
-    # Written whole, so nothing a previous calibration left behind survives.
-    (Path(reader_dir) / CONFIG_FILE).write_text(json.dumps(data, indent=2))
+    if write:
+        # Written whole, so nothing a previous calibration left behind survives.
+        (Path(reader_dir) / CONFIG_FILE).write_text(json.dumps(data, indent=2))
     return data
+
+
+def judged_rows(feedback: Sequence[Feedback]) -> list[tuple[list[float], bool]]:
+    """The readers' latest judgements of answers whose features the server kept, as (features, helpful)."""
+    return [([j.features[name] for name in ANSWER_FEATURES], j.helpful) for j in latest_judgements(feedback)
+            if j.answer and all(name in j.features for name in ANSWER_FEATURES)]
+
+
+def judged_figures(scorer: Scorer, rows: Sequence[tuple[list[float], bool]]) -> dict:
+    """How well ``scorer`` scores judged answers: ECE, log loss and the reliability table."""
+    scores = np.array([scorer.probability(dict(zip(ANSWER_FEATURES, x))) for x, _ in rows])
+    helpful = np.array([float(h) for _, h in rows])
+    clipped = np.clip(scores, 1e-6, 1 - 1e-6)
+    loss = -float(np.mean(helpful * np.log(clipped) + (1 - helpful) * np.log(1 - clipped)))
+    return {"answers": len(rows), "ece": round(expected_calibration_error(scores, helpful), 4),
+            "log_loss": round(loss, 4), "reliability": reliability(scores, helpful)}
+
+
+def calibrate_with_feedback(
+    squad_path: Path, news_path: Path, reader_dir: Path, limit: int, seed: int, reads_cache: Path | None,
+    feedback: Sequence[Feedback], min_judged: int = MIN_JUDGED,
+) -> dict:
+    """Refit the calibration with the readers' judgements added to the held-out reads, and write it only when
+    it scores a third of the judgements, kept out of the fit, better than the calibration in use (lower ECE and
+    log loss).
+
+    Raises:
+        ValueError: Fewer than ``min_judged`` judged answers have their features.
+    """
+    rows = judged_rows(feedback)
+    if len(rows) < min_judged:
+        raise ValueError(f"{len(rows)} judged answers with their scores are kept; a refit needs at least {min_judged}")
+    random.Random(seed).shuffle(rows)
+    check, fitted = rows[::3], [row for n, row in enumerate(rows) if n % 3]
+    config = json.loads((Path(reader_dir) / CONFIG_FILE).read_text())
+    before = judged_figures(Calibration(config["calibration"]["weights"], config["calibration"]["intercept"]), check)
+    data = calibrate(squad_path, news_path, reader_dir, limit, seed, reads_cache, judged=fitted, write=False)
+    after = judged_figures(Calibration(data["calibration"]["weights"], data["calibration"]["intercept"]), check)
+    better = after["ece"] <= before["ece"] and after["log_loss"] <= before["log_loss"]
+    if better:
+        data["heldout"]["judged"] = {"fitted": len(fitted), "checked": len(check), "before": before, "after": after}
+        (Path(reader_dir) / CONFIG_FILE).write_text(json.dumps(data, indent=2))
+    return {"judged": len(rows), "fitted": len(fitted), "checked": len(check), "before": before, "after": after,
+            "kept": "new" if better else "old", "threshold": data["threshold"] if better else config["threshold"]}

@@ -9,6 +9,7 @@ Usage::
     python -m qa.training.train_reader train --minutes 100      # resumable, checkpoints in runs/reader
     python -m qa.training.train_reader export                   # fp16 trained weights -> qa/reader_model
     python -m qa.training.train_reader calibrate                # answer scores, threshold and early stop on held-out data
+    python -m qa.training.train_reader calibrate --feedback     # ... with the readers' judgements kept in the index
 """
 
 from __future__ import annotations
@@ -212,11 +213,28 @@ def export(args: argparse.Namespace) -> None:
 
 
 def calibrate(args: argparse.Namespace) -> None:
-    """Fit the answer scores, threshold and early stop of the reader in ``args.dest`` on held-out data."""
+    """Fit the answer scores, threshold and early stop of the reader in ``args.dest`` on held-out data (with
+    ``--feedback``, and the readers' judgements kept in the index)."""
     from qa.training.calibrate import calibrate as fit
+    from qa.training.calibrate import calibrate_with_feedback
 
     cache = Path(args.reads_cache) if args.reads_cache else None
-    print(json.dumps(fit(Path(args.data), Path(args.news), Path(args.dest), args.limit, args.seed, cache), indent=2))
+    if not args.feedback:
+        print(json.dumps(fit(Path(args.data), Path(args.news), Path(args.dest), args.limit, args.seed, cache), indent=2))
+        return
+    from index.store import Backend
+
+    store = Backend.from_env().open(args.index, check_model=False, read_only=True)
+    try:
+        feedback = store.feedback()
+    finally:
+        store.close()
+    try:
+        outcome = calibrate_with_feedback(Path(args.data), Path(args.news), Path(args.dest), args.limit, args.seed, cache,
+                                          feedback)
+    except ValueError as exc:
+        raise SystemExit(f"qa train-reader calibrate --feedback: {exc}") from None
+    print(json.dumps(outcome, indent=2))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -245,6 +263,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=800, help="held-out SQuAD questions for calibration")
     parser.add_argument("--reads-cache", help="calibrate: keep the held-out reads in this file and reuse them")
+    parser.add_argument("--feedback", action="store_true", help="calibrate: add the readers' judgements kept in the "
+                        "index; the new calibration is written only when it scores a third of them, kept out, better")
+    parser.add_argument("--index", help="calibrate --feedback: the index (default: $QA_INDEX_DIR or data/index)")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
     {"train": train, "export": export, "calibrate": calibrate}[args.step](args)
