@@ -55,6 +55,8 @@ class Question(BaseModel):
     until: date | None = Field(None, description="Only from articles dated on or before this day (YYYY-MM-DD)")
     source: str | None = Field(None, max_length=2048,
                                description="Only from articles whose source (address or file path) starts with this")
+    as_of: date | None = Field(None, description="The day the question is asked (default: today): \"this week\" and "
+                               "\"latest\" count back from it")
     history: list[Annotated[str, StringConstraints(max_length=MAX_QUESTION)]] = Field(
         default_factory=list, max_length=MAX_HISTORY,
         description="The conversation's earlier questions, oldest first: a follow-up such as \"And how many were "
@@ -290,7 +292,7 @@ def api_router(
         with _http_errors():
             where = SearchFilter(request.since, request.until, request.source)
             result = pipeline.answer(request.question, top_k=request.top_k, min_confidence=strictness, where=where,
-                                     history=request.history)
+                                     history=request.history, as_of=request.as_of)
         return AnswerJSON.model_validate(result)
 
     @router.get("/articles", response_model=ArticlePage, responses={503: ERRORS[503]}, summary="List the indexed articles")
