@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from index.articles import IngestError, TooLargeError, make_article, max_bytes, megabytes, printable
 from index.indexer import ADDED, UNCHANGED
 from index.ingest import FEED, Outcome, add_files, add_read_articles, add_sources
-from index.store.base import IndexReadOnlyError, SearchFilter, StoreError
+from index.store.base import Feedback, IndexReadOnlyError, SearchFilter, StoreError
 from index.web import is_address
 from qa.answer import QuestionError
 from qa.pipeline import Pipeline
@@ -142,21 +142,6 @@ class FeedbackIn(BaseModel):
     comment: str = Field("", max_length=MAX_COMMENT_CHARS, description="What was right, in the reader's words")
     answer_id: str | None = Field(None, max_length=64, description="The answer's `id`: the judgement then keeps the "
                                   "answer's confidence, while the server remembers it")
-
-
-class FeedbackJSON(BaseModel):
-    """A judgement as kept."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    answer_id: str | None
-    question: str
-    answer: str
-    article_id: str | None
-    helpful: bool
-    comment: str
-    time: str = Field(description="When it was given (ISO 8601, UTC)")
-    score: float | None = Field(description="The answer's confidence, when the server still knew the answer")
 
 
 class ErrorJSON(BaseModel):
@@ -343,9 +328,9 @@ def api_router(
             raise HTTPException(404, f"no article {printable(article_id)[:80]!r} is indexed")
         return ArticleJSON.model_validate(removed)
 
-    @router.post("/feedback", response_model=FeedbackJSON, status_code=201, dependencies=[Depends(limited("answers"))],
+    @router.post("/feedback", response_model=Feedback, status_code=201, dependencies=[Depends(limited("answers"))],
                  responses={k: ERRORS[k] for k in (400, 403, 404, 429, 503)}, summary="Judge an answer")
-    def post_feedback(judgement: FeedbackIn) -> FeedbackJSON:
+    def post_feedback(judgement: FeedbackIn) -> Feedback:
         """Keep a reader's thumbs up or down on an answer, with what was right; 404 when ``article_id`` names no
         indexed article, 403 on a read-only server."""
         if read_only or corpus.read_only:
@@ -356,7 +341,7 @@ def api_router(
         with _http_errors():
             kept = readers.judge(judgement.helpful, judgement.answer_id, question, printable(judgement.answer).strip(),
                                  judgement.article_id, printable(judgement.comment))
-        return FeedbackJSON.model_validate(kept)
+        return kept
 
     @router.get("/report", response_model=dict, responses={400: ERRORS[400], 503: ERRORS[503]},
                 summary="What readers asked and thought")
