@@ -73,6 +73,7 @@ def build_report(store: Store, embedder: Embedder, since: str | None = None, top
     wording = {question_key(q.question): q.question for q in asked}
     unanswered = [q.question for q in asked if not q.answer]
     used = {q.article_id for q in asked if q.answer} | {j.article_id for j in judged if j.answer}
+    unused = [a for a in store.list_articles() if a.id not in used]
     return {
         "since": since,
         "questions": len(asked),
@@ -84,8 +85,8 @@ def build_report(store: Store, embedder: Embedder, since: str | None = None, top
         "reliability": reliability(judged),
         "judged_wrong": [{"question": j.question, "answer": j.answer, "comment": j.comment, "article_id": j.article_id,
                           "score": j.score, "time": j.time} for j in reversed(judged) if not j.helpful][:top],
-        "unused_articles": [{"id": a.id, "title": a.title} for a in store.list_articles() if a.id not in used][:top],
-        "unused_article_count": sum(a.id not in used for a in store.list_articles()),
+        "unused_articles": [{"id": a.id, "title": a.title} for a in unused[:top]],
+        "unused_article_count": len(unused),
     }
 
 
