@@ -129,3 +129,13 @@ def test_report_has_calibration_and_a_kept_index_counts_repeated_texts_once(tmp_
     assert evaluate(repeated, index_dir=tmp_path / "kept")["f1"] == first["f1"]  # reused, not "another corpus"
     assert 0 <= first["ece"] <= 1 and sum(row["answers"] for row in first["reliability"]) == first["questions"]
     assert first["threshold"] > 0
+
+
+def test_the_shared_data_sets_are_found_beside_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.training.squad import SHARED_DIR_VARIABLE, shared_data
+    from tests.conftest import ROOT
+
+    monkeypatch.delenv(SHARED_DIR_VARIABLE, raising=False)
+    assert shared_data("squad", "dev-v1.1.json.gz") == ROOT.parent / "shared" / "data" / "squad" / "dev-v1.1.json.gz"
+    monkeypatch.setenv(SHARED_DIR_VARIABLE, "/data/qa")
+    assert shared_data("news") == Path("/data/qa/data/news")

@@ -20,7 +20,7 @@ SHARED_DIR_VARIABLE = "QA_SHARED_DIR"
 
 def shared_data(*parts: str) -> Path:
     """A path in the shared data sets: ``$QA_SHARED_DIR/data/...`` (default ``../shared`` beside the repository)."""
-    shared = os.environ.get(SHARED_DIR_VARIABLE) or Path(__file__).resolve().parents[2] / "shared"
+    shared = os.environ.get(SHARED_DIR_VARIABLE) or Path(__file__).resolve().parents[3] / "shared"
     return Path(shared, "data", *parts)
 
 
