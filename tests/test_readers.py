@@ -202,3 +202,8 @@ def test_a_read_only_store_keeps_nothing(fake_index_dir: Path) -> None:
             ReaderLog(store).judge(True, None, "q", "a", None)
         with pytest.raises(IndexReadOnlyError):
             store.add_feedback(Feedback(None, "q", "a", None, True, "", "2024-01-01"))
+
+
+def test_questions_are_not_kept_by_a_read_only_server(fake_index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--read-only", "--log-questions", "--index", str(fake_index_dir)]) == 1
+    assert "cannot be used with --read-only" in capsys.readouterr().err
