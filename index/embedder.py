@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
 BATCH_SIZE = 64
+# Padded tokens in one batch at most: a batch's attention takes memory in rows x tokens^2, so the longest
+# sentences go a few at a time. Indexing then peaks at less than half the memory, and is no slower
+# (docs/benchmarks.md); 1,024 was leaner still here, 2,048 leaves bigger machines larger matrices.
+BATCH_TOKENS = 2048
 
 
 def base_model_path() -> str:
@@ -140,11 +144,18 @@ class Embedder:
         if not texts:
             return vectors
         session = load_session(CORES)
+        tokenizer = embedding_tokenizer()
         order = np.argsort([len(t) for t in texts], kind="stable")  # batches of similar length pad little
-        batches = range(0, len(texts), BATCH_SIZE)
-        for at in tqdm(batches, desc="Embedding", unit="batch", disable=not progress):
-            rows = order[at : at + BATCH_SIZE]
-            vectors[rows] = session.run(None, encoder_inputs(embedding_tokenizer().encode_batch([texts[i] for i in rows])))[0]
+        with tqdm(total=len(texts), desc="Embedding", unit="sentence", disable=not progress) as bar:
+            at = 0
+            while at < len(texts):
+                # The longest of the next rows (by characters) sets the padded length, and with it how many rows fit
+                # the token budget.
+                longest = len(tokenizer.encode(texts[order[min(at + BATCH_SIZE, len(texts)) - 1]]).ids)
+                rows = order[at : at + max(1, min(BATCH_SIZE, BATCH_TOKENS // longest))]
+                vectors[rows] = session.run(None, encoder_inputs(tokenizer.encode_batch([texts[i] for i in rows])))[0]
+                at += len(rows)
+                bar.update(len(rows))
         return vectors
 
     def embed_query(self, question: str) -> np.ndarray:
