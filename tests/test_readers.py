@@ -121,6 +121,7 @@ def test_the_chat_s_thumbs_and_comment_are_kept(fake_pipeline: Pipeline) -> None
     note, judged = chat.judge({1: result}, SimpleNamespace(index=1, liked=False))
     assert judged is result and "not helpful" in note
     assert chat.judge({1: result}, SimpleNamespace(index=0, liked=True)) == ("Only answers can be judged.", None)
+    assert chat.judge({1: result}, SimpleNamespace(index=1, liked="")) == ("", None)  # a thumbs taken back
     assert chat.comment(judged, "  ") == ("Type what the right answer was.", "  ")
     assert chat.comment(judged, "129 raids")[1] == ""
     kept = fake_pipeline.corpus.feedback()

@@ -30,8 +30,9 @@ class ChatFeedback:
         result = answers.get(like.index if isinstance(like.index, int) else like.index[0])
         if result is None:
             return "Only answers can be judged.", None
-        helpful = like.liked is True
-        return self._keep(result, helpful, "") or THANKS[helpful], result
+        if not isinstance(like.liked, bool):  # a thumbs clicked again, to take it back: nothing new to keep
+            return "", None
+        return self._keep(result, like.liked, "") or THANKS[like.liked], result
 
     def comment(self, judged: Answer | None, text: str) -> tuple[str, str]:
         """Keep what the reader says was right about the answer they last judged; a line for them, and the box
