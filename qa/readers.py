@@ -9,6 +9,7 @@ import logging
 import queue
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from index.store.base import AskedQuestion, Feedback, Store
@@ -48,9 +49,12 @@ class ReaderLog:
     crash loses at most the questions of the last moment); ``close`` writes what is left.
     """
 
-    def __init__(self, store: Store, keep_questions: bool = False, remembered: int = REMEMBERED_ANSWERS) -> None:
+    def __init__(self, store: Store, keep_questions: bool = False, remembered: int = REMEMBERED_ANSWERS,
+                 on_judged: Callable[[Feedback], None] | None = None) -> None:
+        """A log over ``store``; ``on_judged`` is told of every judgement kept (a server's metrics)."""
         self.store = store
         self.keep_questions = keep_questions
+        self.on_judged = on_judged
         self._remembered = remembered
         self._answers: OrderedDict[str, Answer] = OrderedDict()
         self._lock = threading.Lock()
@@ -104,6 +108,8 @@ class ReaderLog:
                             comment.strip()[:MAX_COMMENT_CHARS], utc_now(), given.score if same else None,
                             dict(given.features) if same else {})
         self.store.add_feedback(feedback)
+        if self.on_judged:
+            self.on_judged(feedback)
         return feedback
 
     def _write_questions(self) -> None:

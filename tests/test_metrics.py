@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from qa.pipeline import Pipeline
+from qa.readers import ReaderLog
 from ui.api import api_router, metrics_router
 from ui.metrics import ServiceMetrics
 
@@ -24,7 +25,8 @@ def test_metrics_move_with_questions_and_writes(fake_pipeline: Pipeline) -> None
     fake_pipeline.on_answer = metrics.observe_answer
     app = FastAPI()
     app.include_router(metrics_router(metrics))
-    app.include_router(api_router(fake_pipeline, on_outcome=metrics.observe_outcome))
+    readers = ReaderLog(fake_pipeline.corpus, on_judged=metrics.observe_feedback)
+    app.include_router(api_router(fake_pipeline, on_outcome=metrics.observe_outcome, readers=readers))
     with TestClient(app) as client:
         before = scrape(client)
         assert before[("qa_index_articles", ())] == 1 and before[("qa_answer_seconds_count", ())] == 0
@@ -33,7 +35,11 @@ def test_metrics_move_with_questions_and_writes(fake_pipeline: Pipeline) -> None
         client.post("/api/v1/answer", json={"question": "What colour was the mayor's bicycle?", "min_confidence": 1})
         assert client.post("/api/v1/answer", json={"question": "   "}).status_code == 400
         client.post("/api/v1/articles", json={"title": "Ferry", "text": "The ferry carried 312 passengers on Sunday."})
+        for helpful in (True, False, False):
+            client.post("/api/v1/feedback", json={"question": "How many raids?", "answer": "128", "helpful": helpful})
         after = scrape(client)
+    assert after[("qa_feedback_total", (("helpful", "false"),))] == 2
+    assert after[("qa_feedback_total", (("helpful", "true"),))] == 1
     assert after[("qa_answers_total", (("outcome", "answered"),))] == 8
     assert sum(v for (name, labels), v in after.items() if name == "qa_answers_total") == 9
     assert after[("qa_answer_seconds_count", ())] == 9 and after[("qa_answer_seconds_sum", ())] > 0

@@ -1,5 +1,6 @@
 """What a running server reports at ``/metrics``, in the Prometheus text format (``prometheus-client``): questions
-by outcome and their latency, failures by kind, articles given to the index by outcome, and the index's size."""
+by outcome and their latency, failures by kind, articles given to the index by outcome, readers' judgements, and
+the index's size."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from index.ingest import Outcome
-from index.store.base import Store
+from index.store.base import Feedback, Store
 from qa.answer import Answer
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -44,6 +45,8 @@ class ServiceMetrics:
                               "unchanged (already indexed), error, feed", ["outcome"], registry=self.registry)
         self.limited = Counter("qa_rate_limited", "Requests refused for coming too often from one client, by kind: "
                                "answers or writes", ["kind"], registry=self.registry)
+        self.judged = Counter("qa_feedback", "Readers' judgements of answers kept, by helpful (true or false)",
+                              ["helpful"], registry=self.registry)
         self.registry.register(IndexSize(store))
 
     def observe_answer(self, answer: Answer | None, seconds: float, error: BaseException | None) -> None:
@@ -58,6 +61,10 @@ class ServiceMetrics:
     def observe_outcome(self, outcome: Outcome) -> None:
         """Count what became of one article or file (``index.ingest``'s ``on_outcome``)."""
         self.writes.labels(outcome.status).inc()
+
+    def observe_feedback(self, feedback: Feedback) -> None:
+        """Count a judgement kept (``qa.readers.ReaderLog``'s ``on_judged``)."""
+        self.judged.labels(str(feedback.helpful).lower()).inc()
 
     def observe_limited(self, kind: str) -> None:
         """Count a request refused by ``ui.rate_limits``."""

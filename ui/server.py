@@ -213,7 +213,7 @@ def server_app(
     server stops), behind ``web_app``'s checks (the arguments are ``serve``'s)."""
     limit = max_bytes() if limit is None else limit
     metrics = ServiceMetrics(pipeline.corpus)
-    readers = ReaderLog(pipeline.corpus, keep_questions=log_questions)
+    readers = ReaderLog(pipeline.corpus, keep_questions=log_questions, on_judged=metrics.observe_feedback)
 
     def answered(result: Answer | None, seconds: float, error: BaseException | None) -> None:
         metrics.observe_answer(result, seconds, error)
