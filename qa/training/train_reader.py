@@ -224,7 +224,7 @@ def calibrate(args: argparse.Namespace) -> None:
         return
     from index.store import Backend
 
-    store = Backend.from_env().open(args.index, check_model=False, read_only=True)
+    store = Backend.from_env().open(args.index, check_model=False)  # as written, the server's last judgements too
     try:
         feedback = store.feedback()
     finally:
