@@ -208,3 +208,15 @@ def test_a_read_only_store_keeps_nothing(fake_index_dir: Path) -> None:
 def test_questions_are_not_kept_by_a_read_only_server(fake_index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--read-only", "--log-questions", "--index", str(fake_index_dir)]) == 1
     assert "cannot be used with --read-only" in capsys.readouterr().err
+
+
+def test_a_read_only_chat_offers_no_thumbs(fake_pipeline: Pipeline) -> None:
+    import gradio as gr
+
+    from ui.app import build_app
+
+    def chatbot(app: gr.Blocks) -> gr.Chatbot:
+        return next(block for block in app.blocks.values() if isinstance(block, gr.Chatbot))
+
+    assert chatbot(build_app(fake_pipeline)).feedback_options == ("Like", "Dislike")
+    assert chatbot(build_app(fake_pipeline, read_only=True)).feedback_options is None

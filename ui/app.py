@@ -467,6 +467,7 @@ def build_app(
                 allow_tags=False,
                 render_markdown=True,
                 latex_delimiters=[],
+                feedback_options=None if feedback.read_only else ("Like", "Dislike"),  # a read-only app keeps none
                 buttons=["copy"],
                 elem_id="chat",
                 elem_classes=["qa-reply"],

@@ -72,7 +72,7 @@ def feedback_controls(feedback: ChatFeedback, chatbot: gr.Chatbot, answers: gr.S
     """Below the chat: the line that answers a thumbs, and the box for what was right (inside a ``gr.Blocks``)."""
     judged = gr.State(None)
     note = gr.Markdown(elem_id="feedback-note")
-    with gr.Row():
+    with gr.Row(visible=not feedback.read_only):
         comment = gr.Textbox(label="What was the right answer? (after a thumbs down; optional)", scale=5,
                              max_length=MAX_COMMENT_CHARS, elem_id="feedback-comment")
         send = gr.Button("Send", scale=1, elem_id="feedback-send")
