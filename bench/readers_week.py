@@ -71,12 +71,12 @@ def main() -> None:
         pipeline.close()
         half = len(feedback) // 2
         config = json.loads((reader_dir / CONFIG_FILE).read_text())
-        shipped = Calibration(config["calibration"]["weights"], config["calibration"]["intercept"])
+        shipped = Calibration.of(config["calibration"])
         second = judged_rows(feedback[half:])
         refit = calibrate_with_feedback(SQUAD_TRAIN, NEWS, reader_dir, 800, 13,
                                         Path(args.reads_cache) if args.reads_cache else None, feedback[:half])
         config = json.loads((reader_dir / CONFIG_FILE).read_text())
-        refitted = Calibration(config["calibration"]["weights"], config["calibration"]["intercept"])
+        refitted = Calibration.of(config["calibration"])
         result = {
             "questions": len(questions), "asked_seconds": round(asked_s, 1), "judged_helpful": sum(judged),
             "report": {key: report[key] for key in ("questions", "answered", "judged", "helpful", "reliability",

@@ -64,6 +64,11 @@ class Calibration:
     weights: dict[str, float]
     intercept: float
 
+    @classmethod
+    def of(cls, fitted: Mapping) -> "Calibration":
+        """The calibration ``reader.json`` (its ``calibration``) or a fit records: its weights and intercept."""
+        return cls(fitted["weights"], fitted["intercept"])
+
     def probability(self, features: Mapping[str, float]) -> float:
         """The probability for these features (``qa.ranking.ANSWER_FEATURES``)."""
         logit = self.intercept + sum(w * features[name] for name, w in self.weights.items())
@@ -148,8 +153,7 @@ class Reader:
 
     def probability(self, features: Mapping[str, float]) -> float:
         """Calibrated probability that an answer with these features (``qa.ranking.ANSWER_FEATURES``) is right."""
-        calibration = self._settings["calibration"]
-        return Calibration(calibration["weights"], calibration["intercept"]).probability(features)
+        return Calibration.of(self._settings["calibration"]).probability(features)
 
     @property
     def stop_probability(self) -> float:

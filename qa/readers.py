@@ -35,10 +35,10 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def asked_question(result: Answer, time: str | None = None) -> AskedQuestion:
-    """The record of a question and the answer it was given."""
+def asked_question(result: Answer) -> AskedQuestion:
+    """The record of a question asked now and the answer it was given."""
     return AskedQuestion(result.id, result.question, result.text, result.article.id if result.article else None,
-                         result.score, time or utc_now(), dict(result.features))
+                         result.score, utc_now(), dict(result.features))
 
 
 class ReaderLog:

@@ -65,8 +65,9 @@ def reliability(judged: list[Feedback]) -> list[dict]:
     return rows
 
 
-def build_report(store: Store, embedder: Embedder, since: str | None = None, top: int = TOP) -> dict:
-    """The report of the questions and judgements kept since ``since`` (ISO 8601 day or time; ``None``: all)."""
+def build_report(store: Store, since: str | None = None, top: int = TOP) -> dict:
+    """The report of the questions and judgements kept since ``since`` (ISO 8601 day or time; ``None``: all);
+    unanswered questions are grouped with the index's own embedder."""
     asked: list[AskedQuestion] = store.asked_questions(since)
     judged = latest_judgements(store.feedback(since))
     counts = Counter(question_key(q.question) for q in asked)
@@ -79,7 +80,7 @@ def build_report(store: Store, embedder: Embedder, since: str | None = None, top
         "questions": len(asked),
         "answered": sum(bool(q.answer) for q in asked),
         "most_asked": [{"question": wording[key], "asked": n} for key, n in counts.most_common(top)],
-        "unanswered_topics": unanswered_topics(unanswered, embedder, top),
+        "unanswered_topics": unanswered_topics(unanswered, store.embedder, top),
         "judged": len(judged),
         "helpful": sum(j.helpful for j in judged),
         "reliability": reliability(judged),

@@ -134,7 +134,7 @@ def test_the_chat_s_thumbs_and_comment_are_kept(fake_pipeline: Pipeline) -> None
 
 def test_the_report_escapes_what_readers_wrote(fake_pipeline: Pipeline) -> None:
     ReaderLog(fake_pipeline.corpus).judge(False, None, "<script>alert(1)</script>?", "", None, "<b>bold</b>")
-    report = build_report(fake_pipeline.corpus, FakeEmbedder())
+    report = build_report(fake_pipeline.corpus)
     assert "<script>" not in report_html(report) and "&lt;script&gt;" in report_html(report)
     assert "<script>alert(1)</script>?" in report_text(report)
 

@@ -27,7 +27,7 @@ from index.indexer import ADDED, UNCHANGED
 from index.ingest import FEED, Outcome, add_files, add_read_articles, add_sources
 from index.store.base import Feedback, IndexReadOnlyError, SearchFilter, StoreError
 from index.web import is_address
-from qa.answer import QuestionError
+from qa.answer import QuestionError, clean_question
 from qa.pipeline import Pipeline
 from qa.readers import MAX_COMMENT_CHARS, ReaderLog, UnknownAnswerError, UnknownArticleError
 from qa.report import build_report
@@ -335,9 +335,10 @@ def api_router(
         indexed article, 403 on a read-only server."""
         if read_only or corpus.read_only:
             raise HTTPException(403, "this index is served read-only: it keeps no feedback")
-        question = " ".join(printable(judgement.question).split())
-        if not question:
-            raise HTTPException(400, "the question is empty")
+        try:
+            question, _ = clean_question(judgement.question)  # as answer() reads a question
+        except QuestionError as exc:
+            raise HTTPException(400, str(exc)) from None
         with _http_errors():
             kept = readers.judge(judgement.helpful, judgement.answer_id, question, printable(judgement.answer).strip(),
                                  judgement.article_id, printable(judgement.comment))
@@ -350,7 +351,7 @@ def api_router(
         answers by confidence, answers judged wrong and articles never used (questions are kept by
         ``qa serve --log-questions``)."""
         with _http_errors():
-            return build_report(corpus, corpus.embedder, since.isoformat() if since else None)
+            return build_report(corpus, since.isoformat() if since else None)
 
     @router.get("/health", response_model=Health, summary="Whether the index can be used")
     def get_health() -> Health:

@@ -342,7 +342,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from qa.report import build_report, report_text
 
     corpus = _corpus(args)
-    report = build_report(corpus, corpus.embedder, args.since.isoformat() if args.since else None)
+    report = build_report(corpus, args.since.isoformat() if args.since else None)
     print(json.dumps(report, ensure_ascii=False) if args.json else report_text(report))
     return 0
 

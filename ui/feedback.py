@@ -63,7 +63,7 @@ class ChatFeedback:
         except ValueError:
             return "<p>Give the first day as YYYY-MM-DD.</p>"
         try:
-            return report_html(build_report(self.readers.store, self.readers.store.embedder, day))
+            return report_html(build_report(self.readers.store, day))
         except StoreError as exc:
             return f"<p>Could not read the index: {error_line(exc)}</p>"
 

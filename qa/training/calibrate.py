@@ -199,7 +199,7 @@ def calibrate(
         if reads_cache is not None:
             reads_cache.write_bytes(pickle.dumps(reads))
     fit = fit_calibration(reads, judged)
-    scorer = Calibration(fit["weights"], fit["intercept"])
+    scorer = Calibration.of(fit)
     best = best_answers(reads, scorer)
     by_threshold = {round(t, 2): mixed_f1(reads, best, t) for t in np.arange(0.05, 0.96, 0.01)}
     # The lowest threshold within noise of the best: abstaining on a question the articles answer is what
@@ -268,9 +268,9 @@ def calibrate_with_feedback(
     random.Random(seed).shuffle(rows)
     check, fitted = rows[::3], [row for n, row in enumerate(rows) if n % 3]
     config = json.loads((Path(reader_dir) / CONFIG_FILE).read_text())
-    before = judged_figures(Calibration(config["calibration"]["weights"], config["calibration"]["intercept"]), check)
+    before = judged_figures(Calibration.of(config["calibration"]), check)
     data = calibrate(squad_path, news_path, reader_dir, limit, seed, reads_cache, judged=fitted, write=False)
-    after = judged_figures(Calibration(data["calibration"]["weights"], data["calibration"]["intercept"]), check)
+    after = judged_figures(Calibration.of(data["calibration"]), check)
     better = after["ece"] <= before["ece"] and after["log_loss"] <= before["log_loss"]
     if better:
         data["heldout"]["judged"] = {"fitted": len(fitted), "checked": len(check), "before": before, "after": after}

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager
 
 from index.store.base import AskedQuestion, Feedback
+from index.store.faiss_sqlite.schema import write_transaction
 
 
 class ReaderTables:
@@ -43,15 +44,8 @@ class ReaderTables:
         self._writable()
         if not rows:
             return
-        with self._sql():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * len(rows[0]))})", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                with suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-                raise
+        with self._sql(), write_transaction(self._db):
+            self._db.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * len(rows[0]))})", rows)
 
     def _rows(self, table: str, since: str | None) -> list[tuple]:
         with self._sql():

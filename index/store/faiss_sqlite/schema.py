@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 
@@ -126,6 +128,20 @@ def create(db: sqlite3.Connection, where: str) -> None:
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
+        raise
+
+
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One transaction that takes SQLite's write lock first (waiting for another process's write), committed when
+    the block ends and rolled back when it raises."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
         raise
 
 

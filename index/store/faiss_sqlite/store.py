@@ -40,7 +40,15 @@ from index.store.base import (
 from index.store.faiss_sqlite import keywords
 from index.store.faiss_sqlite.generations import VectorGenerations
 from index.store.faiss_sqlite.readers import ReaderTables
-from index.store.faiss_sqlite.schema import DB_FILE, FTS_TABLE, connect, filter_sql, sql_error, writable
+from index.store.faiss_sqlite.schema import (
+    DB_FILE,
+    FTS_TABLE,
+    connect,
+    filter_sql,
+    sql_error,
+    writable,
+    write_transaction,
+)
 from index.store.text_cache import TextCache
 from index.text import WINDOW_RADIUS
 from index.vectors import VectorIndex
@@ -422,16 +430,9 @@ class FaissSqliteStore(VectorGenerations, ReaderTables):
     def record_feed(self, feed: str, links: list[str]) -> None:
         """Remember ``feed`` and that these of its items were read."""
         self._writable()
-        with self._sql():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("INSERT OR IGNORE INTO feeds VALUES (?, ?)", (feed, datetime.now(timezone.utc).isoformat()))
-                self._db.executemany("INSERT OR IGNORE INTO feed_items VALUES (?, ?)", [(feed, link) for link in links])
-                self._db.execute("COMMIT")
-            except BaseException:
-                with suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-                raise
+        with self._sql(), write_transaction(self._db):
+            self._db.execute("INSERT OR IGNORE INTO feeds VALUES (?, ?)", (feed, datetime.now(timezone.utc).isoformat()))
+            self._db.executemany("INSERT OR IGNORE INTO feed_items VALUES (?, ?)", [(feed, link) for link in links])
 
     def known(self, article_ids: list[str]) -> set[str]:
         """Which of these article ids are indexed."""
