@@ -143,7 +143,7 @@ class MilvusStore(WriteJournal, ReaderCollections):
         except (MilvusException, OSError) as exc:
             busy = self.lite and "Open local milvus failed" in str(exc)
             raise StoreError(
-                f"the Milvus Lite file {uri} is open in another process; serve it with `milvus-lite server` to share it"
+                f"the Milvus Lite file {uri} is open in another process; serve it with `milvus-lite server --host 127.0.0.1` to share it"
                 if busy else f"cannot reach Milvus at {uri}: {error_line(exc)}"
             ) from None
         with self._milvus():
