@@ -282,3 +282,16 @@ def test_a_backup_of_milvus_names_the_tool_that_does_it(lite: MilvusStore, tmp_p
     with pytest.raises(StoreError, match="milvus-backup"):
         lite.backup(tmp_path / "copy")
     assert not (tmp_path / "copy").exists()
+
+
+def test_a_writer_creating_the_index_a_moment_after_another_joins_it(lite: MilvusStore) -> None:
+    """Two processes opening one new index on a server both create its collections: the second finds them made."""
+    from index.store.milvus.collections import create_aliased_sentences, create_plain
+
+    behind = lite._client.describe_alias(lite.sentences)["collection_name"]  # noqa: SLF001
+    create_plain(lite._client, lite.texts, "texts")  # noqa: SLF001 - already made by the first opener
+    create_aliased_sentences(lite._client, lite.sentences, FakeEmbedder())  # noqa: SLF001
+    assert lite._client.describe_alias(lite.sentences)["collection_name"] == behind  # noqa: SLF001
+    assert [n for n in lite._client.list_collections() if n.startswith(f"{lite.sentences}_")] == [behind]  # noqa: SLF001
+    add_articles(lite, [QUAKE])
+    assert lite.check() == [] and lite.known([QUAKE.id]) == {QUAKE.id}

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient
+from pymilvus.exceptions import MilvusException
 
 from index import duplicates
 from index.embedder import Embedder
@@ -68,6 +69,17 @@ def create_sentences(client: MilvusClient, alias: str, embedder: Embedder) -> st
                                             "qa.format": str(FORMAT)})
     return name
 
+def create_aliased_sentences(client: MilvusClient, alias: str, embedder: Embedder) -> None:
+    """A new sentence collection behind ``alias``, unless another process creating the same new index gave the
+    alias one first (then that one stays)."""
+    physical = create_sentences(client, alias, embedder)
+    try:
+        client.create_alias(physical, alias)
+    except MilvusException:
+        client.drop_collection(physical)
+        if alias not in client.list_aliases().get("aliases", []):
+            raise
+
 def create_plain(client: MilvusClient, name: str, kind: str) -> None:
     """Create one of the collections without real vectors: ``kind`` is ``articles``, ``texts``, ``feeds``, ``writes``,
     ``questions`` or ``feedback``."""
@@ -111,8 +123,14 @@ def create_plain(client: MilvusClient, name: str, kind: str) -> None:
     _create(client, name, schema, indexes)
 
 def _create(client: MilvusClient, name: str, schema: Any, indexes: Any, properties: dict[str, str] | None = None) -> None:
-    """Create a collection with its indexes (not waiting for them to be built: it is empty)."""
-    client.create_collection(name, schema=schema, consistency_level="Strong", properties=properties or {})
+    """Create a collection with its indexes (not waiting for them to be built: it is empty), unless another process
+    creating the same new index made it first."""
+    try:
+        client.create_collection(name, schema=schema, consistency_level="Strong", properties=properties or {})
+    except MilvusException:
+        if not client.has_collection(name):
+            raise
+        return
     client.create_index(name, indexes, sync=False)
 
 

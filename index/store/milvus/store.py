@@ -62,6 +62,7 @@ from index.store.milvus.collections import (
     PLACEHOLDER,
     all_rows,
     article_info,
+    create_aliased_sentences,
     create_plain,
     create_sentences,
     feed_key,
@@ -176,8 +177,7 @@ class MilvusStore(WriteJournal, ReaderCollections):
             check_format(self._properties().get("qa.format"), f"in Milvus at {self.uri}")
         for name in missing:
             if name == self.sentences:
-                physical = create_sentences(self._client, self.sentences, self.embedder)
-                self._client.create_alias(physical, self.sentences)
+                create_aliased_sentences(self._client, self.sentences, self.embedder)
             else:
                 create_plain(self._client, name, name.removeprefix(f"{self.prefix}_"))
         readers = [name for name in (self.questions_name, self.feedback_name) if name in existing or name in missing]
