@@ -1,12 +1,17 @@
 """Keyword search in the FAISS+SQLite store: BM25 over each sentence's window in SQLite FTS5, and the count of
-windows holding each stemmed term, which leaves a question's commonest words out of searches of a big index."""
+windows holding each stemmed term, which leaves a question's commonest words out of FTS5 searches of a big index.
+A big index is searched in its tantivy copy of the windows instead (``tantivy_windows.py``) while that copy is in
+step; ``WindowKeywords`` is the store's side of both."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from index.store.base import SearchFilter
 from index.store.faiss_sqlite.schema import filter_sql
+from index.store.faiss_sqlite.tantivy_windows import TantivyWindows
 from index.text import content_terms, held_stems, stemmed
 
 # Window texts staged in this connection's temporary schema, to count the windows holding each stemmed term
@@ -94,3 +99,57 @@ def keyword_search(db: sqlite3.Connection, question: str, k: int, where: SearchF
         rows = db.execute("SELECT rowid, bm25(window_fts) AS rank FROM window_fts WHERE window_fts MATCH ? "
                           "ORDER BY rank LIMIT ?", (query, k)).fetchall()
     return [(int(i), -float(r)) for i, r in rows]
+
+
+def window_count(db: sqlite3.Connection) -> int:
+    """How many windows the index holds."""
+    _, total = term_windows(db, [])
+    return total or db.execute("SELECT count(*) FROM sentences").fetchone()[0]
+
+
+class WindowKeywords:
+    """The ``Store``'s keyword methods over ``FaissSqliteStore``'s connection: FTS5, or the tantivy copy of its
+    windows (``tantivy_windows``) once the index is big and while that copy holds the generation loaded."""
+
+    generation: int
+    _db: sqlite3.Connection
+    _sql: Callable[[], AbstractContextManager[None]]
+    _tantivy: TantivyWindows
+    # The windows the write in progress adds (sentence id, text) and removes; ``None``: all of them anew.
+    _window_changes: tuple[list[tuple[int, str]], list[int]] | None
+
+    def window_terms(self, ids: list[int], terms: set[str]) -> dict[int, set[str]]:
+        """Which of these stemmed terms each sentence's window holds (as keyword search matches them), by sentence id."""
+        with self._sql():
+            return window_terms(self._db, ids, terms)
+
+    def term_windows(self, terms: list[str]) -> tuple[dict[str, int], int]:
+        """How many windows hold each of these stemmed terms, and how many windows there are (none counted in an
+        index made before the counts were kept; ``qa index rebuild`` counts them)."""
+        with self._sql():
+            return term_windows(self._db, terms)
+
+    def keyword_search(self, question: str, k: int, where: SearchFilter | None = None) -> list[tuple[int, float]]:
+        """Sentence ids ranked by BM25 of their windows for the question's content words, best first
+        (over a big index, without the words most windows hold); with ``where``, of the articles it allows."""
+        with self._sql():
+            if self._tantivy.generation == self.generation and self._tantivy.supports(where):
+                return self._tantivy.search(content_terms(question), k, where)
+            return keyword_search(self._db, question, k, where)
+
+    def _follow_windows(self, generation: int) -> None:
+        """Copy the write in progress (from ``self.generation`` to ``generation``) into the tantivy copy."""
+        added, removed = self._window_changes or ([], [])
+        before = -2 if self._window_changes is None else self.generation  # -2: no copy can hold it, make one anew
+        try:
+            self._tantivy.follow(self._db, before, generation, added, removed, window_count(self._db))
+        except ValueError as exc:  # tantivy's own errors (a full disk among them)
+            raise OSError(f"the keyword index: {exc}") from None
+
+    def _check_windows(self, sentences: int) -> list[str]:
+        """What is wrong with the tantivy copy of the windows (nothing when there is none or it is behind: the
+        next write copies them again)."""
+        self._tantivy.reload()
+        if self._tantivy.generation == self.generation and (held := self._tantivy.count()) != sentences:
+            return [f"the keyword index holds {held} windows for {sentences} sentences"]
+        return []

@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS sentences(
     position INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS sentences_by_article ON sentences(article_id, position);
 CREATE INDEX IF NOT EXISTS articles_by_first_copy ON articles(duplicate_of);
+-- Searches of a period (a question about this week, the chat's date filter) find its articles here.
+CREATE INDEX IF NOT EXISTS articles_by_date ON articles(date);
 -- Feeds given to `qa index add`, and the items read from each, so `qa index sync` reads only new ones.
 CREATE TABLE IF NOT EXISTS feeds(source TEXT PRIMARY KEY, added TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS feed_items(

@@ -39,6 +39,7 @@ from index.store.base import (
 )
 from index.store.faiss_sqlite import keywords
 from index.store.faiss_sqlite.generations import VectorGenerations
+from index.store.faiss_sqlite.keywords import WindowKeywords
 from index.store.faiss_sqlite.readers import ReaderTables
 from index.store.faiss_sqlite.schema import (
     DB_FILE,
@@ -49,6 +50,7 @@ from index.store.faiss_sqlite.schema import (
     writable,
     write_transaction,
 )
+from index.store.faiss_sqlite.tantivy_windows import TantivyWindows
 from index.store.text_cache import TextCache
 from index.text import WINDOW_RADIUS
 from index.vectors import VectorIndex
@@ -56,7 +58,7 @@ from index.vectors import VectorIndex
 T = TypeVar("T")
 
 
-class FaissSqliteStore(VectorGenerations, ReaderTables):
+class FaissSqliteStore(VectorGenerations, WindowKeywords, ReaderTables):
     """The articles of one index folder, their sentences and sentence vectors.
 
     Several processes may open one folder. SQLite's write lock serialises their
@@ -93,6 +95,8 @@ class FaissSqliteStore(VectorGenerations, ReaderTables):
         self._lock = threading.RLock()
         self._texts = TextCache()
         self.damage: str | None = None
+        self._tantivy = TantivyWindows(self.directory)
+        self._window_changes: tuple[list[tuple[int, str]], list[int]] | None = ([], [])
         self._db = connect(self.directory, self.read_only)
         with self._sql():
             meta = self._meta()
@@ -115,6 +119,7 @@ class FaissSqliteStore(VectorGenerations, ReaderTables):
             )
         with self._sql():
             self._load_vectors(full=True)
+            self._tantivy.reload()
 
     def _model_mismatch(self, meta: dict[str, str]) -> bool:
         """Whether the index was built with another embedding model than this corpus's embedder."""
@@ -140,6 +145,7 @@ class FaissSqliteStore(VectorGenerations, ReaderTables):
         with self._sql():
             if self._generations()[0] != self.generation:
                 self._load_vectors()
+                self._tantivy.reload()
 
     def stats(self) -> dict:
         """Counts of articles, sentences and vectors, with the model and FAISS index in use.
@@ -202,7 +208,7 @@ class FaissSqliteStore(VectorGenerations, ReaderTables):
         ):
             if count:
                 problems.append(f"{count} {what}")
-        return problems
+        return problems + self._check_windows(len(sentences))
 
     def list_articles(self) -> list[ArticleInfo]:
         """All indexed articles, oldest first."""
@@ -310,23 +316,6 @@ class FaissSqliteStore(VectorGenerations, ReaderTables):
             scores, ids = self.vectors.search(query_vector.reshape(1, -1), k, allowed)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def window_terms(self, ids: list[int], terms: set[str]) -> dict[int, set[str]]:
-        """Which of these stemmed terms each sentence's window holds (as keyword search matches them), by sentence id."""
-        with self._sql():
-            return keywords.window_terms(self._db, ids, terms)
-
-    def term_windows(self, terms: list[str]) -> tuple[dict[str, int], int]:
-        """How many windows hold each of these stemmed terms, and how many windows there are (none counted in an
-        index made before the counts were kept; ``qa index rebuild`` counts them)."""
-        with self._sql():
-            return keywords.term_windows(self._db, terms)
-
-    def keyword_search(self, question: str, k: int, where: SearchFilter | None = None) -> list[tuple[int, float]]:
-        """Sentence ids ranked by BM25 of their windows for the question's content words, best first
-        (over a big index, without the words most windows hold); with ``where``, of the articles it allows."""
-        with self._sql():
-            return keywords.keyword_search(self._db, question, k, where)
-
     # -- writing -------------------------------------------------------------
 
     def _writable(self) -> None:
@@ -362,8 +351,10 @@ class FaissSqliteStore(VectorGenerations, ReaderTables):
                 # Sentence ids are never used again once removed (removed vectors stay marked in the index
                 # until its next full save); an index made before this records its next id now.
                 self._db.execute("INSERT OR IGNORE INTO meta SELECT 'next_sentence_id', coalesce(max(id), 0) + 1 FROM sentences")
+                self._window_changes = ([], [])
                 result = change()
                 generation = self.generation + 1
+                self._follow_windows(generation)  # tantivy commits first: a crash before SQLite's leaves it ahead
                 if replaces_vectors or self._full_save_due():
                     new_path = self._vector_path(generation)
                     self.vectors.save(new_path)
@@ -383,6 +374,7 @@ class FaissSqliteStore(VectorGenerations, ReaderTables):
                     new_path.unlink(missing_ok=True)
                 with suppress(Exception):
                     self._load_vectors(full=True)
+                    self._tantivy.reload()
                 if isinstance(exc, sqlite3.Error):
                     raise sql_error(exc, self.directory / DB_FILE) from None
                 if isinstance(exc, OSError):
@@ -411,6 +403,8 @@ class FaissSqliteStore(VectorGenerations, ReaderTables):
                     self._db.backup(copy)
                 for path in self._generation_files(*self._generations()):
                     shutil.copy2(path, destination / path.name)
+                if self._tantivy.path.is_dir():  # writers wait, so the copy holds what the database does
+                    shutil.copytree(self._tantivy.path, destination / self._tantivy.path.name)
             except OSError as exc:
                 raise IndexWriteError(f"cannot back up into {destination}: {exc.strerror or exc}") from None
             finally:
@@ -494,6 +488,8 @@ class FaissSqliteStore(VectorGenerations, ReaderTables):
         self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_sentence_id'", (str(first + len(rows)),))
         window_texts = [p.article.text[w.start : w.end] for p in prepared for w in windows(p.sentences, WINDOW_RADIUS)]
         self._db.executemany("INSERT INTO window_fts(rowid, text) VALUES (?, ?)", zip(ids, window_texts))
+        if self._window_changes is not None:
+            self._window_changes[0].extend(zip(ids, window_texts))
         if keywords.counted(self._db):
             keywords.count_terms(self._db, window_texts, 1)
         if ids:
@@ -515,6 +511,8 @@ class FaissSqliteStore(VectorGenerations, ReaderTables):
                 marks = ",".join("?" * len(ids))
                 keywords.count_terms(self._db, [r[0] for r in self._db.execute(f"SELECT text FROM window_fts WHERE rowid IN ({marks})", ids)], -1)
             self._db.executemany("DELETE FROM window_fts WHERE rowid = ?", [(i,) for i in ids])
+            if self._window_changes is not None:
+                self._window_changes[1].extend(ids)
             self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
             # the oldest remaining copy of a removed first copy becomes the first
             successor = self._db.execute(
@@ -555,6 +553,7 @@ class FaissSqliteStore(VectorGenerations, ReaderTables):
             self._db.execute("DROP TABLE IF EXISTS window_fts")
             self._db.execute(FTS_TABLE)
             self._db.execute("DELETE FROM term_windows")  # counted anew as the sentences go in
+            self._window_changes = None  # and copied anew into tantivy
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('term_windows', '1')")
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
