@@ -3,7 +3,10 @@
 Removed vectors are only marked (left out of every search, count and listing) until the next full
 save, so removing an article from a million-vector graph does not rebuild the graph. Changes since
 the last full save can be written on their own (``save_changes``) and replayed on a loaded index
-(``apply_changes``): adding to a big index writes a small file, not the whole index again.
+(``apply_changes``): adding to a big index writes a small file, not the whole index again. Vectors added to
+a graph since its last full save wait in a small exact index searched beside it (``recent``): the first
+insertion into a graph just read from disk copies all of it (seconds at a million vectors), so opening an
+index or adding one article would otherwise pay that.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class VectorIndex:
     def __init__(self, dimension: int, index: faiss.Index | None = None) -> None:
         self.dimension = dimension
         self.index = index if index is not None else self._new(factory_for(0))
+        self.recent = self._new(factory_for(0))  # added since the graph was last saved whole (empty beside a flat index)
         self.removed: set[int] = set()  # marked, still in ``index`` until the next full save
         self._selector: faiss.SearchParameters | None = None
         self._added: list[tuple[np.ndarray, np.ndarray]] = []  # since the last save, for ``save_changes``
@@ -57,7 +61,7 @@ class VectorIndex:
         return _tuned(faiss.index_factory(self.dimension, factory, faiss.METRIC_INNER_PRODUCT))
 
     def __len__(self) -> int:
-        return self.index.ntotal - len(self.removed)
+        return self.index.ntotal + self.recent.ntotal - len(self.removed)
 
     @property
     def changed(self) -> int:
@@ -75,8 +79,8 @@ class VectorIndex:
         return ids[self._kept(ids)] if self.removed else ids
 
     def _stored_ids(self) -> np.ndarray:
-        """The ids of every vector in the FAISS index, removed ones included, in storage order."""
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        """The ids of every vector in the FAISS indexes, removed ones included, in storage order."""
+        return np.concatenate([faiss.vector_to_array(i.id_map).astype(np.int64) for i in (self.index, self.recent)])
 
     def _kept(self, ids: np.ndarray) -> np.ndarray:
         """Which of ``ids`` are not removed."""
@@ -86,14 +90,15 @@ class VectorIndex:
         """The ids and vectors not removed."""
         ids = self._stored_ids()
         # by position in the wrapped index: IndexIDMap2.reconstruct_n would take them as ids
-        vectors = self.index.index.reconstruct_n(0, len(ids)) if len(ids) else np.zeros((0, self.dimension), np.float32)
+        vectors = np.concatenate([i.index.reconstruct_n(0, i.ntotal) if i.ntotal else np.zeros((0, self.dimension), np.float32)
+                                  for i in (self.index, self.recent)])
         keep = self._kept(ids)
         return ids[keep], vectors[keep]
 
     def _rebuild(self, factory: str) -> None:
         """Make the index anew with ``factory`` from the vectors not removed (dropping the marked ones)."""
         ids, vectors = self._vectors()
-        self.index = self._new(factory)
+        self.index, self.recent = self._new(factory), self._new(factory_for(0))
         if len(ids):
             self.index.add_with_ids(vectors, ids)
         self.removed, self._selector = set(), None
@@ -107,7 +112,7 @@ class VectorIndex:
         target = factory_for(len(self) + len(ids))
         if target != self.factory:
             self._rebuild(target)
-        self.index.add_with_ids(vectors, ids)
+        (self.index if self.factory == factory_for(0) else self.recent).add_with_ids(vectors, ids)
         self._added.append((ids, vectors))
         self.added_since_whole += len(ids)
 
@@ -130,14 +135,21 @@ class VectorIndex:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = min(k, max(len(self), 1))
         if allowed is None and not self.removed:
-            return self.index.search(queries, k)
-        if allowed is None:
-            return self.index.search(queries, k, params=self._without_removed())
-        chosen = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-        selector = faiss.IDSelectorAnd(chosen, self._without_removed().sel) if self.removed else chosen
-        params = faiss.SearchParameters(sel=selector)
-        params.keep = (chosen, selector, self._selector)  # the selectors are referenced, not owned, by the parameters
-        return self.index.search(queries, k, params=params)
+            params = None
+        elif allowed is None:
+            params = self._without_removed()
+        else:
+            chosen = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            selector = faiss.IDSelectorAnd(chosen, self._without_removed().sel) if self.removed else chosen
+            params = faiss.SearchParameters(sel=selector)
+            params.keep = (chosen, selector, self._selector)  # the selectors are referenced, not owned, by the parameters
+        scores, ids = self.index.search(queries, k, params=params)
+        if not self.recent.ntotal:
+            return scores, ids
+        recent_scores, recent_ids = self.recent.search(queries, k, params=params)
+        scores, ids = np.hstack([scores, recent_scores]), np.hstack([ids, recent_ids])
+        best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(scores, best, axis=1), np.take_along_axis(ids, best, axis=1)
 
     def _without_removed(self) -> faiss.SearchParameters:
         """Search parameters that leave out the removed vectors (made once per set of removals)."""
@@ -156,6 +168,17 @@ class VectorIndex:
         """
         if self.removed and (self.factory == factory_for(0) or len(self.removed) >= REBUILD_SHARE * self.index.ntotal):
             self._rebuild(self.factory)
+        if self.recent.ntotal:  # into the graph, which is saved whole (the removed ones left out)
+            ids = faiss.vector_to_array(self.recent.id_map).astype(np.int64)
+            vectors, keep = self.recent.index.reconstruct_n(0, len(ids)), self._kept(ids)
+            self.removed -= set(ids[~keep].tolist())
+            self._selector = None
+            faiss.omp_set_num_threads(os.cpu_count() or 1)  # many graph insertions at once: worth both cores
+            try:
+                self.index.add_with_ids(vectors[keep], ids[keep])
+            finally:
+                faiss.omp_set_num_threads(1)
+            self.recent = self._new(factory_for(0))
 
         def write(tmp: Path) -> None:
             try:
@@ -203,12 +226,7 @@ class VectorIndex:
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path.name} cannot be read: {exc}") from None
         if len(added_ids):
-            # a whole file of changes at once: adding to a graph index is worth both cores here
-            faiss.omp_set_num_threads(os.cpu_count() or 1)
-            try:
-                self.add(added_ids, added)
-            finally:
-                faiss.omp_set_num_threads(1)
+            self.add(added_ids, added)
         if len(removed):
             self.remove(removed)
         self._added, self._dropped = [], []

@@ -84,6 +84,7 @@ def test_a_big_graph_keeps_a_few_removed_vectors_marked_through_a_full_save(tmp_
     index = VectorIndex(8)
     data = _unit(60)
     index.add(np.arange(1, 61), data)
+    index.save(tmp_path / "v.faiss")  # into the graph
     index.remove(np.array([5, 6]))
     index.save(tmp_path / "v.faiss")  # 2 of 60 removed: written as they are, not rebuilt
     assert index.index.ntotal == 60 and (tmp_path / "v.faiss.removed.npy").is_file()
@@ -93,3 +94,28 @@ def test_a_big_graph_keeps_a_few_removed_vectors_marked_through_a_full_save(tmp_
     loaded.save(tmp_path / "v.faiss")
     assert loaded.index.ntotal == 35 and not (tmp_path / "v.faiss.removed.npy").exists()
     assert len(VectorIndex.load(tmp_path / "v.faiss")) == 35
+
+
+def test_vectors_added_to_a_graph_wait_beside_it_until_a_full_save(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors, "HNSW_FROM", 20)
+    index = VectorIndex(8)
+    data = _unit(40)
+    index.add(np.arange(1, 31), data[:30])
+    index.save(tmp_path / "v.faiss")
+    loaded = VectorIndex.load(tmp_path / "v.faiss")
+    loaded.add(np.arange(31, 41), data[30:])  # not into the graph: a first insertion copies all of it
+    assert loaded.index.ntotal == 30 and loaded.recent.ntotal == 10 and len(loaded) == 40
+    scores, ids = loaded.search(data[[35, 3]], 2)
+    assert ids[0][0] == 36 and ids[1][0] == 4 and scores[0][0] >= scores[0][1]
+    assert loaded.search(data[[35]], 2, allowed=np.array([37, 38]))[1][0][0] in {37, 38}
+    loaded.remove(np.array([36, 4]))
+    assert 36 not in loaded.search(data[[35]], 3)[1][0] and sorted(loaded.ids().tolist()) == [
+        i for i in range(1, 41) if i not in (4, 36)]
+    loaded.save_changes(tmp_path / "c.npz")
+    replayed = VectorIndex.load(tmp_path / "v.faiss")
+    replayed.apply_changes(tmp_path / "c.npz")
+    assert replayed.recent.ntotal == 10 and len(replayed) == 38
+    replayed.save(tmp_path / "v.faiss")  # the recent ones go into the graph, the removed one of them left out
+    assert replayed.recent.ntotal == 0 and replayed.index.ntotal == 39 and replayed.removed == {4}
+    again = VectorIndex.load(tmp_path / "v.faiss")
+    assert len(again) == 38 and again.search(data[[39]], 1)[1][0][0] == 40
