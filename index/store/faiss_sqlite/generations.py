@@ -20,8 +20,8 @@ from index.vectors import VectorIndex, factory_for
 # size, or this many change files: loading replays every change file after the base.
 COMPACT_SHARE = 0.1
 MAX_CHANGE_FILES = 64
-# Opening replays the change files, and into a graph index every vector is a slow graph insertion: a write
-# saves the whole graph once they hold this many (bench/scale.py).
+# Vectors added to a graph index since its last full save are searched exactly beside it (``VectorIndex.recent``):
+# a write saves the whole graph, with them in it, once they are this many, so that search stays a few ms.
 MAX_REPLAYED_GRAPH_VECTORS = 20_000
 
 
