@@ -41,6 +41,7 @@ _NUMBER_QUESTION = re.compile(
     r"\bhow (?:many|much|long|old|far|often|tall|big|large|high)\b|\bwhat (?:percentage|percent|number|share|amount)\b",
     re.I,
 )
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
 _TIME_QUESTION = re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bin which year\b", re.I)
 _PERSON_QUESTION = re.compile(r"^\W*(?:who|whom|whose)\b|[,;]\s*(?:who|whom|whose)\b", re.I)
 NUMBER = re.compile(  # a figure: digits or number words
@@ -145,9 +146,12 @@ def coverage(question: str, passage: Passage) -> float:
 
 
 def names_held(question: str, passage: Passage) -> float:
-    """The share of the names and numbers the question mentions (``question_terms``) that the passage or its
-    article's title and date hold (1 when it mentions none)."""
-    names = {m.group().lower() for m in question_terms(question)}
+    """The share of the names and numbers the question's last sentence mentions (``question_terms``) that the
+    passage or its article's title and date hold (1 when it mentions none). A quiz question's first sentences set
+    the scene with names the answer's passage need not hold ("Twitter is testing posts like Instagram's. What are
+    they called?")."""
+    asked = _SENTENCE_END.split(question.strip())[-1]
+    names = {m.group().lower() for m in question_terms(asked)}
     if not names:
         return 1.0
     held = f"{passage.title} {passage.date or ''} {passage.text}".lower()

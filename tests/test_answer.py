@@ -181,6 +181,10 @@ def test_coverage_and_recency_of_a_passage() -> None:
     assert names_held("Who cut the ribbon in Port Ellis?", passage) == 1.0  # the name is in the title
     assert names_held("Who cut the ribbon in Dunmore in 2026?", passage) == 0.5  # the date holds 2026, not Dunmore
     assert names_held("Who cut the ribbon?", passage) == 1.0
+    # a quiz's setup sentence names other things; what it asks is the last sentence
+    assert names_held("Dunmore opened a bridge last year. Who cut the ribbon in Port Ellis?", passage) == 1.0
+    assert names_held("Port Ellis opened a bridge. Who cut the ribbon in Dunmore?", passage) == 0.0
+
 
 def test_best_answer_only_stops_reading_at_a_confident_first_window() -> None:
     windows = ("one 128", "two 128", "six 128")
