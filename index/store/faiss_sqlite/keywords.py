@@ -130,8 +130,9 @@ class WindowKeywords:
             return term_windows(self._db, terms)
 
     def keyword_search(self, question: str, k: int, where: SearchFilter | None = None) -> list[tuple[int, float]]:
-        """Sentence ids ranked by BM25 of their windows for the question's content words, best first
-        (over a big index, without the words most windows hold); with ``where``, of the articles it allows."""
+        """Sentence ids ranked by BM25 of their windows for the question's content words, best first; with
+        ``where``, of the articles it allows. A big index's tantivy copy searches every word; FTS5 over a big index
+        leaves out the words most windows hold."""
         with self._sql():
             if self._tantivy.generation == self.generation and self._tantivy.supports(where):
                 return self._tantivy.search(content_terms(question), k, where)
