@@ -88,12 +88,16 @@ class VectorIndex:
 
     def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """The ids and vectors not removed."""
-        ids = self._stored_ids()
-        # by position in the wrapped index: IndexIDMap2.reconstruct_n would take them as ids
-        vectors = np.concatenate([i.index.reconstruct_n(0, i.ntotal) if i.ntotal else np.zeros((0, self.dimension), np.float32)
-                                  for i in (self.index, self.recent)])
+        ids, vectors = (np.concatenate(parts) for parts in zip(self._held(self.index), self._held(self.recent)))
         keep = self._kept(ids)
         return ids[keep], vectors[keep]
+
+    def _held(self, index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
+        """The ids and vectors of one of the FAISS indexes, removed ones included, in storage order."""
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        # by position in the wrapped index: IndexIDMap2.reconstruct_n would take them as ids
+        vectors = index.index.reconstruct_n(0, len(ids)) if len(ids) else np.zeros((0, self.dimension), np.float32)
+        return ids, vectors
 
     def _rebuild(self, factory: str) -> None:
         """Make the index anew with ``factory`` from the vectors not removed (dropping the marked ones)."""
@@ -169,8 +173,8 @@ class VectorIndex:
         if self.removed and (self.factory == factory_for(0) or len(self.removed) >= REBUILD_SHARE * self.index.ntotal):
             self._rebuild(self.factory)
         if self.recent.ntotal:  # into the graph, which is saved whole (the removed ones left out)
-            ids = faiss.vector_to_array(self.recent.id_map).astype(np.int64)
-            vectors, keep = self.recent.index.reconstruct_n(0, len(ids)), self._kept(ids)
+            ids, vectors = self._held(self.recent)
+            keep = self._kept(ids)
             self.removed -= set(ids[~keep].tolist())
             self._selector = None
             faiss.omp_set_num_threads(os.cpu_count() or 1)  # many graph insertions at once: worth both cores

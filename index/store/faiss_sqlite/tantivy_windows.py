@@ -24,7 +24,6 @@ FOLDER = "keywords"
 FROM_WINDOWS = 100_000  # an index this big gets a copy; below it FTS5 takes about a millisecond
 GENERATION_DOC = 0  # the document that records the generation copied (sentence ids start at 1)
 WRITER_HEAP = 64_000_000  # bytes; tantivy needs at least 15 MB per thread
-REBUILD_BATCH = 50_000
 _EPOCH = date(1970, 1, 1)
 
 
