@@ -1,5 +1,6 @@
 """Training examples (qa.reader_examples), calibration (qa.calibrate) and the training step's setup, on small hand-made data: no training here."""
 
+import argparse
 import json
 import math
 import pickle
@@ -35,7 +36,7 @@ from qa.training.examples import (
     swapped_question,
     tokenize,
 )
-from qa.training.train_reader import WARMUP_STEPS, learning_rate, speed_up
+from qa.training.train_reader import WARMUP_STEPS, learning_rate, main, run_batches, speed_up
 
 CONTEXT = (
     "Police carried out 128 raids overnight. The minister said 23 people were arrested. "
@@ -228,6 +229,30 @@ def test_learning_rate_warms_up_then_reaches_zero_at_the_budget_or_the_last_batc
     # The data runs out first: an epoch shorter than the budget still ends at zero, not part-way down.
     assert learning_rate(1e-4, 5_000, 10_000, 100.0, 600.0) == pytest.approx(0.5e-4)
     assert learning_rate(1e-4, 10_000, 10_000, 200.0, 600.0) == 0.0
+
+
+def test_each_epoch_draws_new_windows_and_the_same_seed_the_same_batches() -> None:
+    settings = argparse.Namespace(epochs=2, batch_size=4, negative_rate=1.0, swap_rate=0.0, foreign_rate=0.0,
+                                  names_held=False)
+    batches = run_batches([ARTICLE] * 6, settings, random.Random(3))
+    one_epoch = run_batches([ARTICLE] * 6, argparse.Namespace(**{**vars(settings), "epochs": 1}), random.Random(3))
+    assert sum(map(len, batches)) == 2 * sum(map(len, one_epoch))
+    assert batches == run_batches([ARTICLE] * 6, settings, random.Random(3))  # what resuming relies on
+    second = batches[len(one_epoch) :]
+    assert sorted(map(str, second)) != sorted(map(str, batches[: len(one_epoch)]))  # not the first epoch again
+
+
+@pytest.mark.slow
+def test_a_run_resumes_only_with_the_settings_it_was_started_with(tmp_path: Path) -> None:
+    data = tmp_path / "train.json"
+    data.write_text(json.dumps({"data": [ARTICLE] * 21}))  # the last 20 are held out for calibration
+    run = ["train", "--data", str(data), "--news-repeat", "0", "--out", str(tmp_path / "run"), "--minutes", "0"]
+    main(run)
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
+    main(run)
+    assert "resumed at step 0" in (tmp_path / "run" / "train.log").read_text()
+    with pytest.raises(SystemExit, match="continues a run made with --epochs 1; give the same settings"):
+        main([*run, "--epochs", "2"])
 
 
 def _synthetic_reads(n: int = 300) -> list[CalibrationRead]:

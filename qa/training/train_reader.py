@@ -7,6 +7,7 @@ calibration), plus the training part of the news set (``qa.squad.PARTS``), repea
 Usage::
 
     python -m qa.training.train_reader train --minutes 100      # resumable, checkpoints in runs/reader
+    python -m qa.training.train_reader train --minutes 200 --epochs 2   # stopped and run again, it goes on
     python -m qa.training.train_reader export                   # fp16 trained weights -> qa/reader_model
     python -m qa.training.train_reader calibrate                # answer scores, threshold and early stop on held-out data
     python -m qa.training.train_reader calibrate --feedback     # ... with the readers' judgements kept in the index
@@ -29,6 +30,9 @@ SQUAD_TRAIN = shared_data("squad", "train-v1.1.json.gz")
 NEWS = shared_data("news", "realtimeqa-dev-v1.1.json.gz")
 RUN_DIR = Path("runs/reader")
 WARMUP_STEPS = 300
+# The settings that decide a run's batches: a resumed run must be given the same.
+RECIPE = ("data", "news", "news_repeat", "epochs", "seed", "batch_size", "negative_rate", "swap_rate", "foreign_rate",
+          "names_held")
 
 
 def learning_rate(peak: float, step: int, steps: int, elapsed: float, budget: float) -> float:
@@ -55,6 +59,18 @@ def length_batches(items: list, batch_size: int, rng: random.Random) -> list[lis
         batches += [bucket[k : k + batch_size] for k in range(0, len(bucket), batch_size)]
     rng.shuffle(batches)
     return [[items[j] for j in b] for b in batches]
+
+
+def run_batches(articles: list[dict], args: argparse.Namespace, rng: random.Random) -> list[list]:
+    """The batches of a whole run, ``args.epochs`` passes over ``articles``, each with windows and negatives
+    drawn anew. The same seed gives the same batches, so a resumed run goes on where it stopped."""
+    batches = []
+    for _ in range(args.epochs):
+        examples = [ex for a in articles for ex in article_examples(a, rng, args.negative_rate, args.swap_rate,
+                                                                     args.names_held)]
+        examples += foreign_examples(examples, rng, args.foreign_rate)
+        batches += length_batches(tokenize(examples), args.batch_size, rng)
+    return batches
 
 
 def collate(batch: list):  # noqa: ANN202
@@ -122,11 +138,9 @@ def train(args: argparse.Namespace) -> None:
     if args.news_repeat:
         articles += [a for a in load_squad(args.news) if part_of(a) == "train"] * args.news_repeat
     t0 = time.time()
-    examples = [ex for a in articles for ex in article_examples(a, rng, args.negative_rate, args.swap_rate, args.names_held)]
-    examples += foreign_examples(examples, rng, args.foreign_rate)
-    items = tokenize(examples)
-    batches = length_batches(items, args.batch_size, rng)
-    print(f"{len(items)} examples, {len(batches)} batches, prepared in {time.time() - t0:.0f}s", file=log, flush=True)
+    batches = run_batches(articles, args, rng)
+    print(f"{sum(map(len, batches))} examples in {args.epochs} epoch(s), {len(batches)} batches, prepared in "
+          f"{time.time() - t0:.0f}s", file=log, flush=True)
 
     model = build_model()
     speed_up(model, args.dropout, args.freeze_layers)
@@ -134,8 +148,14 @@ def train(args: argparse.Namespace) -> None:
     optim = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, fused=True)
     ckpt_path = out / "checkpoint.pt"
     step, elapsed = 0, 0.0
+    recipe = {name: getattr(args, name) for name in RECIPE}
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
+        changed = {k: v for k, v in ckpt.get("recipe", recipe).items() if recipe[k] != v}
+        if changed:  # other batches: resuming would train on a different run's data order
+            raise SystemExit(f"qa train-reader train: {ckpt_path} continues a run made with "
+                             + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in changed.items())
+                             + "; give the same settings, or another --out")
         model.load_state_dict(ckpt["model"], strict=False)
         optim.load_state_dict(ckpt["optim"])
         step, elapsed = ckpt["step"], ckpt["elapsed"]
@@ -161,7 +181,7 @@ def train(args: argparse.Namespace) -> None:
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save(
             {"model": trainable_state(model), "optim": optim.state_dict(), "step": step, "elapsed": elapsed,
-             "torch_rng": torch.get_rng_state()},
+             "torch_rng": torch.get_rng_state(), "recipe": recipe},
             tmp,
         )
         tmp.replace(ckpt_path)
@@ -245,6 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(RUN_DIR), help="checkpoint folder")
     parser.add_argument("--dest", default=str(READER_DIR), help="shipped reader folder")
     parser.add_argument("--minutes", type=float, default=100.0, help="training time budget")
+    parser.add_argument("--epochs", type=int, default=1, help="passes over the training articles, each with new "
+                        "windows and negatives; the learning rate reaches zero at the last one's end or the budget's")
     parser.add_argument("--init", help="start training from these trained weights (a final.pt or shipped .safetensors)")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--batch-size", type=int, default=32)
