@@ -20,7 +20,7 @@ import index.embedder as embedder_module
 from index.embedder import CORES, query_graph_key
 from index.onnx_session import cache_dir, onnx_session
 from index.sentences import split_sentences
-from qa.retriever import scored_sentences, windows
+from qa.retriever import retrieve
 from qa.training.evaluate import open_eval_corpus
 from qa.training.squad import load_squad, questions_of, sample, shared_data
 
@@ -67,7 +67,7 @@ def main() -> None:
         embed_s = time.perf_counter() - started
         hits = dict.fromkeys(RECALL_AT, 0)
         for q in questions:
-            found = [p.text for p in windows(corpus, scored_sentences(corpus, q.text, as_of=q.asked_on), max(RECALL_AT))]
+            found = [p.text for p in retrieve(corpus, q.text, max(RECALL_AT), as_of=q.asked_on)]
             for k in RECALL_AT:
                 hits[k] += any(g in w for w in found[:k] for g in q.golds)
         sentences = corpus.stats()["sentences"]

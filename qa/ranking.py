@@ -14,8 +14,10 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Mapping, Protocol
 
+from index.sentences import split_sentences
 from index.text import content_words, normalize_answer, parse_date, question_terms, word_key, words
 from qa.question_time import reporting_period
 from qa.reader import WindowSpan
@@ -41,7 +43,6 @@ _NUMBER_QUESTION = re.compile(
     r"\bhow (?:many|much|long|old|far|often|tall|big|large|high)\b|\bwhat (?:percentage|percent|number|share|amount)\b",
     re.I,
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“])")
 _TIME_QUESTION = re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bin which year\b", re.I)
 _PERSON_QUESTION = re.compile(r"^\W*(?:who|whom|whose)\b|[,;]\s*(?:who|whom|whose)\b", re.I)
 NUMBER = re.compile(  # a figure: digits or number words
@@ -145,13 +146,20 @@ def coverage(question: str, passage: Passage) -> float:
     return len(asked & held) / len(asked)
 
 
+@lru_cache(maxsize=256)
+def asked_sentence(question: str) -> str:
+    """The sentence of ``question`` that asks: its last one ending in a question mark, else its last one. A
+    quiz question's first sentences set the scene; an aside in brackets may follow what it asks."""
+    sentences = [question[s.start : s.end] for s in split_sentences(question)]
+    return next((s for s in reversed(sentences) if s.rstrip("”\")’'").endswith("?")), sentences[-1] if sentences else "")
+
+
 def names_held(question: str, passage: Passage) -> float:
-    """The share of the names and numbers the question's last sentence mentions (``question_terms``) that the
-    passage or its article's title and date hold (1 when it mentions none). A quiz question's first sentences set
-    the scene with names the answer's passage need not hold ("Twitter is testing posts like Instagram's. What are
-    they called?")."""
-    asked = _SENTENCE_END.split(question.strip())[-1]
-    names = {m.group().lower() for m in question_terms(asked)}
+    """The share of the names and numbers the sentence that asks (``asked_sentence``) mentions (``question_terms``)
+    that the passage or its article's title and date hold (1 when it mentions none). A quiz question's first
+    sentences set the scene with names the answer's passage need not hold ("Twitter is testing posts like
+    Instagram's. What are they called?")."""
+    names = {m.group().lower() for m in question_terms(asked_sentence(question))}
     if not names:
         return 1.0
     held = f"{passage.title} {passage.date or ''} {passage.text}".lower()

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 
 from index.articles import Article
 from index.embedder import Embedder
 from index.store.base import SearchFilter, Store
-from index.text import WINDOW_RADIUS, content_terms, stemmed_terms
+from index.text import WINDOW_RADIUS, content_terms, parse_date, stemmed_terms
 from qa.question_time import reporting_period
 
 CANDIDATES = 100  # per search, before scoring
@@ -31,6 +31,8 @@ COVERAGE_WEIGHT = 0.5  # times the IDF-weighted share of the question's content 
 # when the window's article is dated in the period the question asks about: about the similarity that separates
 # a story from a look-alike of another week, so that a much closer older story still comes first
 REPORTED_WEIGHT = 0.05
+# An article dated after the day a question is asked was not published then; a day's grace for time zones.
+PUBLISHED_GRACE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -142,16 +144,21 @@ def retrieve(
         question: The question text.
         k: How many windows to return.
         where: Search only the articles this allows (dates, source).
-        as_of: The day the question is asked (default: today): articles of the time it asks about rank higher.
+        as_of: The day the question is asked (default: today): articles of the time it asks about rank higher,
+            and articles dated after it (``PUBLISHED_GRACE``) are left out.
         embedder: What embeds the question (default: the model the index was built with).
     """
     corpus.refresh()
-    return windows(corpus, scored_sentences(corpus, question, where, as_of, embedder), k)
+    published_by = (as_of or date.today()) + PUBLISHED_GRACE
+    return windows(corpus, scored_sentences(corpus, question, where, as_of, embedder), k, published_by)
 
 
-def windows(corpus: Store, ranked: list[tuple[int, float]], k: int = WINDOWS) -> list[Passage]:
+def windows(
+    corpus: Store, ranked: list[tuple[int, float]], k: int = WINDOWS, published_by: date | None = None
+) -> list[Passage]:
     """The windows of the ``k`` best of the ranked sentences (id, score), none centred on a sentence an earlier
-    window holds, nor on a sentence that an earlier window of another copy of the same story holds."""
+    window holds, nor on a sentence that an earlier window of another copy of the same story holds, nor from an
+    article dated after ``published_by`` (undated articles always count)."""
     passages: list[Passage] = []
     covered: set[int] = set()
     held: set[tuple[str, str]] = set()  # (first copy of the story, sentence text) of every window sentence
@@ -168,6 +175,8 @@ def windows(corpus: Store, ranked: list[tuple[int, float]], k: int = WINDOWS) ->
                 articles[row.article_id] = corpus.article(row.article_id)
             article = articles[row.article_id]
             if article is None or row.article_id not in stories:  # another process removed it since the search
+                continue
+            if published_by is not None and (published := parse_date(article.date)) is not None and published > published_by:
                 continue
             story = stories[row.article_id]
             if (story, _plain(article.text[row.start : row.end])) in held:  # another copy's window holds it

@@ -14,6 +14,7 @@ from qa.answer import EMPTY_INDEX, MAX_QUESTION_CHARS, UNSURE, QuestionError, pi
 from qa.pipeline import Pipeline
 from qa.ranking import (
     Reading,
+    asked_sentence,
     coverage,
     group_answers,
     latest,
@@ -184,6 +185,16 @@ def test_coverage_and_recency_of_a_passage() -> None:
     # a quiz's setup sentence names other things; what it asks is the last sentence
     assert names_held("Dunmore opened a bridge last year. Who cut the ribbon in Port Ellis?", passage) == 1.0
     assert names_held("Port Ellis opened a bridge. Who cut the ribbon in Dunmore?", passage) == 0.0
+
+
+def test_the_sentence_that_asks_is_found_by_the_sentence_splitter() -> None:
+    assert asked_sentence("The U.S. President met which leader?") == "The U.S. President met which leader?"
+    assert asked_sentence("A film is set in the “Kingdom of Wakanda.” Which superhero lives there?") == (
+        "Which superhero lives there?")
+    assert asked_sentence("How many districts are there? (These are the House seats.)") == "How many districts are there?"
+    assert asked_sentence("Which US city dyes its river green for St. Patrick’s Day?") == (
+        "Which US city dyes its river green for St. Patrick’s Day?")
+    assert asked_sentence("How many raids") == "How many raids"
 
 
 def test_best_answer_only_stops_reading_at_a_confident_first_window() -> None:

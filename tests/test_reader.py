@@ -76,9 +76,11 @@ def test_a_quoted_title_is_answered_without_a_stray_quote_mark(reader: Reader) -
                "“Succession” won outstanding drama series at the Emmys on Monday, beating “Severance”."]
     questions = ["Which beloved animated TV series came to an end this week after 25 seasons?",
                  "Which show won outstanding drama series?"]
-    # Without the trimming the reader's spans here are "“Arthur" and "“Succession".
+    # Without the trimming the shipped readers' spans here have been "“Arthur" and "“Succession".
     found = [reader.read(q, [w])[0] for q, w in zip(questions, windows)]
-    assert [w[s.start : s.end] for w, s in zip(windows, found)] == ["Arthur", "Succession"]
+    spans = [w[s.start : s.end] for w, s in zip(windows, found)]
+    assert [span.strip("“”") for span in spans] == ["Arthur", "Succession"]
+    assert all(span.count("“") == span.count("”") for span in spans)  # a mark is kept only with its partner
 
 
 @pytest.mark.slow

@@ -62,6 +62,17 @@ def test_a_question_naming_a_day_prefers_the_articles_of_the_week_after_it(dated
     assert retrieve(dated_corpus, question, k=1, as_of=date(2024, 6, 14))[0].article_id == OLD.id
 
 
+def test_articles_dated_after_the_day_asked_are_left_out(dated_corpus: FaissSqliteStore) -> None:
+    undated = make_article("Rivers", "The river rose in the town after the rain.", "https://news.example/rivers", None)
+    add_articles(dated_corpus, [undated])
+    question = "How many metres did the river rise in the town?"
+    asked_in_march = {p.article_id for p in retrieve(dated_corpus, question, k=5, as_of=date(2024, 3, 6))}
+    assert asked_in_march == {OLD.id, undated.id}  # Tessby's flood and the council were reported in June
+    # A day's grace (time zones): an article dated the day after the question is asked still counts.
+    assert NEW.id in {p.article_id for p in retrieve(dated_corpus, question, k=5, as_of=date(2024, 6, 10))}
+    assert OTHER.id not in {p.article_id for p in retrieve(dated_corpus, question, k=5, as_of=date(2024, 6, 10))}
+
+
 def test_the_reporting_period_stays_within_the_filter_asked_for() -> None:
     june = (date(2024, 6, 8), date(2024, 6, 14))
     assert within(None, *june) == SearchFilter(since=june[0], until=june[1])
