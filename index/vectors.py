@@ -80,7 +80,7 @@ class VectorIndex:
 
     def _stored_ids(self) -> np.ndarray:
         """The ids of every vector in the FAISS indexes, removed ones included, in storage order."""
-        return np.concatenate([faiss.vector_to_array(i.id_map).astype(np.int64) for i in (self.index, self.recent)])
+        return np.concatenate([_ids_of(i) for i in (self.index, self.recent)])
 
     def _kept(self, ids: np.ndarray) -> np.ndarray:
         """Which of ``ids`` are not removed."""
@@ -94,7 +94,7 @@ class VectorIndex:
 
     def _held(self, index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
         """The ids and vectors of one of the FAISS indexes, removed ones included, in storage order."""
-        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        ids = _ids_of(index)
         # by position in the wrapped index: IndexIDMap2.reconstruct_n would take them as ids
         vectors = index.index.reconstruct_n(0, len(ids)) if len(ids) else np.zeros((0, self.dimension), np.float32)
         return ids, vectors
@@ -282,3 +282,8 @@ def _tuned(index: faiss.Index) -> faiss.Index:
     if isinstance(inner, faiss.IndexHNSW):
         inner.hnsw.efSearch = HNSW_EF_SEARCH
     return index
+
+
+def _ids_of(index: faiss.Index) -> np.ndarray:
+    """The ids of an ``IndexIDMap2``'s vectors, in storage order."""
+    return faiss.vector_to_array(index.id_map).astype(np.int64)
